@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Teacher quality on a lent GPU machine (JAX and PyTorch, no TensorFlow): keras-bam on
+# KERAS_BACKEND=jax and the Hugging Face peer, same recipe, several seeds.
+#
+# Prepare here (see benchmarks/device/README.md): .whl/ (keras, keras-hub, namex,
+# optree wheels for Python 3.12) and .devcarry/ (MiniLM in float16, GLUE TSVs), then
+# run with the device tool, carrying both:
+#   bash benchmarks/device/teachers_gpu.sh
+# Results come back as $OUT/results.tgz (one JSON per run) plus logs.
+set -u
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
+export XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_DEFAULT_MATMUL_PRECISION=highest
+export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+OUT=${OUT:-/tmp/out}; RES=/tmp/results; mkdir -p "$RES" "$OUT"
+SEEDS=${SEEDS:-"0 1 2"}; TASKS=${TASKS:-"rte mrpc stsb cola"}; LIMIT=${LIMIT:-480}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+# GEMM autotuning made XLA spend about 45 s compiling each batch shape on an H200.
+export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=${AUTOTUNE:-0}"
+if [ -z "${SKIP_HF:-}" ]; then
+  timeout "$LIMIT" python3 benchmarks/hf_teachers.py --tasks $TASKS --seeds $SEEDS \
+    --data-dir .devcarry/glue --model .devcarry/minilm --results-dir "$RES" \
+    > "$OUT/hf.log" 2>&1 &
+fi
+timeout "$LIMIT" python3 benchmarks/teachers.py --tasks $TASKS --seeds $SEEDS \
+  --data-dir .devcarry/glue --backbone .devcarry/minilm --cache-dir /tmp/cache \
+  --results-dir "$RES" > "$OUT/jax.log" 2>&1
+wait
+tar czf "$OUT/results.tgz" -C "$RES" .
+grep -h '^{' "$OUT"/*.log
+tail -n 3 "$OUT"/*.log

@@ -1,0 +1,16 @@
+"""GLUE data: reading, validation, encoding, caching and batching."""
+
+from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import default_buckets
+from keras_bam.data.cache import EncodedCache
+from keras_bam.data.encoding import EncodedExamples
+from keras_bam.data.encoding import encode_examples
+from keras_bam.data.encoding import tokenizer_fingerprint
+from keras_bam.data.encoding import truncate_longest_first
+from keras_bam.data.errors import GlueDataError
+from keras_bam.data.examples import TaskExamples
+from keras_bam.data.examples import example_fingerprint
+from keras_bam.data.loading import load_glue
+from keras_bam.data.tfds_reader import load_glue_tfds
+from keras_bam.data.tsv_reader import glue_tsv_path
+from keras_bam.data.tsv_reader import read_glue_tsv

@@ -1,0 +1,207 @@
+"""Length-bucketed batches: little compute spent on padding, few compiled shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+from keras.utils import PyDataset
+
+from keras_bam.data.encoding import EncodedExamples
+
+MIN_BUCKET = 16
+
+
+def default_buckets(max_length: int) -> tuple:
+    """Powers of two from 16 up to `max_length` (always included)."""
+    buckets = []
+    length = MIN_BUCKET
+    while length < max_length:
+        buckets.append(length)
+        length *= 2
+    buckets.append(max_length)
+    return tuple(buckets)
+
+
+class BucketedBatches(PyDataset):
+    """Batches of encoded examples padded to a few fixed lengths.
+
+    Each example goes to the smallest bucket length that holds it. Within a
+    bucket, examples are batched (shuffled per epoch when `shuffle=True`); the
+    leftover that does not fill a batch moves up to the next bucket, so every batch
+    but at most one is full and the number of distinct batch shapes is at most
+    `2 * len(buckets)`. XLA and JAX therefore compile a bounded number of programs,
+    while short tasks (CoLA, SST-2) run at a fraction of `max_length`. With
+    `shuffle=True` the batch order is shuffled too; with `shuffle=False` the plan
+    is fixed and `restore_order` puts predictions back in example order.
+
+    The batch plan depends only on `seed` and the epoch, so a run is reproducible,
+    and `set_epoch` lets a resumed run continue with the same data order.
+
+    Args:
+        encoded: the `EncodedExamples`.
+        targets: optional per-example targets (any array or dict of arrays whose
+            first axis is the example); batches are `(inputs, targets)` when given.
+        sample_weights: optional per-example weights, added as a third element.
+        batch_size: examples per batch.
+        buckets: increasing padded lengths; powers of two up to `max_length` by
+            default. The last must be at least the longest example.
+        shuffle: shuffle examples and batches anew each epoch.
+        seed: the shuffling seed.
+        **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
+
+    Example:
+    ```python
+    batches = keras_bam.BucketedBatches(encoded, labels, batch_size=32, shuffle=True)
+    print(len(batches), batches.padding_fraction)
+    model.fit(keras_bam.as_fit_input(batches), epochs=3)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoded: EncodedExamples,
+        targets=None,
+        sample_weights=None,
+        batch_size: int = 32,
+        buckets=None,
+        shuffle: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoded = encoded
+        self.targets = targets
+        self.sample_weights = sample_weights
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        self.buckets = tuple(buckets or default_buckets(encoded.max_length))
+        if list(self.buckets) != sorted(set(self.buckets)):
+            raise ValueError(f"buckets must increase strictly, got {self.buckets}.")
+        longest = int(encoded.row_lengths.max()) if len(encoded) else 0
+        if longest > self.buckets[-1]:
+            raise ValueError(
+                f"The longest example has {longest} tokens, more than the largest "
+                f"bucket {self.buckets[-1]}."
+            )
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.epoch = 0
+        self._bucket_of = self._bucket_index(encoded.row_lengths)
+        self._plan = self._make_plan()
+
+    def _bucket_index(self, lengths):
+        return np.searchsorted(np.asarray(self.buckets), lengths, side="left")
+
+    def _make_plan(self):
+        """A list of `(indices, padded_length)` batches for the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        batches = []
+        carry = np.zeros(0, dtype=np.int64)
+        for b, length in enumerate(self.buckets):
+            members = np.flatnonzero(self._bucket_of == b)
+            if self.shuffle:
+                members = rng.permutation(members)
+            members = np.concatenate([carry, members])
+            full = len(members) // self.batch_size * self.batch_size
+            for start in range(0, full, self.batch_size):
+                batches.append((members[start : start + self.batch_size], length))
+            carry = members[full:]
+        if len(carry):  # One partial batch, in the smallest bucket that holds it.
+            longest = self.encoded.row_lengths[carry].max()
+            batches.append((carry, self.buckets[self._bucket_index(longest)]))
+        if self.shuffle:
+            order = rng.permutation(len(batches))
+            batches = [batches[i] for i in order]
+        return batches
+
+    def set_epoch(self, epoch: int):
+        """Makes the next batches those of `epoch` (for resuming a run)."""
+        self.epoch = int(epoch)
+        self._plan = self._make_plan()
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.set_epoch(self.epoch + 1)
+
+    def __len__(self) -> int:
+        return len(self._plan)
+
+    @property
+    def num_batches(self) -> int:
+        return len(self._plan)
+
+    def batch_indices(self, index: int) -> np.ndarray:
+        """The example indices of batch `index` in the current epoch."""
+        return self._plan[index][0]
+
+    def __getitem__(self, index: int):
+        indices, length = self._plan[index]
+        inputs = self.encoded.pad_batch(indices, length)
+        if self.targets is None:
+            return (inputs,)
+        targets = _take(self.targets, indices)
+        if self.sample_weights is None:
+            return inputs, targets
+        return inputs, targets, _take(self.sample_weights, indices)
+
+    @property
+    def example_order(self) -> np.ndarray:
+        """Example indices in the order the current epoch's batches visit them."""
+        return np.concatenate([indices for indices, _ in self._plan])
+
+    def restore_order(self, outputs):
+        """Reorders outputs of `model.predict(batches)` to example order."""
+        order = self.example_order
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        if isinstance(outputs, dict):
+            return {k: np.asarray(v)[inverse] for k, v in outputs.items()}
+        return np.asarray(outputs)[inverse]
+
+    @property
+    def padding_fraction(self) -> float:
+        """The share of computed token positions that are padding."""
+        padded = sum(len(indices) * length for indices, length in self._plan)
+        real = int(self.encoded.row_lengths.sum())
+        return 1.0 - real / padded if padded else 0.0
+
+    @property
+    def shapes(self) -> list:
+        """The distinct `(batch, length)` shapes of the batches."""
+        return sorted({(len(indices), length) for indices, length in self._plan})
+
+    def to_tf_dataset(self):
+        """This batch stream as a `tf.data.Dataset` with a dynamic sequence length.
+
+        Each pass over the dataset is one epoch; a new pass reshuffles (when
+        `shuffle=True`) exactly as `on_epoch_end` does.
+        """
+        import tensorflow as tf
+
+        first = self[0]
+        signature = tuple(_spec(element, tf) for element in first)
+        started = [False]
+
+        def generate():
+            if started[0]:
+                self.on_epoch_end()
+            started[0] = True
+            for i in range(len(self)):
+                yield self[i]
+
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
+        return dataset.prefetch(2)
+
+
+def _take(values, indices):
+    if isinstance(values, dict):
+        return {k: np.asarray(v)[indices] for k, v in values.items()}
+    return np.asarray(values)[indices]
+
+
+def _spec(element, tf):
+    if isinstance(element, dict):
+        return {k: _spec(v, tf) for k, v in element.items()}
+    shape = (None,) + tuple(None for _ in element.shape[1:])
+    return tf.TensorSpec(shape=shape, dtype=tf.as_dtype(element.dtype))

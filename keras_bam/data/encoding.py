@@ -1,0 +1,237 @@
+"""Encoding examples into BERT inputs with the backbone's KerasHub tokenizer."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+
+import numpy as np
+
+from keras_bam.data.examples import TaskExamples
+
+logger = logging.getLogger(__name__)
+
+# Texts are tokenized this many at a time, which bounds memory on big tasks.
+TOKENIZE_CHUNK = 8192
+
+
+@dataclasses.dataclass
+class EncodedExamples:
+    """Tokenized, packed examples, stored ragged (no padding) in flat arrays.
+
+    Example `i` is `token_ids[offsets[i]:offsets[i + 1]]`, packed as
+    `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`; its first `first_lengths[i]` tokens
+    have segment id 0, the rest segment id 1. Padding is added per batch, to the
+    batch's bucket length, by `pad_batch`.
+
+    Args:
+        token_ids: int32, all examples' token ids concatenated.
+        row_lengths: int32, each example's packed length.
+        first_lengths: int32, each example's length of `[CLS] a [SEP]`.
+        max_length: the packing length limit.
+        pad_id: the padding token id.
+        truncated: bool, whether each example was cut to fit `max_length`.
+    """
+
+    token_ids: np.ndarray
+    row_lengths: np.ndarray
+    first_lengths: np.ndarray
+    max_length: int
+    truncated: np.ndarray | None = None
+    pad_id: int = 0
+
+    def __post_init__(self):
+        if self.truncated is None:
+            self.truncated = np.zeros(len(self.row_lengths), dtype=bool)
+        self.offsets = np.concatenate(
+            [[0], np.cumsum(self.row_lengths, dtype=np.int64)]
+        )
+
+    def __len__(self) -> int:
+        return len(self.row_lengths)
+
+    @property
+    def num_truncated(self) -> int:
+        """How many examples were cut to fit `max_length`."""
+        return int(np.sum(self.truncated))
+
+    def select(self, indices) -> EncodedExamples:
+        """A new `EncodedExamples` holding the examples at `indices`, in order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.row_lengths[indices]
+        starts = self.offsets[indices]
+        within = np.arange(int(lengths.sum())) - np.repeat(
+            np.cumsum(lengths) - lengths, lengths
+        )
+        return EncodedExamples(
+            token_ids=self.token_ids[np.repeat(starts, lengths) + within],
+            row_lengths=lengths,
+            first_lengths=self.first_lengths[indices],
+            max_length=self.max_length,
+            truncated=self.truncated[indices],
+            pad_id=self.pad_id,
+        )
+
+    def pad_batch(self, indices, length: int | None = None) -> dict:
+        """The model inputs for the examples at `indices`, padded to `length`.
+
+        Args:
+            indices: example indices.
+            length: the padded sequence length; the longest example by default.
+
+        Returns:
+            A dict of int32 `token_ids`, `segment_ids` and `padding_mask` arrays of
+            shape `(len(indices), length)`.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        lengths = self.row_lengths[indices]
+        if length is None:
+            length = int(lengths.max()) if len(indices) else 1
+        if len(indices) and lengths.max() > length:
+            raise ValueError(f"An example is longer than the batch length {length}.")
+        positions = np.arange(length)
+        mask = positions[None, :] < lengths[:, None]
+        token_ids = np.full((len(indices), length), self.pad_id, dtype=np.int32)
+        starts = self.offsets[indices]
+        gather = (starts[:, None] + positions[None, :])[mask]
+        token_ids[mask] = self.token_ids[gather]
+        segment_ids = (
+            (positions[None, :] >= self.first_lengths[indices][:, None]) & mask
+        ).astype(np.int32)
+        return {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": mask.astype(np.int32),
+        }
+
+
+def truncate_longest_first(first: np.ndarray, second: np.ndarray, budget: int):
+    """Lengths after BERT's longest-first truncation of text pairs.
+
+    Equivalent to BERT's `_truncate_seq_pair`: while the pair is over `budget`,
+    drop a token from the longer text (from the second on a tie).
+
+    Args:
+        first: lengths of the first texts.
+        second: lengths of the second texts.
+        budget: the most tokens the two may hold together.
+
+    Returns:
+        The truncated `(first, second)` lengths.
+    """
+    first = np.asarray(first, dtype=np.int64)
+    second = np.asarray(second, dtype=np.int64)
+    over = first + second > budget
+    shorter = np.minimum(first, second)
+    # The shorter text is untouched when the longer one can absorb all the cut.
+    keeps_shorter = over & (budget - shorter >= shorter)
+    new_first = first.copy()
+    new_second = second.copy()
+    first_is_shorter = first <= second
+    new_first = np.where(keeps_shorter & ~first_is_shorter, budget - second, new_first)
+    new_second = np.where(keeps_shorter & first_is_shorter, budget - first, new_second)
+    # Otherwise both end near budget / 2; the first keeps the odd token.
+    both = over & ~keeps_shorter
+    new_first = np.where(both, (budget + 1) // 2, new_first)
+    new_second = np.where(both, budget // 2, new_second)
+    return new_first, new_second
+
+
+def _tokenize(tokenizer, texts: list) -> tuple:
+    """Word-piece ids of `texts` as `(flat_ids, lengths)` numpy arrays."""
+    flat, lengths = [], []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        chunk = tokenizer.tokenize(texts[start : start + TOKENIZE_CHUNK])
+        if hasattr(chunk, "flat_values"):  # tf.RaggedTensor on TensorFlow.
+            flat.append(np.asarray(chunk.flat_values, dtype=np.int32))
+            lengths.append(np.asarray(chunk.row_lengths(), dtype=np.int32))
+        else:  # Lists of lists from KerasHub's Python path.
+            rows = [np.asarray(r, dtype=np.int32).reshape(-1) for r in chunk]
+            lengths.append(np.asarray([len(r) for r in rows], dtype=np.int32))
+            flat.append(np.concatenate(rows) if rows else np.zeros(0, np.int32))
+    return np.concatenate(flat), np.concatenate(lengths)
+
+
+def encode_examples(
+    examples: TaskExamples, tokenizer, max_length: int = 128
+) -> EncodedExamples:
+    """Tokenizes and packs examples as BERT inputs.
+
+    Pairs are packed as `[CLS] a [SEP] b [SEP]` with longest-first truncation to
+    `max_length`, single texts as `[CLS] a [SEP]`.
+
+    Args:
+        examples: the `TaskExamples` to encode.
+        tokenizer: a KerasHub word-piece tokenizer, e.g.
+            `keras_hub.models.BertTokenizer`.
+        max_length: the packed length limit.
+
+    Returns:
+        An `EncodedExamples`.
+
+    Example:
+    ```python
+    tokenizer = keras_bam.load_tokenizer()
+    dev = keras_bam.read_glue_tsv("rte", "dev", "../shared/glue")
+    encoded = keras_bam.encode_examples(dev, tokenizer, max_length=128)
+    batch = encoded.pad_batch([0, 1, 2])
+    ```
+    """
+    num_texts = len(examples.texts)
+    special = num_texts + 1
+    if max_length <= special:
+        raise ValueError(f"max_length={max_length} leaves no room for text.")
+    cls_id = tokenizer.token_to_id(tokenizer.cls_token)
+    sep_id = tokenizer.token_to_id(tokenizer.sep_token)
+    pad_id = tokenizer.token_to_id(tokenizer.pad_token)
+    pieces = [_tokenize(tokenizer, list(texts)) for texts in examples.texts]
+    budget = max_length - special
+    n = len(examples)
+    if num_texts == 1:
+        kept = [np.minimum(pieces[0][1], budget)]
+    else:
+        kept = list(truncate_longest_first(pieces[0][1], pieces[1][1], budget))
+    truncated = np.any([k < p[1] for k, p in zip(kept, pieces)], axis=0)
+    num_truncated = int(truncated.sum())
+    row_lengths = (np.sum(kept, axis=0) + special).astype(np.int32)
+    first_lengths = (kept[0] + 2).astype(np.int32)
+    out_offsets = np.concatenate([[0], np.cumsum(row_lengths, dtype=np.int64)])
+    token_ids = np.empty(int(out_offsets[-1]), dtype=np.int32)
+    token_ids[out_offsets[:-1]] = cls_id
+    cursor = out_offsets[:-1] + 1
+    for (flat, lengths), keep in zip(pieces, kept):
+        in_offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        # Scatter the first `keep[i]` ids of every text in one vectorized step.
+        row = np.repeat(np.arange(n), keep)
+        within = np.arange(int(keep.sum())) - np.repeat(np.cumsum(keep) - keep, keep)
+        token_ids[cursor[row] + within] = flat[in_offsets[:-1][row] + within]
+        cursor = cursor + keep
+        token_ids[cursor] = sep_id
+        cursor = cursor + 1
+    if num_truncated:
+        logger.info(
+            "%s %s: %d of %d examples truncated to %d tokens.",
+            examples.task.display_name,
+            examples.split,
+            num_truncated,
+            n,
+            max_length,
+        )
+    return EncodedExamples(
+        token_ids=token_ids,
+        row_lengths=row_lengths,
+        first_lengths=first_lengths,
+        max_length=max_length,
+        truncated=truncated,
+        pad_id=int(pad_id),
+    )
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hex digest of a tokenizer's vocabulary and text normalization settings."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(tokenizer.get_vocabulary()).encode("utf-8"))
+    for attribute in ("lowercase", "strip_accents", "split", "split_on_cjk"):
+        digest.update(f"|{attribute}={getattr(tokenizer, attribute, None)}".encode())
+    return digest.hexdigest()

@@ -1,0 +1,245 @@
+"""Reading and validating the standard GLUE TSV files."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import numpy as np
+
+from keras_bam.data.errors import GlueDataError
+from keras_bam.data.errors import format_location
+from keras_bam.data.examples import TaskExamples
+from keras_bam.tasks import GlueTask
+from keras_bam.tasks import get_task
+
+logger = logging.getLogger(__name__)
+
+_BOM = b"\xef\xbb\xbf"
+# How many problems one error lists before it stops collecting.
+MAX_REPORTED_ERRORS = 20
+
+
+def glue_tsv_path(task: str | GlueTask, split: str, data_dir: str | os.PathLike) -> str:
+    """The path of a split's file in the standard GLUE folder layout."""
+    task = get_task(task)
+    return os.path.join(os.fspath(data_dir), task.tsv_folder, task.split(split).file)
+
+
+def _split_lines(raw: bytes):
+    """Yields `(line_number, bytes)` for each line; tolerates a missing final newline,
+    a UTF-8 byte-order mark and Windows line ends. Only `\\n` ends a line: GLUE
+    texts may hold other Unicode line separators."""
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        yield number, line
+
+
+def read_glue_tsv(
+    task: str | GlueTask,
+    split: str,
+    data_dir: str | os.PathLike,
+    path: str | os.PathLike | None = None,
+) -> TaskExamples:
+    """Reads one split of a GLUE task from the standard GLUE TSV folder.
+
+    Handles the quirks of the real files: CoLA's train/dev have no header, MRPC
+    starts with a UTF-8 byte-order mark, some files lack a final newline, and texts
+    contain quote characters that must not be interpreted (no quoting is applied).
+    Every row is validated; nothing is dropped. All problems found (up to 20) are
+    raised together as one `GlueDataError` naming file, line and field.
+
+    Args:
+        task: a task name or `GlueTask`.
+        split: a split of the task, e.g. `"train"`, `"dev"`, `"dev_matched"`.
+        data_dir: the GLUE folder (holding `RTE/`, `CoLA/`, ...).
+        path: read this file instead of the standard location.
+
+    Returns:
+        A `TaskExamples` with one example per data row.
+
+    Example:
+    ```python
+    dev = keras_bam.read_glue_tsv("mrpc", "dev", "../shared/glue")
+    print(len(dev))  # 408
+    ```
+    """
+    task = get_task(task)
+    layout = task.split(split)
+    path = os.fspath(path) if path is not None else glue_tsv_path(task, split, data_dir)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: no such file: the {task.display_name} '{split}' split is "
+            f"expected at <data_dir>/{task.tsv_folder}/{layout.file}."
+        )
+    with open(path, "rb") as f:
+        raw = f.read()
+    lines = _split_lines(raw)
+
+    errors = []
+
+    def problem(line, field, message):
+        errors.append((path, line, field, message))
+
+    header = None
+    if layout.has_header:
+        first = next(lines, None)
+        if first is None:
+            raise GlueDataError(
+                f"{path}: the file is empty; expected a header line.", path=path
+            )
+        header = first[1].decode("utf-8", errors="replace").split("\t")
+        num_columns = len(header)
+    else:
+        num_columns = layout.num_columns
+
+    def column_index(column, role):
+        if isinstance(column, int):
+            return column
+        if column not in header:
+            raise GlueDataError(
+                f"{format_location(path, 1)}: the header has no '{column}' column "
+                f"(the {role}). Header: {header}.",
+                path=path,
+                line=1,
+                field=column,
+            )
+        return header.index(column)
+
+    text_columns = [column_index(c, "text") for c in layout.text_columns]
+    label_column = (
+        None
+        if layout.label_column is None
+        else column_index(layout.label_column, "label")
+    )
+    field_names = header or [f"column {i}" for i in range(num_columns)]
+    label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
+    id_column = None
+    if header is not None:
+        for name in ("index", "id", "pairID"):
+            if name in header:
+                id_column = header.index(name)
+                break
+        if task.name == "mrpc":
+            id_column = (header.index("#1 ID"), header.index("#2 ID"))
+
+    texts = [[] for _ in text_columns]
+    labels = []
+    ids = []
+    line_numbers = []
+    rows_read = 0
+    for number, line in lines:
+        rows_read += 1
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problem(number, None, f"is not valid UTF-8 ({e.reason} at byte {e.start})")
+            continue
+        fields = text.split("\t")
+        if len(fields) != num_columns:
+            problem(
+                number,
+                None,
+                f"has {len(fields)} tab-separated fields, expected {num_columns}",
+            )
+            continue
+        row_ok = True
+        row_texts = []
+        for column in text_columns:
+            value = fields[column]
+            if not value.strip():
+                problem(number, field_names[column], "is empty")
+                row_ok = False
+            row_texts.append(value)
+        label = _parse_label(
+            task, fields, label_column, field_names, label_lookup, number, problem
+        )
+        if label is None:
+            row_ok = False
+        if not row_ok:
+            continue
+        for column_texts, value in zip(texts, row_texts):
+            column_texts.append(value)
+        labels.append(label)
+        if isinstance(id_column, tuple):
+            ids.append("/".join(fields[i] for i in id_column))
+        elif id_column is not None:
+            ids.append(fields[id_column])
+        else:
+            ids.append(str(len(ids)))
+        line_numbers.append(number)
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+
+    if errors:
+        shown = "\n".join(
+            f"  {format_location(p, ln, fd)}: {msg}" for p, ln, fd, msg in errors
+        )
+        more = " (stopped collecting)" if len(errors) >= MAX_REPORTED_ERRORS else ""
+        first_path, first_line, first_field, first_message = errors[0]
+        raise GlueDataError(
+            f"{format_location(first_path, first_line, first_field)}: {first_message}"
+            f"\n{len(errors)} bad row(s) in {path}{more}; nothing was loaded:\n{shown}",
+            path=first_path,
+            line=first_line,
+            field=first_field,
+            errors=errors,
+        )
+    if rows_read == 0:
+        raise GlueDataError(f"{path}: the file has no data rows.", path=path)
+
+    label_dtype = np.float32 if task.is_regression else np.int64
+    examples = TaskExamples(
+        task=task,
+        split=split,
+        texts=tuple(texts),
+        labels=np.asarray(labels, dtype=label_dtype),
+        ids=ids,
+        source=path,
+        lines=np.asarray(line_numbers, dtype=np.int64),
+    )
+    logger.info(
+        "%s %s: read %d rows from %s, kept %d.",
+        task.display_name,
+        split,
+        rows_read,
+        path,
+        len(examples),
+    )
+    return examples
+
+
+def _parse_label(task, fields, label_column, field_names, lookup, number, problem):
+    """The label of one row, or None after reporting a problem."""
+    if label_column is None:
+        return math.nan if task.is_regression else -1
+    value = fields[label_column]
+    name = field_names[label_column]
+    if task.is_regression:
+        try:
+            score = float(value)
+        except ValueError:
+            problem(number, name, f"is not a number: {value!r}")
+            return None
+        if not math.isfinite(score) or not 0.0 <= score <= task.target_scale:
+            problem(
+                number, name, f"score {value!r} is outside [0, {task.target_scale:g}]"
+            )
+            return None
+        return score
+    if value not in lookup:
+        problem(
+            number,
+            name,
+            f"unknown label {value!r}; {task.display_name} labels are "
+            f"{list(task.tsv_labels)}",
+        )
+        return None
+    return lookup[value]

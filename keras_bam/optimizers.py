@@ -1,0 +1,160 @@
+"""BAM's optimizer: Adam with decoupled weight decay and layer-wise learning rates."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+from keras import ops
+
+# BAM (and BERT) exclude these from weight decay, matched against variable paths.
+DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
+
+
+def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
+    """BAM's layer-wise learning-rate factors for a KerasHub BERT backbone.
+
+    Depth 0 is the embeddings, depth `i + 1` the encoder layer of index `i`
+    (0-based), `num_layers + 1` the pooler and `num_layers + 2` the task heads;
+    a variable's rate is `learning_rate * decay ** (num_layers + 2 - depth)`. So the
+    heads get factor 1, the pooler `decay`, encoder layer `i` (0-based)
+    `decay ** (num_layers + 1 - i)` and the embeddings `decay ** (num_layers + 2)`.
+
+    Args:
+        num_layers: the number of encoder layers.
+        decay: the per-layer factor; 1.0 turns layer-wise decay off.
+
+    Returns:
+        A list of `(substring, factor)` rules; the first rule whose substring
+        occurs in a variable's path applies, variables matching none get 1.0.
+    """
+    top = num_layers + 2
+    rules = [("pooled_dense/", decay ** (top - (num_layers + 1)))]
+    for i in range(num_layers):
+        rules.append((f"transformer_layer_{i}/", decay ** (top - (i + 1))))
+    for name in (
+        "token_embedding/",
+        "position_embedding/",
+        "segment_embedding/",
+        "embeddings_layer_norm/",
+    ):
+        rules.append((name, decay**top))
+    return rules
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class AdamWeightDecay(keras.optimizers.Optimizer):
+    """BAM's Adam with decoupled weight decay and per-variable learning rates.
+
+    For a variable with learning-rate factor `f` (from `lr_multipliers`) the update
+    is `variable -= f * lr * (m / (sqrt(v) + epsilon) + weight_decay * variable)`,
+    exactly BAM's `AdamWeightDecayOptimizer`: the factor scales the update, not the
+    gradient (Adam would cancel a gradient scale), and weight decay is skipped for
+    LayerNorm and bias variables. BAM applies no bias correction to `m` and `v`;
+    `bias_correction=True` adds it (as `torch.optim.AdamW` does).
+
+    Args:
+        learning_rate: a float or a `LearningRateSchedule`.
+        weight_decay: the decoupled weight-decay rate.
+        beta_1: first-moment decay.
+        beta_2: second-moment decay.
+        epsilon: added to `sqrt(v)`; BAM uses 1e-6.
+        bias_correction: apply Adam's bias correction.
+        exclude_from_weight_decay: substrings of variable paths that get no decay.
+        lr_multipliers: `(substring, factor)` rules, first match wins; see
+            `bert_layerwise_lr_multipliers`.
+        **kwargs: base optimizer arguments, e.g. `global_clipnorm=1.0`.
+
+    Example:
+    ```python
+    optimizer = keras_bam.AdamWeightDecay(
+        learning_rate=keras_bam.WarmupLinearDecay(5e-5, 1000, 100),
+        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(6, 0.9),
+        global_clipnorm=1.0,
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        learning_rate=5e-5,
+        weight_decay: float = 0.01,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-6,
+        bias_correction: bool = False,
+        exclude_from_weight_decay=DEFAULT_WEIGHT_DECAY_EXCLUSIONS,
+        lr_multipliers=None,
+        name: str = "adam_weight_decay",
+        **kwargs,
+    ):
+        kwargs.pop("weight_decay_rate", None)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.decay_rate = float(weight_decay)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.bias_correction = bool(bias_correction)
+        self.decay_exclusions = tuple(exclude_from_weight_decay or ())
+        self.lr_multipliers = [(str(k), float(v)) for k, v in (lr_multipliers or [])]
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"]
+        )
+        # Resolved once from the Keras variables' paths: inside the update step
+        # TensorFlow hands over raw `tf.Variable`s, which have no Keras path.
+        self._factors = [self.lr_multiplier(v) for v in var_list]
+        self._decayed = [self.uses_weight_decay(v) for v in var_list]
+
+    def lr_multiplier(self, variable) -> float:
+        """The learning-rate factor of a Keras variable (first matching rule, or 1)."""
+        for substring, factor in self.lr_multipliers:
+            if substring in variable.path:
+                return factor
+        return 1.0
+
+    def uses_weight_decay(self, variable) -> bool:
+        """Whether a Keras variable is decayed (not LayerNorm or bias, by default)."""
+        if not self.decay_rate:
+            return False
+        return not any(
+            re.search(pattern, variable.path) for pattern in self.decay_exclusions
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        lr = ops.cast(learning_rate, dtype) * self._factors[index]
+        gradient = ops.cast(gradient, dtype)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * gradient)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient))
+        m_hat, v_hat = m, v
+        if self.bias_correction:
+            step = ops.cast(self.iterations + 1, dtype)
+            m_hat = m / (1.0 - ops.power(ops.cast(self.beta_1, dtype), step))
+            v_hat = v / (1.0 - ops.power(ops.cast(self.beta_2, dtype), step))
+        update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
+        if self._decayed[index]:
+            update = update + self.decay_rate * variable
+        self.assign_sub(variable, lr * update)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "weight_decay": self.decay_rate,
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "bias_correction": self.bias_correction,
+                "exclude_from_weight_decay": list(self.decay_exclusions),
+                "lr_multipliers": [list(rule) for rule in self.lr_multipliers],
+            }
+        )
+        return config

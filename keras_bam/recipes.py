@@ -1,0 +1,68 @@
+"""Training recipes: BAM's hyperparameters in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class FineTuningRecipe:
+    """The hyperparameters of a fine-tuning run.
+
+    The defaults are BAM's single-task recipe (`bam/configure.py`): AdamW with
+    weight decay 0.01 (not on LayerNorm or bias), peak learning rate 5e-5 with 10%
+    linear warm-up then linear decay to 0, 3 epochs of batch 32, gradient clipping
+    at global norm 1.0, layer-wise learning-rate decay 0.9, Adam epsilon 1e-6
+    without bias correction, head dropout 0.1, sequences of at most 128 tokens.
+
+    Args:
+        learning_rate: the peak learning rate.
+        epochs: passes over the training data.
+        batch_size: examples per step.
+        warmup_fraction: share of all steps spent warming up.
+        weight_decay: decoupled weight-decay rate.
+        layerwise_decay: per-layer learning-rate factor (1.0: off).
+        clipnorm: global gradient-norm clip (`None`: off).
+        adam_epsilon: Adam's epsilon.
+        bias_correction: Adam bias correction (BAM: off).
+        decay_from_warmup: decay from the warm-up end (Hugging Face) instead of
+            from step 0 (BAM).
+        dropout: head dropout.
+        max_length: the packed sequence length limit.
+        seed: seeds initialization, dropout and data order.
+
+    Example:
+    ```python
+    recipe = keras_bam.FineTuningRecipe(epochs=1, seed=3)
+    multi = keras_bam.FineTuningRecipe.bam_multi_task()
+    ```
+    """
+
+    learning_rate: float = 5e-5
+    epochs: float = 3
+    batch_size: int = 32
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    layerwise_decay: float = 0.9
+    clipnorm: float | None = 1.0
+    adam_epsilon: float = 1e-6
+    bias_correction: bool = False
+    decay_from_warmup: bool = False
+    dropout: float = 0.1
+    max_length: int = 128
+    seed: int = 0
+
+    @classmethod
+    def bam_single_task(cls, **overrides) -> FineTuningRecipe:
+        """BAM's single-task teacher recipe (the defaults)."""
+        return cls(**overrides)
+
+    @classmethod
+    def bam_multi_task(cls, **overrides) -> FineTuningRecipe:
+        """BAM's multi-task recipe: lr 1e-4, batch 128, 6 epochs."""
+        values = dict(learning_rate=1e-4, batch_size=128, epochs=6)
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,273 @@
+"""Single-task teachers: fine-tune, evaluate on dev, write train-set predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_bam.backbones import load_backbone
+from keras_bam.backbones import load_tokenizer
+from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import set_seed
+from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.cache import EncodedCache
+from keras_bam.data.encoding import EncodedExamples
+from keras_bam.data.encoding import encode_examples
+from keras_bam.data.examples import TaskExamples
+from keras_bam.data.loading import load_glue
+from keras_bam.metrics import glue_metrics
+from keras_bam.metrics import predictions_from_outputs
+from keras_bam.models import SingleTaskModel
+from keras_bam.optimizers import AdamWeightDecay
+from keras_bam.optimizers import bert_layerwise_lr_multipliers
+from keras_bam.recipes import FineTuningRecipe
+from keras_bam.schedules import WarmupLinearDecay
+from keras_bam.tasks import GlueTask
+from keras_bam.tasks import get_task
+from keras_bam.teacher_predictions import TeacherPredictions
+
+logger = logging.getLogger(__name__)
+
+EVAL_BATCH_SIZE = 128
+
+
+def training_targets(task: GlueTask, labels: np.ndarray) -> np.ndarray:
+    """Gold labels as training targets: int32 classes, or `(n, 1)` scaled scores."""
+    if task.is_regression:
+        return (np.asarray(labels, np.float32) / task.target_scale)[:, None]
+    return np.asarray(labels, np.int32)
+
+
+def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
+    """BAM's optimizer for `total_steps` steps of a `num_layers`-layer backbone."""
+    schedule = WarmupLinearDecay(
+        recipe.learning_rate,
+        total_steps=total_steps,
+        warmup_steps=int(total_steps * recipe.warmup_fraction),
+        decay_from_warmup=recipe.decay_from_warmup,
+    )
+    return AdamWeightDecay(
+        learning_rate=schedule,
+        weight_decay=recipe.weight_decay,
+        epsilon=recipe.adam_epsilon,
+        bias_correction=recipe.bias_correction,
+        lr_multipliers=bert_layerwise_lr_multipliers(
+            num_layers, recipe.layerwise_decay
+        ),
+        global_clipnorm=recipe.clipnorm,
+    )
+
+
+def task_loss(task: GlueTask):
+    """Cross-entropy on logits, or squared error for regression."""
+    if task.is_regression:
+        return keras.losses.MeanSquaredError()
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def predict_outputs(
+    model, encoded: EncodedExamples, batch_size: int = EVAL_BATCH_SIZE, buckets=None
+) -> np.ndarray:
+    """Model outputs for every encoded example, in example order (no dropout)."""
+    batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
+    outputs = model.predict(as_fit_input(batches), verbose=0)
+    return batches.restore_order(outputs)
+
+
+def evaluate(
+    model,
+    examples: TaskExamples,
+    encoded: EncodedExamples,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> dict:
+    """The official GLUE metrics of `model` on labeled `examples`."""
+    outputs = predict_outputs(model, encoded, batch_size)
+    predictions = predictions_from_outputs(examples.task, outputs)
+    return glue_metrics(examples.task, examples.labels, predictions)
+
+
+@dataclasses.dataclass
+class TeacherRun:
+    """What `train_teacher` produced.
+
+    Args:
+        task: the task.
+        model: the fine-tuned `SingleTaskModel`.
+        history: `fit`'s per-epoch logs.
+        dev_metrics: split name to GLUE metrics.
+        train_seconds: wall time of `fit`.
+        train_examples_per_second: training throughput.
+        padding_fraction: share of padding in the training batches.
+        predictions_path: where the train-set teacher predictions were written.
+        model_path: where the `.keras` model was written.
+    """
+
+    task: GlueTask
+    model: keras.Model
+    history: dict
+    dev_metrics: dict
+    train_seconds: float
+    train_examples_per_second: float
+    padding_fraction: float
+    predictions_path: str | None = None
+    model_path: str | None = None
+
+    def summary(self) -> dict:
+        return {
+            "task": self.task.name,
+            "backend": keras.backend.backend(),
+            "dev_metrics": self.dev_metrics,
+            "train_seconds": self.train_seconds,
+            "train_examples_per_second": self.train_examples_per_second,
+            "padding_fraction": self.padding_fraction,
+            "final_loss": self.history.get("loss", [None])[-1],
+            "predictions_path": self.predictions_path,
+            "model_path": self.model_path,
+        }
+
+
+def train_teacher(
+    task: str | GlueTask,
+    data_dir: str | os.PathLike | None = None,
+    backbone: str | keras.Model | None = None,
+    tokenizer=None,
+    recipe: FineTuningRecipe | None = None,
+    source: str = "tsv",
+    tfds_manual_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
+    save_model: bool = True,
+    callbacks=None,
+    verbose: int | str = "auto",
+) -> TeacherRun:
+    """Fine-tunes a single-task BAM teacher, evaluates it and writes its predictions.
+
+    Args:
+        task: the GLUE task.
+        data_dir: the GLUE TSV folder (or TFDS's data folder with `source="tfds"`).
+        backbone: a backbone spec (see `load_backbone`; the offline MiniLM by
+            default) or a backbone model.
+        tokenizer: the tokenizer; loaded from `backbone` when it is a spec.
+        recipe: the `FineTuningRecipe`; BAM's single-task recipe by default.
+        source: `"tsv"` or `"tfds"`.
+        tfds_manual_dir: TFDS's manual folder (offline GLUE archives).
+        cache_dir: where encoded splits are cached; no caching when `None`.
+        output_dir: where to write teacher predictions, the model and metrics.
+        train_limit: use only the first `train_limit` training examples.
+        eval_limit: evaluate on only the first `eval_limit` dev examples.
+        save_model: write `<task>_teacher.keras` into `output_dir`.
+        callbacks: extra Keras callbacks for `fit`.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        A `TeacherRun`.
+
+    Example:
+    ```python
+    run = keras_bam.train_teacher("rte", data_dir="../shared/glue",
+                                  output_dir="runs/rte")
+    print(run.dev_metrics)  # {'dev': {'accuracy': ..., 'score': ...}}
+    ```
+    """
+    task = get_task(task)
+    recipe = recipe or FineTuningRecipe.bam_single_task()
+    set_seed(recipe.seed)
+    if isinstance(backbone, keras.Model):
+        if tokenizer is None:
+            raise ValueError("Pass the `tokenizer` together with a backbone model.")
+        backbone_model, backbone_name = backbone, backbone.name
+    else:
+        backbone_model = load_backbone(backbone)
+        tokenizer = tokenizer or load_tokenizer(backbone)
+        backbone_name = backbone or "minilm"
+
+    def load_encoded(split, limit):
+        """Examples and encoding of a split; a limit slices after encoding, so the
+        cache always holds the whole split."""
+        examples = load_glue(task, split, source, data_dir, tfds_manual_dir)
+        if cache_dir is None:
+            encoded = encode_examples(examples, tokenizer, recipe.max_length)
+        else:
+            encoded = EncodedCache(cache_dir).encode(
+                examples, tokenizer, recipe.max_length
+            )
+        if limit is not None and limit < len(examples):
+            keep = np.arange(limit)
+            examples, encoded = examples.select(keep), encoded.select(keep)
+        return examples, encoded
+
+    train, train_encoded = load_encoded("train", train_limit)
+    train_batches = BucketedBatches(
+        train_encoded,
+        training_targets(task, train.labels),
+        batch_size=recipe.batch_size,
+        shuffle=True,
+        seed=recipe.seed,
+    )
+    total_steps = int(recipe.epochs) * len(train_batches)
+    logger.info(
+        "%s teacher: %d examples, %d steps/epoch, padding %.1f%%, shapes %s",
+        task.display_name,
+        len(train),
+        len(train_batches),
+        100 * train_batches.padding_fraction,
+        train_batches.shapes,
+    )
+
+    model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
+    model.compile(
+        optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
+        loss=task_loss(task),
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        as_fit_input(train_batches),
+        epochs=int(recipe.epochs),
+        shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+
+    dev_metrics = {}
+    for split in task.eval_split:
+        dev, dev_encoded = load_encoded(split, eval_limit)
+        dev_metrics[split] = evaluate(model, dev, dev_encoded)
+        logger.info("%s %s: %s", task.display_name, split, dev_metrics[split])
+
+    run = TeacherRun(
+        task=task,
+        model=model,
+        history={k: [float(x) for x in v] for k, v in history.history.items()},
+        dev_metrics=dev_metrics,
+        train_seconds=train_seconds,
+        train_examples_per_second=len(train) * int(recipe.epochs) / train_seconds,
+        padding_fraction=train_batches.padding_fraction,
+    )
+    if output_dir is not None:
+        os.makedirs(output_dir, exist_ok=True)
+        outputs = predict_outputs(model, train_encoded)
+        predictions = TeacherPredictions.from_outputs(
+            train,
+            outputs,
+            backbone=str(backbone_name),
+            recipe=recipe.to_dict(),
+            backend=keras.backend.backend(),
+        )
+        run.predictions_path = predictions.save(
+            os.path.join(output_dir, f"{task.name}_train_teacher.npz")
+        )
+        if save_model:
+            run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
+            model.save(run.model_path)
+        with open(os.path.join(output_dir, f"{task.name}_teacher.json"), "w") as f:
+            json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
+    return run

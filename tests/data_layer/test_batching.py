@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+import keras_bam
+
+
+@pytest.fixture(scope="module")
+def encoded(glue_dir, tokenizer):
+    train = keras_bam.read_glue_tsv("mrpc", "train", glue_dir)
+    return keras_bam.encode_examples(train.select(np.arange(1000)), tokenizer, 128)
+
+
+def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
+    batches = keras_bam.BucketedBatches(
+        encoded, np.arange(len(encoded)), batch_size=32, shuffle=True, seed=3
+    )
+    seen = []
+    for _ in range(3):
+        order = []
+        for i in range(len(batches)):
+            inputs, targets = batches[i]
+            length = inputs["token_ids"].shape[1]
+            assert length in batches.buckets
+            assert (inputs["padding_mask"].sum(1) == encoded.row_lengths[targets]).all()
+            order.extend(targets.tolist())
+        assert sorted(order) == list(range(len(encoded)))
+        seen.append(order)
+        batches.on_epoch_end()
+    assert seen[0] != seen[1]  # Reshuffled each epoch.
+    sizes = [len(batches.batch_indices(i)) for i in range(len(batches))]
+    assert sum(s != 32 for s in sizes) <= 1
+    assert len(batches.shapes) <= 2 * len(batches.buckets)
+
+
+def test_plan_is_deterministic_and_resumable(encoded):
+    a = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
+    b = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
+    a.on_epoch_end()
+    a.on_epoch_end()
+    b.set_epoch(2)
+    np.testing.assert_array_equal(a.example_order, b.example_order)
+    c = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=8)
+    assert not np.array_equal(
+        c.example_order,
+        keras_bam.BucketedBatches(
+            encoded, batch_size=16, shuffle=True, seed=7
+        ).example_order,
+    )
+
+
+def test_padding_fraction_and_savings(encoded):
+    bucketed = keras_bam.BucketedBatches(encoded, batch_size=32)
+    fixed = keras_bam.BucketedBatches(encoded, batch_size=32, buckets=(128,))
+    real = encoded.row_lengths.sum()
+    padded = sum(
+        len(bucketed.batch_indices(i)) * bucketed[i][0]["token_ids"].shape[1]
+        for i in range(len(bucketed))
+    )
+    assert bucketed.padding_fraction == pytest.approx(1 - real / padded)
+    assert fixed.padding_fraction == pytest.approx(1 - real / (len(encoded) * 128))
+    assert bucketed.padding_fraction < fixed.padding_fraction - 0.2
+
+
+def test_restore_order(encoded):
+    batches = keras_bam.BucketedBatches(encoded, batch_size=50)
+    outputs = np.concatenate([batches.batch_indices(i) for i in range(len(batches))])
+    np.testing.assert_array_equal(
+        batches.restore_order(outputs), np.arange(len(encoded))
+    )
+
+
+def test_tf_dataset_matches_and_reshuffles(encoded):
+    pytest.importorskip("tensorflow")
+    labels = np.arange(len(encoded))
+    batches = keras_bam.BucketedBatches(
+        encoded, labels, batch_size=64, shuffle=True, seed=1
+    )
+    reference = keras_bam.BucketedBatches(
+        encoded, labels, batch_size=64, shuffle=True, seed=1
+    )
+    dataset = batches.to_tf_dataset()
+    assert int(dataset.cardinality()) == len(batches)
+    for _ in range(2):
+        got = [(x["token_ids"].numpy(), y.numpy()) for x, y in dataset]
+        want = [reference[i] for i in range(len(reference))]
+        for (gx, gy), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(gx, wx["token_ids"])
+            np.testing.assert_array_equal(gy, wy)
+        reference.on_epoch_end()
+
+
+def test_bad_arguments(encoded):
+    with pytest.raises(ValueError, match="more than the largest bucket 64"):
+        keras_bam.BucketedBatches(encoded, buckets=(32, 64))
+    with pytest.raises(ValueError, match="increase strictly"):
+        keras_bam.BucketedBatches(encoded, buckets=(64, 32, 128))
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        keras_bam.BucketedBatches(encoded, batch_size=0)

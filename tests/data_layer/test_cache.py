@@ -1,0 +1,64 @@
+import numpy as np
+
+import keras_bam
+
+
+class CountingTokenizer:
+    """Wraps a tokenizer and counts `tokenize` calls."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self.calls = 0
+
+    def tokenize(self, texts):
+        self.calls += 1
+        return self._tokenizer.tokenize(texts)
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+
+def assert_same(a, b):
+    for name in ("token_ids", "row_lengths", "first_lengths", "truncated"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_second_run_reads_the_cache(tmp_path, glue_dir, tokenizer):
+    dev = keras_bam.read_glue_tsv("mrpc", "dev", glue_dir)
+    counting = CountingTokenizer(tokenizer)
+    first = keras_bam.EncodedCache(tmp_path).encode(dev, counting, 128)
+    calls = counting.calls
+    cache = keras_bam.EncodedCache(tmp_path)  # A new run.
+    second = cache.encode(dev, counting, 128)
+    assert counting.calls == calls and cache.hits == 1 and cache.misses == 0
+    assert_same(first, second)
+    # Another length is another entry, not a reuse.
+    other = cache.encode(dev, counting, 64)
+    assert counting.calls > calls and other.max_length == 64
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, caplog):
+    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    changed = dev.select(np.arange(len(dev)))
+    changed.texts[0][5] = "A different premise."
+    cache = keras_bam.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoded = cache.encode(changed, tokenizer, 128)
+    assert cache.stale == 1 and cache.hits == 0
+    assert "stale (source_hash" in caplog.text
+    assert_same(encoded, keras_bam.encode_examples(changed, tokenizer, 128))
+    assert keras_bam.EncodedCache(tmp_path).encode(changed, tokenizer, 128) is not None
+
+
+def test_corrupt_entry_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
+    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])
+    cache = keras_bam.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoded = cache.encode(dev, tokenizer, 128)
+    assert cache.stale == 1 and "unreadable" in caplog.text
+    assert_same(encoded, keras_bam.encode_examples(dev, tokenizer, 128))

@@ -1,0 +1,62 @@
+"""The offline MiniLM against Hugging Face's reference activations."""
+
+import os
+
+import numpy as np
+import pytest
+
+import keras_bam
+
+REFERENCE = os.path.join(os.path.dirname(__file__), "data", "minilm_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(REFERENCE) as data:
+        return {k: data[k] for k in data.files}
+
+
+def max_differences(backbone, reference):
+    inputs = {k: reference[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    out = backbone.predict(inputs, verbose=0)
+    mask = reference["padding_mask"].astype(bool)
+    sequence = np.abs(
+        out["sequence_output"][mask] - reference["sequence_output"][mask]
+    ).max()
+    pooled = np.abs(out["pooled_output"] - reference["pooled_output"]).max()
+    return sequence, pooled
+
+
+@pytest.mark.integration
+def test_exact_gelu_reproduces_hugging_face(reference):
+    backbone = keras_bam.load_backbone()  # exact_gelu=True by default.
+    assert backbone.count_params() == 22_713_216
+    sequence, pooled = max_differences(backbone, reference)
+    assert sequence < 2e-5 and pooled < 2e-5
+    approximate = keras_bam.set_exact_gelu(backbone, exact=False)
+    sequence, _ = max_differences(approximate, reference)
+    assert sequence > 1e-3  # KerasHub's tanh GELU is measurably off this checkpoint.
+
+
+@pytest.mark.integration
+def test_our_encoding_matches_the_reference_tokens(reference, tokenizer):
+    examples = keras_bam.TaskExamples(
+        "rte",
+        "dev",
+        (list(reference["first"]), list(reference["second"])),
+        np.zeros(3, np.int64),
+        ["0", "1", "2"],
+        "reference",
+    )
+    encoded = keras_bam.encode_examples(examples, tokenizer, 128)
+    batch = encoded.pad_batch([0, 1, 2], reference["token_ids"].shape[1])
+    for key in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(batch[key], reference[key])
+
+
+def test_resolve_preset():
+    from keras_bam.backbones import resolve_preset
+
+    assert os.path.isdir(resolve_preset(None))
+    assert resolve_preset("bert_base_en_uncased") == "bert_base_en_uncased"
+    assert resolve_preset("hf://google-bert/bert-base-uncased").startswith("hf://")

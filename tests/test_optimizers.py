@@ -1,0 +1,92 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_bam
+from tests.conftest import make_tiny_backbone
+
+
+def test_layerwise_factors_cover_the_backbone():
+    backbone = make_tiny_backbone(num_layers=3)
+    optimizer = keras_bam.AdamWeightDecay(
+        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(3, 0.9)
+    )
+    factors = {v.path: optimizer.lr_multiplier(v) for v in backbone.trainable_variables}
+    for path, factor in factors.items():
+        if "transformer_layer_" in path:
+            i = int(path.split("transformer_layer_")[1].split("/")[0])
+            assert factor == pytest.approx(0.9 ** (3 + 1 - i)), path
+        elif "pooled_dense" in path:
+            assert factor == pytest.approx(0.9), path
+        else:
+            assert factor == pytest.approx(0.9 ** (3 + 2)), path
+    model = keras_bam.SingleTaskModel(backbone, "rte")
+    head = [v for v in model.trainable_variables if "rte_head" in v.path]
+    assert head and all(optimizer.lr_multiplier(v) == 1.0 for v in head)
+
+
+def test_weight_decay_skips_layer_norm_and_bias():
+    backbone = make_tiny_backbone()
+    optimizer = keras_bam.AdamWeightDecay(weight_decay=0.01)
+    decayed = {
+        v.path for v in backbone.trainable_variables if optimizer.uses_weight_decay(v)
+    }
+    assert any(p.endswith("kernel") for p in decayed)
+    assert any("embedding" in p for p in decayed)
+    assert not any(p.endswith("bias") or "layer_norm" in p for p in decayed)
+
+
+def reference_update(w, g, m, v, lr, factor, decay, bias_correction, step=1):
+    """BAM's AdamWeightDecayOptimizer (optionally with bias correction), numpy."""
+    m = 0.9 * m + 0.1 * g
+    v = 0.999 * v + 0.001 * g * g
+    m_hat, v_hat = m, v
+    if bias_correction:
+        m_hat, v_hat = m / (1 - 0.9**step), v / (1 - 0.999**step)
+    update = m_hat / (np.sqrt(v_hat) + 1e-6) + decay * w
+    return w - factor * lr * update, m, v
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_update_matches_bam_and_factor_scales_the_update(bias_correction):
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(4, 3)).astype("float32")
+    grads = [rng.normal(size=(4, 3)).astype("float32") for _ in range(3)]
+    results = {}
+    for factor in (1.0, 0.5):
+        layer = keras.layers.Dense(3, use_bias=False, name="dense_under_test")
+        layer.build((None, 4))
+        layer.kernel.assign(w0)
+        optimizer = keras_bam.AdamWeightDecay(
+            learning_rate=1e-2,
+            weight_decay=0.1,
+            bias_correction=bias_correction,
+            lr_multipliers=[("dense_under_test", factor)],
+        )
+        w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+        for step, g in enumerate(grads, start=1):
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(g), layer.kernel)])
+            w, m, v = reference_update(
+                w, g, m, v, 1e-2, factor, 0.1, bias_correction, step
+            )
+            if step == 1:
+                results[factor] = keras.ops.convert_to_numpy(layer.kernel) - w0
+        got = keras.ops.convert_to_numpy(layer.kernel)
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+    # The factor scales the update; a scaled gradient would be cancelled by Adam.
+    np.testing.assert_allclose(results[0.5], 0.5 * results[1.0], rtol=1e-4, atol=1e-6)
+
+
+def test_config_round_trip():
+    optimizer = keras_bam.AdamWeightDecay(
+        learning_rate=keras_bam.WarmupLinearDecay(5e-5, 100, 10),
+        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(2, 0.9),
+        global_clipnorm=1.0,
+        bias_correction=True,
+    )
+    config = keras.optimizers.serialize(optimizer)
+    clone = keras.optimizers.deserialize(config)
+    assert isinstance(clone, keras_bam.AdamWeightDecay)
+    assert clone.lr_multipliers == optimizer.lr_multipliers
+    assert clone.global_clipnorm == 1.0 and clone.bias_correction
+    assert clone.decay_rate == 0.01 and clone.epsilon == 1e-6

@@ -1,0 +1,112 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_bam
+from tests.conftest import ROOT
+
+
+@pytest.mark.integration
+def test_short_real_fine_tune_learns(glue_dir, tmp_path):
+    """MiniLM on 640 SST-2 sentences, 2 epochs: the loss falls and held-out dev
+    accuracy is well above chance."""
+    recipe = keras_bam.FineTuningRecipe(epochs=2, seed=0)
+    run = keras_bam.train_teacher(
+        "sst2",
+        data_dir=glue_dir,
+        recipe=recipe,
+        cache_dir=tmp_path / "cache",
+        train_limit=640,
+        eval_limit=300,
+        verbose=0,
+    )
+    losses = run.history["loss"]
+    assert losses[1] < losses[0] < 0.75
+    accuracy = run.dev_metrics["dev"]["accuracy"]
+    assert accuracy > 0.70, run.dev_metrics
+    assert 0.0 <= run.padding_fraction < 0.5
+
+
+def test_teacher_writes_predictions_and_model(glue_dir, tokenizer, tmp_path):
+    from tests.conftest import make_tiny_backbone
+
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=16, seed=1)
+    run = keras_bam.train_teacher(
+        "stsb",
+        data_dir=glue_dir,
+        backbone=make_tiny_backbone(),
+        tokenizer=tokenizer,
+        recipe=recipe,
+        output_dir=tmp_path,
+        train_limit=48,
+        eval_limit=40,
+        verbose=0,
+    )
+    assert set(run.dev_metrics["dev"]) == {"pearson", "spearman", "score"}
+    predictions = keras_bam.TeacherPredictions.load(run.predictions_path)
+    train = keras_bam.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(48))
+    predictions.check_matches(train, source=run.predictions_path)
+    assert predictions.outputs.shape == (48, 1) and predictions.kind == "regression"
+    assert predictions.metadata["recipe"]["seed"] == 1
+    model = keras.saving.load_model(run.model_path)
+    encoded = keras_bam.encode_examples(train, tokenizer, 128)
+    np.testing.assert_allclose(
+        keras_bam.predict_outputs(model, encoded), predictions.outputs, atol=1e-5
+    )
+    with open(tmp_path / "stsb_teacher.json") as f:
+        summary = json.load(f)
+    assert summary["task"] == "stsb" and summary["backend"] == keras.backend.backend()
+
+
+def test_train_teacher_needs_a_tokenizer_with_a_model(tiny_backbone):
+    with pytest.raises(ValueError, match="Pass the `tokenizer`"):
+        keras_bam.train_teacher("rte", data_dir="x", backbone=tiny_backbone)
+
+
+@pytest.mark.integration
+def test_command_line(glue_dir, tmp_path):
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_bam",
+            "teacher",
+            "--tasks",
+            "RTE",
+            "--data-dir",
+            glue_dir,
+            "--output-dir",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--epochs",
+            "1",
+            "--train-limit",
+            "32",
+            "--eval-limit",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rte      dev" in result.stdout
+    assert os.path.exists(tmp_path / "rte" / "rte_train_teacher.npz")
+    bad = subprocess.run(
+        [sys.executable, "-m", "keras_bam", "teacher", "--tasks", "rtee"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert bad.returncode == 2 and "Unknown GLUE task 'rtee'" in bad.stderr
