@@ -80,7 +80,8 @@ def markdown(summary):
             parts = []
             for metric in HEADLINE[task]:
                 mean, std = entry["mean"][metric], entry["std"][metric]
-                parts.append(f"{mean:.1f}" + (f" ± {std:.1f}" if std is not None else ""))
+                spread = f" ± {std:.1f}" if std is not None else ""
+                parts.append(f"{mean:.1f}{spread}")
             seeds = len(entry["seeds"])
             cells.append(" / ".join(parts) + f" (n={seeds})")
             scores.append(entry["mean"]["score"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from keras_bam.data.errors import GlueDataError
 from keras_bam.data.examples import TaskExamples
+from keras_bam.io_utils import atomic_savez
 from keras_bam.tasks import get_task
 
 FORMAT = "keras-bam/teacher-predictions"
@@ -96,23 +96,12 @@ class TeacherPredictions:
             num_outputs=int(self.outputs.shape[1]),
             kind=self.kind,
         )
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    outputs=self.outputs,
-                    fingerprints=self.fingerprints,
-                    metadata=np.array(json.dumps(metadata, sort_keys=True)),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
+        return atomic_savez(
+            path,
+            outputs=self.outputs,
+            fingerprints=self.fingerprints,
+            metadata=np.array(json.dumps(metadata, sort_keys=True)),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TeacherPredictions:

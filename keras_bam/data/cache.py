@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -14,6 +13,7 @@ from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import encode_examples
 from keras_bam.data.encoding import tokenizer_fingerprint
 from keras_bam.data.examples import TaskExamples
+from keras_bam.io_utils import atomic_savez
 
 logger = logging.getLogger(__name__)
 
@@ -109,19 +109,9 @@ def _read_entry(path, expected):
 
 
 def _write_entry(path, encoded: EncodedExamples, metadata: dict):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                metadata=np.array(json.dumps(metadata, sort_keys=True)),
-                pad_id=np.array(encoded.pad_id),
-                **{name: getattr(encoded, name) for name in _ARRAYS},
-            )
-        os.replace(tmp, path)  # Atomic: readers never see a half-written entry.
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_savez(
+        path,
+        metadata=np.array(json.dumps(metadata, sort_keys=True)),
+        pad_id=np.array(encoded.pad_id),
+        **{name: getattr(encoded, name) for name in _ARRAYS},
+    )
