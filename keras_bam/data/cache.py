@@ -87,23 +87,19 @@ def _read_entry(path, expected):
     try:
         with np.load(path, allow_pickle=False) as data:
             metadata = json.loads(str(data["metadata"]))
+            for key, value in expected.items():
+                if metadata.get(key) != value:
+                    return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
             arrays = {name: data[name] for name in _ARRAYS}
             pad_id = int(data["pad_id"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         return None, f"unreadable: {e}"
-    for key, value in expected.items():
-        if metadata.get(key) != value:
-            return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
     if len(arrays["row_lengths"]) != expected["num_examples"] or int(
         arrays["row_lengths"].sum()
     ) != len(arrays["token_ids"]):
         return None, "array sizes do not match"
     return (
-        EncodedExamples(
-            max_length=expected["max_length"],
-            pad_id=pad_id,
-            **arrays,
-        ),
+        EncodedExamples(max_length=expected["max_length"], pad_id=pad_id, **arrays),
         None,
     )
 

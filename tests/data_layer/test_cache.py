@@ -62,3 +62,23 @@ def test_corrupt_entry_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
         encoded = cache.encode(dev, tokenizer, 128)
     assert cache.stale == 1 and "unreadable" in caplog.text
     assert_same(encoded, keras_bam.encode_examples(dev, tokenizer, 128))
+
+
+def test_entry_of_another_format_version_is_stale(
+    tmp_path, glue_dir, tokenizer, caplog
+):
+    import json
+
+    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    metadata = json.loads(str(arrays["metadata"]))
+    metadata["format_version"] = 0
+    arrays["metadata"] = np.array(json.dumps(metadata))
+    np.savez(path, **arrays)
+    cache = keras_bam.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        cache.encode(dev, tokenizer, 128)
+    assert cache.stale == 1 and "format_version is 0, expected" in caplog.text
