@@ -39,7 +39,7 @@ class FineTuningRecipe:
     """
 
     learning_rate: float = 5e-5
-    epochs: float = 3
+    epochs: int = 3
     batch_size: int = 32
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01

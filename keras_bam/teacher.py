@@ -101,8 +101,9 @@ class TeacherRun:
         model: the fine-tuned `SingleTaskModel`.
         history: `fit`'s per-epoch logs.
         dev_metrics: split name to GLUE metrics.
-        train_seconds: wall time of `fit`.
-        train_examples_per_second: training throughput.
+        train_seconds: wall time of `fit`, compilation included.
+        train_examples_per_second: examples per second of `fit`, compilation
+            included.
         padding_fraction: share of padding in the training batches.
         predictions_path: where the train-set teacher predictions were written.
         model_path: where the `.keras` model was written.
@@ -212,7 +213,7 @@ def train_teacher(
         shuffle=True,
         seed=recipe.seed,
     )
-    total_steps = int(recipe.epochs) * len(train_batches)
+    total_steps = recipe.epochs * len(train_batches)
     logger.info(
         "%s teacher: %d examples, %d steps/epoch, padding %.1f%%, shapes %s",
         task.display_name,
@@ -230,7 +231,7 @@ def train_teacher(
     start = time.perf_counter()
     history = model.fit(
         as_fit_input(train_batches),
-        epochs=int(recipe.epochs),
+        epochs=recipe.epochs,
         shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
         callbacks=callbacks,
         verbose=verbose,
@@ -249,7 +250,7 @@ def train_teacher(
         history={k: [float(x) for x in v] for k, v in history.history.items()},
         dev_metrics=dev_metrics,
         train_seconds=train_seconds,
-        train_examples_per_second=len(train) * int(recipe.epochs) / train_seconds,
+        train_examples_per_second=len(train) * recipe.epochs / train_seconds,
         padding_fraction=train_batches.padding_fraction,
     )
     if output_dir is not None:
