@@ -2,10 +2,12 @@
 # Teacher quality on a lent GPU machine (JAX and PyTorch, no TensorFlow): keras-bam on
 # KERAS_BACKEND=jax and the Hugging Face peer, same recipe, several seeds.
 #
-# Prepare here (see benchmarks/device/README.md): .whl/ (keras, keras-hub, namex,
-# optree wheels for Python 3.12) and .devcarry/ (MiniLM in float16, GLUE TSVs), then
-# run with the device tool, carrying both:
+# Prepare here with `bash benchmarks/device/prepare.sh` (.whl/: keras, keras-hub,
+# namex, optree wheels for Python 3.12; .devcarry/: MiniLM in float16, GLUE TSVs),
+# then run with the device tool, carrying both:
 #   bash benchmarks/device/teachers_gpu.sh
+# Options: SEEDS="0 1 2", TASKS="rte mrpc stsb cola", LIMIT (seconds per system),
+# SKIP_HF=1 (keras-bam only), AUTOTUNE (XLA GEMM autotuning level, 0 by default).
 # Results come back as $OUT/results.tgz (one JSON per run) plus logs.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
