@@ -90,3 +90,29 @@ def test_config_round_trip():
     assert clone.lr_multipliers == optimizer.lr_multipliers
     assert clone.global_clipnorm == 1.0 and clone.bias_correction
     assert clone.decay_rate == 0.01 and clone.epsilon == 1e-6
+
+
+def test_factors_hold_inside_compiled_fit(rng):
+    """Inside `fit` (tf.function on TensorFlow, stateless apply on JAX), a factor of 0
+    freezes its variables, decay included, while the rest train."""
+    backbone = make_tiny_backbone()
+    model = keras_bam.SingleTaskModel(backbone, "rte")
+    model.compile(
+        optimizer=keras_bam.AdamWeightDecay(
+            learning_rate=1e-2,
+            weight_decay=0.1,
+            lr_multipliers=[("transformer_layer_0/", 0.0)],
+            global_clipnorm=1.0,
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
+    x = {
+        "token_ids": rng.integers(1, 30522, (8, 10)).astype("int32"),
+        "segment_ids": np.zeros((8, 10), "int32"),
+        "padding_mask": np.ones((8, 10), "int32"),
+    }
+    model.fit(x, rng.integers(0, 2, 8), batch_size=4, epochs=2, verbose=0)
+    for v in model.trainable_variables:
+        changed = not np.array_equal(before[v.path], keras.ops.convert_to_numpy(v))
+        assert changed == ("transformer_layer_0/" not in v.path), v.path
