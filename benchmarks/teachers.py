@@ -37,7 +37,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"))
-    parser.add_argument("--tag", default="", help="added to result file names")
+    parser.add_argument(
+        "--single-order",
+        action="store_true",
+        help="train MRPC/STS-B on one sentence order only (as the HF peer does), "
+        "instead of BAM's both orders",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -50,7 +55,13 @@ def main(argv=None):
     os.makedirs(args.results_dir, exist_ok=True)
     for seed in args.seeds:
         for task in args.tasks:
-            recipe = keras_bam.FineTuningRecipe(epochs=args.epochs, seed=seed)
+            recipe = keras_bam.FineTuningRecipe(
+                epochs=args.epochs, seed=seed, double_unordered=not args.single_order
+            )
+            doubled = (
+                recipe.double_unordered and keras_bam.get_task(task).double_unordered
+            )
+            suffix = "_both_orders" if doubled else ""
             start = time.time()
             run = keras_bam.train_teacher(
                 task,
@@ -62,7 +73,7 @@ def main(argv=None):
                 verbose=2,
             )
             record = {
-                "system": f"keras-bam ({backend})",
+                "system": f"keras-bam ({backend}{', both orders' if doubled else ''})",
                 "backend": backend,
                 "device": device,
                 "task": task,
@@ -80,7 +91,7 @@ def main(argv=None):
                     "python": platform.python_version(),
                 },
             }
-            name = f"teacher_{backend}_{task}_seed{seed}{args.tag}.json"
+            name = f"teacher_{backend}_{task}_seed{seed}{suffix}.json"
             with open(os.path.join(args.results_dir, name), "w") as f:
                 json.dump(record, f, indent=2)
             print(

@@ -9,6 +9,7 @@ from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
 from keras_bam.data import GlueDataError
 from keras_bam.data import TaskExamples
+from keras_bam.data import concatenate_encoded
 from keras_bam.data import default_buckets
 from keras_bam.data import encode_examples
 from keras_bam.data import example_fingerprint

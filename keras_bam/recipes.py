@@ -13,7 +13,8 @@ class FineTuningRecipe:
     weight decay 0.01 (not on LayerNorm or bias), peak learning rate 5e-5 with 10%
     linear warm-up then linear decay to 0, 3 epochs of batch 32, gradient clipping
     at global norm 1.0, layer-wise learning-rate decay 0.9, Adam epsilon 1e-6
-    without bias correction, head dropout 0.1, sequences of at most 128 tokens.
+    without bias correction, head dropout 0.1, sequences of at most 128 tokens,
+    and MRPC and STS-B trained on both sentence orders (BAM's `double_unordered`).
 
     Args:
         learning_rate: the peak learning rate.
@@ -29,6 +30,8 @@ class FineTuningRecipe:
             from step 0 (BAM).
         dropout: head dropout.
         max_length: the packed sequence length limit.
+        double_unordered: train the tasks whose label ignores text order (MRPC,
+            STS-B) on both orders, doubling their training data, as BAM does.
         seed: seeds initialization, dropout and data order.
 
     Example:
@@ -50,6 +53,7 @@ class FineTuningRecipe:
     decay_from_warmup: bool = False
     dropout: float = 0.1
     max_length: int = 128
+    double_unordered: bool = True
     seed: int = 0
 
     @classmethod

@@ -52,7 +52,9 @@ class GlueTask:
         submission_file: the GLUE leaderboard file name for the test predictions.
         target_scale: regression targets are divided by this for training (BAM
             trains STS-B on score / 5) and predictions multiplied back.
-        symmetric: whether the two texts can be swapped without changing the label.
+        double_unordered: BAM trains this task on both text orders (its
+            `double_unordered` option; MRPC and STS-B, whose label does not depend
+            on the order of the two sentences).
         eval_split: the default dev split(s) for evaluation.
     """
 
@@ -69,7 +71,7 @@ class GlueTask:
     tfds_splits: dict
     submission_file: dict
     target_scale: float = 1.0
-    symmetric: bool = False
+    double_unordered: bool = False
     eval_split: tuple = ("dev",)
 
     @property
@@ -157,7 +159,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
         ),
         tfds_splits={"train": "train", "dev": "validation", "test": "test"},
         submission_file={"test": "MRPC.tsv"},
-        symmetric=True,
+        double_unordered=True,
     ),
     "stsb": GlueTask(
         name="stsb",
@@ -175,7 +177,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
         tfds_splits={"train": "train", "dev": "validation", "test": "test"},
         submission_file={"test": "STS-B.tsv"},
         target_scale=5.0,
-        symmetric=True,
+        double_unordered=True,
     ),
     "qqp": GlueTask(
         name="qqp",
@@ -196,7 +198,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         ),
         tfds_splits={"train": "train", "dev": "validation", "test": "test"},
         submission_file={"test": "QQP.tsv"},
-        symmetric=True,
     ),
     "mnli": GlueTask(
         name="mnli",

@@ -18,6 +18,7 @@ from keras_bam.backend_utils import set_seed
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples
+from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.encoding import encode_examples
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.loading import load_glue
@@ -105,7 +106,8 @@ class TeacherRun:
         train_examples_per_second: examples per second of `fit`, compilation
             included.
         padding_fraction: share of padding in the training batches.
-        predictions_path: where the train-set teacher predictions were written.
+        predictions_paths: split name (`"train"`, and `"train_swapped"` for tasks
+            trained on both text orders) to the teacher-predictions file.
         model_path: where the `.keras` model was written.
     """
 
@@ -116,7 +118,7 @@ class TeacherRun:
     train_seconds: float
     train_examples_per_second: float
     padding_fraction: float
-    predictions_path: str | None = None
+    predictions_paths: dict = dataclasses.field(default_factory=dict)
     model_path: str | None = None
 
     def summary(self) -> dict:
@@ -128,7 +130,7 @@ class TeacherRun:
             "train_examples_per_second": self.train_examples_per_second,
             "padding_fraction": self.padding_fraction,
             "final_loss": self.history.get("loss", [None])[-1],
-            "predictions_path": self.predictions_path,
+            "predictions_paths": self.predictions_paths,
             "model_path": self.model_path,
         }
 
@@ -176,6 +178,7 @@ def train_teacher(
     run = keras_bam.train_teacher("rte", data_dir="../shared/glue",
                                   output_dir="runs/rte")
     print(run.dev_metrics)  # {'dev': {'accuracy': ..., 'score': ...}}
+    print(run.predictions_paths)  # {'train': 'runs/rte/rte_train_teacher.npz'}
     ```
     """
     task = get_task(task)
@@ -190,25 +193,33 @@ def train_teacher(
         tokenizer = tokenizer or load_tokenizer(backbone)
         backbone_name = backbone or "minilm"
 
+    def encode(examples):
+        if cache_dir is None:
+            return encode_examples(examples, tokenizer, recipe.max_length)
+        return EncodedCache(cache_dir).encode(examples, tokenizer, recipe.max_length)
+
     def load_encoded(split, limit):
         """Examples and encoding of a split; a limit slices after encoding, so the
         cache always holds the whole split."""
         examples = load_glue(task, split, source, data_dir, tfds_manual_dir)
-        if cache_dir is None:
-            encoded = encode_examples(examples, tokenizer, recipe.max_length)
-        else:
-            encoded = EncodedCache(cache_dir).encode(
-                examples, tokenizer, recipe.max_length
-            )
+        encoded = encode(examples)
         if limit is not None and limit < len(examples):
             keep = np.arange(limit)
             examples, encoded = examples.select(keep), encoded.select(keep)
         return examples, encoded
 
     train, train_encoded = load_encoded("train", train_limit)
+    prediction_sets = [(train, train_encoded)]
+    fit_encoded, fit_labels = train_encoded, train.labels
+    if recipe.double_unordered and task.double_unordered:
+        swapped = train.swapped()
+        swapped_encoded = encode(swapped)
+        prediction_sets.append((swapped, swapped_encoded))
+        fit_encoded = concatenate_encoded(train_encoded, swapped_encoded)
+        fit_labels = np.concatenate([train.labels, swapped.labels])
     train_batches = BucketedBatches(
-        train_encoded,
-        training_targets(task, train.labels),
+        fit_encoded,
+        training_targets(task, fit_labels),
         batch_size=recipe.batch_size,
         shuffle=True,
         seed=recipe.seed,
@@ -217,7 +228,7 @@ def train_teacher(
     logger.info(
         "%s teacher: %d examples, %d steps/epoch, padding %.1f%%, shapes %s",
         task.display_name,
-        len(train),
+        len(fit_encoded),
         len(train_batches),
         100 * train_batches.padding_fraction,
         train_batches.shapes,
@@ -250,22 +261,22 @@ def train_teacher(
         history={k: [float(x) for x in v] for k, v in history.history.items()},
         dev_metrics=dev_metrics,
         train_seconds=train_seconds,
-        train_examples_per_second=len(train) * recipe.epochs / train_seconds,
+        train_examples_per_second=len(fit_encoded) * recipe.epochs / train_seconds,
         padding_fraction=train_batches.padding_fraction,
     )
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
-        outputs = predict_outputs(model, train_encoded)
-        predictions = TeacherPredictions.from_outputs(
-            train,
-            outputs,
-            backbone=str(backbone_name),
-            recipe=recipe.to_dict(),
-            backend=keras.backend.backend(),
-        )
-        run.predictions_path = predictions.save(
-            os.path.join(output_dir, f"{task.name}_train_teacher.npz")
-        )
+        for examples, encoded in prediction_sets:
+            predictions = TeacherPredictions.from_outputs(
+                examples,
+                predict_outputs(model, encoded),
+                backbone=str(backbone_name),
+                recipe=recipe.to_dict(),
+                backend=keras.backend.backend(),
+            )
+            run.predictions_paths[examples.split] = predictions.save(
+                os.path.join(output_dir, f"{task.name}_{examples.split}_teacher.npz")
+            )
         if save_model:
             run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
             model.save(run.model_path)

@@ -56,3 +56,5 @@ def test_official_metrics_and_submission_names():
         "test_mismatched": "MNLI-mm.tsv",
     }
     assert keras_bam.get_task("ax").submission_file == {"test": "AX.tsv"}
+    doubled = {name for name, task in GLUE_TASKS.items() if task.double_unordered}
+    assert doubled == {"mrpc", "stsb"}  # As BAM's double_unordered.

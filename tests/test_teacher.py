@@ -32,35 +32,63 @@ def test_short_real_fine_tune_learns(glue_dir, tmp_path):
     assert 0.0 <= run.padding_fraction < 0.5
 
 
-def test_teacher_writes_predictions_and_model(glue_dir, tokenizer, tmp_path):
+def test_teacher_writes_predictions_and_model(glue_dir, tokenizer, tmp_path, caplog):
     from tests.conftest import make_tiny_backbone
 
     recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=16, seed=1)
-    run = keras_bam.train_teacher(
-        "stsb",
-        data_dir=glue_dir,
-        backbone=make_tiny_backbone(),
-        tokenizer=tokenizer,
-        recipe=recipe,
-        output_dir=tmp_path,
-        train_limit=48,
-        eval_limit=40,
-        verbose=0,
-    )
+    with caplog.at_level("INFO"):
+        run = keras_bam.train_teacher(
+            "stsb",
+            data_dir=glue_dir,
+            backbone=make_tiny_backbone(),
+            tokenizer=tokenizer,
+            recipe=recipe,
+            output_dir=tmp_path,
+            train_limit=48,
+            eval_limit=40,
+            verbose=0,
+        )
+    # STS-B trains on both sentence orders, as BAM does: 96 examples, 6 steps.
+    assert "STS-B teacher: 96 examples, 6 steps/epoch" in caplog.text
     assert set(run.dev_metrics["dev"]) == {"pearson", "spearman", "score"}
-    predictions = keras_bam.TeacherPredictions.load(run.predictions_path)
+    assert set(run.predictions_paths) == {"train", "train_swapped"}
     train = keras_bam.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(48))
-    predictions.check_matches(train, source=run.predictions_path)
-    assert predictions.outputs.shape == (48, 1) and predictions.kind == "regression"
-    assert predictions.metadata["recipe"]["seed"] == 1
     model = keras.saving.load_model(run.model_path)
-    encoded = keras_bam.encode_examples(train, tokenizer, 128)
-    np.testing.assert_allclose(
-        keras_bam.predict_outputs(model, encoded), predictions.outputs, atol=1e-5
-    )
+    for examples in (train, train.swapped()):
+        path = run.predictions_paths[examples.split]
+        predictions = keras_bam.TeacherPredictions.load(path)
+        predictions.check_matches(examples, source=path)
+        assert predictions.outputs.shape == (48, 1)
+        assert predictions.kind == "regression"
+        assert predictions.metadata["recipe"]["seed"] == 1
+        encoded = keras_bam.encode_examples(examples, tokenizer, 128)
+        np.testing.assert_allclose(
+            keras_bam.predict_outputs(model, encoded), predictions.outputs, atol=1e-5
+        )
     with open(tmp_path / "stsb_teacher.json") as f:
         summary = json.load(f)
     assert summary["task"] == "stsb" and summary["backend"] == keras.backend.backend()
+
+
+def test_single_order_option(glue_dir, tokenizer, tmp_path, caplog):
+    from tests.conftest import make_tiny_backbone
+
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=16, double_unordered=False)
+    with caplog.at_level("INFO"):
+        run = keras_bam.train_teacher(
+            "mrpc",
+            data_dir=glue_dir,
+            backbone=make_tiny_backbone(),
+            tokenizer=tokenizer,
+            recipe=recipe,
+            output_dir=tmp_path,
+            train_limit=32,
+            eval_limit=16,
+            save_model=False,
+            verbose=0,
+        )
+    assert "MRPC teacher: 32 examples, 2 steps/epoch" in caplog.text
+    assert set(run.predictions_paths) == {"train"} and run.model_path is None
 
 
 def test_train_teacher_needs_a_tokenizer_with_a_model(tiny_backbone):

@@ -106,6 +106,20 @@ class EncodedExamples:
         }
 
 
+def concatenate_encoded(*parts: EncodedExamples) -> EncodedExamples:
+    """One `EncodedExamples` holding the examples of `parts`, in order."""
+    if len({part.max_length for part in parts}) != 1:
+        raise ValueError("Only encodings of the same max_length can be joined.")
+    return EncodedExamples(
+        token_ids=np.concatenate([part.token_ids for part in parts]),
+        row_lengths=np.concatenate([part.row_lengths for part in parts]),
+        first_lengths=np.concatenate([part.first_lengths for part in parts]),
+        max_length=parts[0].max_length,
+        truncated=np.concatenate([part.truncated for part in parts]),
+        pad_id=parts[0].pad_id,
+    )
+
+
 def truncate_longest_first(first: np.ndarray, second: np.ndarray, budget: int):
     """Lengths after BERT's longest-first truncation of text pairs.
 

@@ -97,6 +97,21 @@ class TaskExamples:
         digest.update(np.ascontiguousarray(self.labels).tobytes())
         return digest.hexdigest()
 
+    def swapped(self) -> TaskExamples:
+        """The same pairs with their two texts in the other order, as the split
+        `"<split>_swapped"` (BAM's `double_unordered` training copies)."""
+        if len(self.texts) != 2:
+            raise ValueError(f"{self.task.display_name} examples are not pairs.")
+        return TaskExamples(
+            task=self.task,
+            split=f"{self.split}_swapped",
+            texts=(list(self.texts[1]), list(self.texts[0])),
+            labels=self.labels.copy(),
+            ids=list(self.ids),
+            source=self.source,
+            lines=self.lines,
+        )
+
     def select(self, indices) -> TaskExamples:
         """A new `TaskExamples` holding the examples at `indices`, in that order."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -1,5 +1,6 @@
 import keras_hub
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,3 +74,24 @@ def test_pad_batch_refuses_short_length(glue_dir, tokenizer):
         assert "longer than the batch length 4" in str(e)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_swapped_pairs_and_concatenation(glue_dir, tokenizer):
+    dev = keras_bam.read_glue_tsv("mrpc", "dev", glue_dir).select(np.arange(6))
+    swapped = dev.swapped()
+    assert swapped.split == "dev_swapped"
+    assert swapped.texts == (dev.texts[1], dev.texts[0])
+    np.testing.assert_array_equal(swapped.labels, dev.labels)
+    assert not np.any(swapped.fingerprints() == dev.fingerprints())
+    a = keras_bam.encode_examples(dev, tokenizer, 64)
+    b = keras_bam.encode_examples(swapped, tokenizer, 64)
+    both = keras_bam.concatenate_encoded(a, b)
+    assert len(both) == 12
+    np.testing.assert_array_equal(
+        both.pad_batch(np.arange(6, 12), 64)["token_ids"],
+        b.pad_batch(np.arange(6), 64)["token_ids"],
+    )
+    with pytest.raises(ValueError, match="same max_length"):
+        keras_bam.concatenate_encoded(a, keras_bam.encode_examples(dev, tokenizer, 32))
+    with pytest.raises(ValueError, match="not pairs"):
+        keras_bam.read_glue_tsv("cola", "dev", glue_dir).swapped()
