@@ -14,7 +14,9 @@ class FineTuningRecipe:
     linear warm-up then linear decay to 0, 3 epochs of batch 32, gradient clipping
     at global norm 1.0, layer-wise learning-rate decay 0.9, Adam epsilon 1e-6
     without bias correction, head dropout 0.1, sequences of at most 128 tokens,
-    and MRPC and STS-B trained on both sentence orders (BAM's `double_unordered`).
+    MRPC and STS-B trained on both sentence orders (BAM's `double_unordered`),
+    and per-example losses summed over the batch (BAM's `reduce_sum`), which is
+    what the gradient clipping at 1.0 applies to.
 
     Args:
         learning_rate: the peak learning rate.
@@ -32,6 +34,8 @@ class FineTuningRecipe:
         max_length: the packed sequence length limit.
         double_unordered: train the tasks whose label ignores text order (MRPC,
             STS-B) on both orders, doubling their training data, as BAM does.
+        loss_reduction: `"sum"` over the batch (BAM) or `"mean"` (most
+            frameworks, Hugging Face included).
         seed: seeds initialization, dropout and data order.
 
     Example:
@@ -54,7 +58,14 @@ class FineTuningRecipe:
     dropout: float = 0.1
     max_length: int = 128
     double_unordered: bool = True
+    loss_reduction: str = "sum"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.loss_reduction not in ("sum", "mean"):
+            raise ValueError(
+                f"loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}."
+            )
 
     @classmethod
     def bam_single_task(cls, **overrides) -> FineTuningRecipe:

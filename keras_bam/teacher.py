@@ -65,11 +65,14 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
     )
 
 
-def task_loss(task: GlueTask):
-    """Cross-entropy on logits, or squared error for regression."""
+def task_loss(task: GlueTask, reduction: str = "sum"):
+    """Cross-entropy on logits, or squared error for regression, summed over the
+    batch as in BAM (or averaged with `reduction="mean"`)."""
     if task.is_regression:
-        return keras.losses.MeanSquaredError()
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return keras.losses.MeanSquaredError(reduction=reduction)
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction=reduction
+    )
 
 
 def predict_outputs(
@@ -237,7 +240,7 @@ def train_teacher(
     model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
     model.compile(
         optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
-        loss=task_loss(task),
+        loss=task_loss(task, recipe.loss_reduction),
     )
     start = time.perf_counter()
     history = model.fit(

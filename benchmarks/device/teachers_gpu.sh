@@ -25,7 +25,7 @@ if [ -z "${SKIP_HF:-}" ]; then
     --data-dir .devcarry/glue --model .devcarry/minilm --results-dir "$RES" \
     > "$OUT/hf.log" 2>&1 &
 fi
-timeout "$LIMIT" python3 benchmarks/teachers.py --single-order --tasks $TASKS --seeds $SEEDS \
+timeout "$LIMIT" python3 benchmarks/teachers.py --recipe matched --tasks $TASKS --seeds $SEEDS \
   --data-dir .devcarry/glue --backbone .devcarry/minilm --cache-dir /tmp/cache \
   --results-dir "$RES" > "$OUT/jax.log" 2>&1
 wait
