@@ -90,9 +90,27 @@ def markdown(summary):
     return "\n".join(lines)
 
 
+def update_readme(path, table):
+    """Replaces the text between `<!-- teacher-table -->` and its closing marker."""
+    start, end = "<!-- teacher-table -->\n", "<!-- /teacher-table -->"
+    with open(path) as f:
+        text = f.read()
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no teacher-table markers.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(head + start + table + "\n" + end + tail)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--readme",
+        default=None,
+        help="also write the table between the README's teacher-table markers",
+    )
     args = parser.parse_args(argv)
     summary = summarize(load_runs(args.results_dir))
     peers = [s for s in summary if s.startswith(PEER)]
@@ -109,7 +127,10 @@ def main(argv=None):
             }
     with open(os.path.join(args.results_dir, "teachers_summary.json"), "w") as f:
         json.dump({"summary": summary, "score_minus_peer": deltas}, f, indent=2)
-    print(markdown(summary))
+    table = markdown(summary)
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table)
     for system, by_task in deltas.items():
         text = ", ".join(f"{t} {d:+.1f}" for t, d in by_task.items())
         print(f"\n{system} minus peer (GLUE score points): {text}")
