@@ -20,6 +20,10 @@ from keras_bam.data import read_glue_tsv
 from keras_bam.data import tokenizer_fingerprint
 from keras_bam.data import truncate_longest_first
 from keras_bam.layers import TaskHead
+from keras_bam.losses import blend_classification_targets
+from keras_bam.losses import blend_regression_targets
+from keras_bam.losses import soft_cross_entropy
+from keras_bam.losses import squared_error
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
@@ -27,6 +31,9 @@ from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
+from keras_bam.task_weighting import BAM_GLUE_TRAIN_SIZES
+from keras_bam.task_weighting import bam_multiples_and_weights
+from keras_bam.task_weighting import sampling_probabilities
 from keras_bam.tasks import GLUE_TASKS
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+import keras_bam
+
+
+def bam_reference(dataset_sizes, exponent=0.75):
+    """BAM's `_multiples_and_weights`, transcribed (bam/data/task_weighting.py)."""
+
+    def normalize(d):
+        total = float(sum(d.values()))
+        return {k: v / total for k, v in d.items()}
+
+    dataset_weights = normalize({k: s**exponent for k, s in dataset_sizes.items()})
+    correction = dataset_sizes["mnli"] / dataset_weights["mnli"]
+    dataset_tgts = {k: v * correction for k, v in dataset_weights.items()}
+    multiples = {
+        k: round((t + 0.01) / dataset_sizes[k]) for k, t in dataset_tgts.items()
+    }
+    new_sizes = {k: dataset_sizes[k] * m for k, m in multiples.items()}
+    weights = normalize({k: dataset_weights[k] / new_sizes[k] for k in new_sizes})
+    return multiples, {k: v * len(dataset_sizes) for k, v in weights.items()}
+
+
+def test_matches_bam_on_glue():
+    multiples, weights = keras_bam.bam_multiples_and_weights(
+        keras_bam.BAM_GLUE_TRAIN_SIZES
+    )
+    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
+    assert multiples == want_multiples
+    assert weights == pytest.approx(want_weights, rel=1e-12)
+    assert multiples["mnli"] == 1 and multiples["rte"] > 1
+
+
+@pytest.mark.parametrize("exponent", [0.5, 0.75, 1.0])
+def test_effective_share_is_size_to_the_exponent(exponent):
+    sizes = {"a": 50000, "b": 3000, "c": 700}
+    multiples, weights = keras_bam.bam_multiples_and_weights(sizes, exponent)
+    effective = {t: multiples[t] * sizes[t] * weights[t] for t in sizes}
+    ratio = {t: effective[t] / sizes[t] ** exponent for t in sizes}
+    assert max(ratio.values()) == pytest.approx(min(ratio.values()), rel=1e-12)
+    assert np.mean(list(weights.values())) == pytest.approx(1.0)
+
+
+def test_hand_computed_two_tasks():
+    multiples, weights = keras_bam.bam_multiples_and_weights(
+        {"big": 10000, "small": 100}
+    )
+    # Shares 1000 : 31.62; the small task's target count is 316.2, so 3 copies;
+    # weights (1000/10000) : (31.62/300), normalized to average 1.
+    assert multiples == {"big": 1, "small": 3}
+    small = (100**0.75 / 300) / (1000 / 10000)
+    assert weights["big"] == pytest.approx(2 / (1 + small))
+    assert weights["small"] == pytest.approx(2 * small / (1 + small))
+
+
+def test_sampling_probabilities():
+    sizes = {"a": 900, "b": 100}
+    assert keras_bam.sampling_probabilities(sizes) == pytest.approx(
+        {"a": 0.9, "b": 0.1}
+    )
+    assert keras_bam.sampling_probabilities(sizes, "uniform") == {"a": 0.5, "b": 0.5}
+    assert keras_bam.sampling_probabilities(sizes, "temperature", 2.0) == pytest.approx(
+        {"a": 0.75, "b": 0.25}
+    )
+    bam = keras_bam.sampling_probabilities(sizes, "bam")
+    assert bam["a"] / bam["b"] == pytest.approx(9**0.75)
+    with pytest.raises(ValueError, match="Unknown sampling scheme 'zipf'"):
+        keras_bam.sampling_probabilities(sizes, "zipf")
+    with pytest.raises(ValueError, match="sizes must be positive"):
+        keras_bam.bam_multiples_and_weights({"a": 0})
