@@ -1,5 +1,7 @@
 """keras-bam: Born-Again Multi-Task Networks (Clark et al., 2019) in Keras 3."""
 
+from keras_bam.annealing import TeacherAnnealing
+from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import set_exact_gelu
@@ -26,6 +28,7 @@ from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
+from keras_bam.models import MultiTaskModel
 from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers

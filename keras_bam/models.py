@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
+from keras_bam.annealing import LastValue
+from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.layers import TaskHead
+from keras_bam.losses import blend_classification_targets
+from keras_bam.losses import blend_regression_targets
+from keras_bam.losses import soft_cross_entropy
+from keras_bam.losses import squared_error
 from keras_bam.tasks import get_task
 
 
@@ -55,6 +62,158 @@ class SingleTaskModel(keras.Model):
             "task": self.task.name,
             "dropout": self.dropout,
             "exact_gelu": self.exact_gelu,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
+
+
+DISTILLATION_MODES = ("annealed", "fixed", "gold")
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class MultiTaskModel(keras.Model):
+    """A BAM student: one shared BERT encoder, one `TaskHead` per task.
+
+    The forward pass gives every task's head output for every example (a dict,
+    task name to logits or scaled score); in training only an example's own task
+    contributes to the loss, as in BAM. Training targets are a dict:
+
+    - `task_id`: int, the index of the example's task in `tasks`;
+    - `label`: the gold class index (as a number) or the scaled regression score;
+    - `teacher`: the teacher's outputs, `(batch, widest head)`, each task using its
+      first `num_outputs` columns (logits, or the scaled score).
+
+    The per-example loss is cross-entropy against
+    `λ * onehot(gold) + (1 - λ) * softmax(teacher / T)`, or squared error against
+    `λ * gold + (1 - λ) * teacher` for regression, times the task's loss weight,
+    summed over the batch (BAM) or averaged. `distillation` picks λ:
+    `"annealed"` (BAM: from `TeacherAnnealing`), `"fixed"` (λ = 1 -
+    `teacher_weight`), or `"gold"` (λ = 1: plain multi-task training).
+
+    Args:
+        backbone: a KerasHub BERT-family backbone, shared by all tasks.
+        tasks: task names or `GlueTask`s; their order defines `task_id`.
+        dropout: head dropout rate.
+        exact_gelu: use exact GELU in the backbone.
+        distillation: `"annealed"`, `"fixed"` or `"gold"`.
+        teacher_weight: the teacher's weight for `"fixed"`.
+        temperature: softmax temperature applied to teacher logits.
+        task_weights: per-task loss weights (BAM's rounding correction), in `tasks`
+            order; 1 for all by default.
+        loss_reduction: `"sum"` over the batch (BAM) or `"mean"`.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+    ```python
+    student = keras_bam.MultiTaskModel(keras_bam.load_backbone(), ["rte", "stsb"])
+    student.compile(optimizer="adam")
+    student.fit(batches, epochs=6, callbacks=[keras_bam.TeacherAnnealing()])
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        tasks,
+        dropout: float = 0.1,
+        exact_gelu: bool = True,
+        distillation: str = "annealed",
+        teacher_weight: float = 0.5,
+        temperature: float = 1.0,
+        task_weights=None,
+        loss_reduction: str = "sum",
+        **kwargs,
+    ):
+        tasks = [get_task(t) for t in tasks]
+        if len({t.name for t in tasks}) != len(tasks) or not tasks:
+            raise ValueError(f"Tasks must be distinct and not empty: {tasks}.")
+        if distillation not in DISTILLATION_MODES:
+            raise ValueError(
+                f"Unknown distillation mode {distillation!r}; use one of "
+                f"{DISTILLATION_MODES}."
+            )
+        if loss_reduction not in ("sum", "mean"):
+            raise ValueError("loss_reduction must be 'sum' or 'mean'.")
+        set_exact_gelu(backbone, exact_gelu)
+        inputs = backbone.input
+        pooled = backbone(inputs)["pooled_output"]
+        heads = [
+            TaskHead(t.num_outputs, dropout=dropout, name=f"{t.name}_head")
+            for t in tasks
+        ]
+        outputs = {t.name: head(pooled) for t, head in zip(tasks, heads)}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.tasks = tasks
+        self.dropout = dropout
+        self.exact_gelu = exact_gelu
+        self.distillation = distillation
+        self.teacher_weight = float(teacher_weight)
+        self.temperature = float(temperature)
+        self.task_weights = [float(w) for w in (task_weights or [1.0] * len(tasks))]
+        if len(self.task_weights) != len(tasks):
+            raise ValueError("task_weights needs one weight per task.")
+        self.loss_reduction = loss_reduction
+        self.annealing = TeacherAnnealingState(name="teacher_annealing")
+        self.gold_weight_tracker = LastValue(name="gold_weight")
+
+    def gold_weight(self, training: bool):
+        """λ for this step (advancing the annealing step when training)."""
+        if self.distillation == "gold":
+            return ops.convert_to_tensor(1.0, "float32")
+        if self.distillation == "fixed":
+            return ops.convert_to_tensor(1.0 - self.teacher_weight, "float32")
+        if not self.annealing.configured:
+            raise ValueError(
+                "Teacher annealing needs the TeacherAnnealing callback: "
+                "model.fit(..., callbacks=[keras_bam.TeacherAnnealing()])."
+            )
+        return self.annealing.gold_weight(advance=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        lam = self.gold_weight(training)
+        teacher_weight = 1.0 - lam
+        task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
+        label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
+        total = 0.0
+        for index, task in enumerate(self.tasks):
+            output = y_pred[task.name]
+            teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
+            if task.is_regression:
+                targets = blend_regression_targets(label, teacher[:, 0], teacher_weight)
+                per_example = squared_error(output, targets)
+            else:
+                targets = blend_classification_targets(
+                    label, teacher, teacher_weight, self.temperature
+                )
+                per_example = soft_cross_entropy(output, targets)
+            mask = ops.cast(ops.equal(task_ids, index), "float32")
+            total = total + self.task_weights[index] * ops.sum(per_example * mask)
+        if self.loss_reduction == "mean":
+            total = total / ops.cast(ops.shape(task_ids)[0], "float32")
+        if training:
+            self.gold_weight_tracker.update_state(lam)
+        return total
+
+    def get_config(self):
+        return {
+            "backbone": keras.layers.serialize(self.backbone),
+            "tasks": [t.name for t in self.tasks],
+            "dropout": self.dropout,
+            "exact_gelu": self.exact_gelu,
+            "distillation": self.distillation,
+            "teacher_weight": self.teacher_weight,
+            "temperature": self.temperature,
+            "task_weights": self.task_weights,
+            "loss_reduction": self.loss_reduction,
             "name": self.name,
             "trainable": self.trainable,
         }

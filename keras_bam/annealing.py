@@ -1,0 +1,145 @@
+"""Teacher annealing: the weight λ of the gold label, from 0 to 1 over training."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+SCHEDULES = ("linear", "constant")
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class TeacherAnnealingState(keras.layers.Layer):
+    """Holds the training step and total steps that λ is computed from.
+
+    λ is computed inside each training step from these non-trainable variables,
+    never assigned from outside it: on JAX the trainer keeps its own copy of the
+    variables between steps, so a value written by a callback mid-epoch would be
+    ignored. The step is advanced in the step itself, so λ is exact at every step
+    on every backend, and since the step is a model weight a checkpoint restores
+    it: a resumed run continues the same λ trajectory.
+
+    BAM's λ at a step is `step / total_steps`, counting steps from 0 (its
+    `percent_done`). `TeacherAnnealing` sets the schedule and the total.
+
+    Args:
+        **kwargs: standard layer arguments.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.schedule = None
+        self.constant = 1.0
+        self.step = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="step"
+        )
+        self.total_steps = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="total_steps"
+        )
+
+    @property
+    def configured(self) -> bool:
+        return self.schedule is not None
+
+    def gold_weight(self, advance: bool):
+        """λ for the current step; with `advance=True` the step then moves on."""
+        progress = self.step / ops.maximum(self.total_steps, 1.0)
+        if self.schedule == "linear":
+            value = progress
+        elif self.schedule == "constant":
+            value = ops.convert_to_tensor(self.constant, "float32") + 0.0 * progress
+        else:
+            value = ops.cast(self.schedule(progress), "float32")
+        value = ops.clip(value, 0.0, 1.0)
+        if advance:
+            self.step.assign(self.step + 1.0)
+        return value
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class LastValue(keras.metrics.Metric):
+    """A metric whose result is the last value it was given (λ, for logging)."""
+
+    def __init__(self, name: str = "last_value", dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, value):
+        self.value.assign(ops.cast(value, self.dtype))
+
+    def result(self):
+        return ops.convert_to_tensor(self.value)
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class TeacherAnnealing(keras.callbacks.Callback):
+    """Drives BAM's teacher annealing during `fit`.
+
+    The student's target is `λ * gold + (1 - λ) * teacher`. By default λ rises
+    linearly from 0 at the first step to `(T - 1) / T` at the last of `T` steps, as
+    in BAM. The model must have a `TeacherAnnealingState` as `model.annealing`
+    (`keras_bam` student models do); λ is logged as `gold_weight`.
+
+    Args:
+        schedule: `"linear"` (BAM), `"constant"` (λ = `value` throughout), or a
+            function of progress in [0, 1) written with `keras.ops`, returning λ.
+        value: λ for the `"constant"` schedule.
+        total_steps: the steps over which progress runs from 0 to 1; by default
+            all steps of the `fit` call (epochs × steps per epoch).
+
+    Example:
+    ```python
+    model.fit(multitask_batches, epochs=6,
+              callbacks=[keras_bam.TeacherAnnealing()])
+    ```
+    """
+
+    def __init__(
+        self, schedule="linear", value: float = 1.0, total_steps: int | None = None
+    ):
+        super().__init__()
+        if not callable(schedule) and schedule not in SCHEDULES:
+            raise ValueError(
+                f"Unknown schedule {schedule!r}; use one of {SCHEDULES} or a function "
+                "of progress."
+            )
+        self.schedule = schedule
+        self.value = float(value)
+        self.total_steps = total_steps
+
+    def on_train_begin(self, logs=None):
+        state = getattr(self.model, "annealing", None)
+        if not isinstance(state, TeacherAnnealingState):
+            raise ValueError(
+                "TeacherAnnealing needs a model with a TeacherAnnealingState as "
+                f"`model.annealing`; {type(self.model).__name__} has none."
+            )
+        total = self.total_steps
+        if total is None:
+            steps, epochs = self.params.get("steps"), self.params.get("epochs")
+            if not steps:
+                raise ValueError(
+                    "TeacherAnnealing cannot tell how many steps training has (the "
+                    "data has no known length); pass `total_steps`."
+                )
+            total = steps * epochs
+        state.total_steps.assign(float(total))
+        state.schedule = self.schedule
+        state.constant = self.value
+        # The step function reads the schedule when it is traced: trace it anew.
+        self.model.make_train_function(force=True)
+
+    def get_config(self):
+        if callable(self.schedule):
+            raise ValueError(
+                "A TeacherAnnealing with a function schedule cannot be "
+                "serialized; pass the function again when rebuilding."
+            )
+        return {
+            "schedule": self.schedule,
+            "value": self.value,
+            "total_steps": self.total_steps,
+        }

@@ -1,0 +1,188 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_bam
+from tests.conftest import make_tiny_backbone
+
+TASKS = ["rte", "stsb"]
+
+
+def data(rng, n=24, length=10):
+    x = {
+        "token_ids": rng.integers(1, 30522, (n, length)).astype("int32"),
+        "segment_ids": np.zeros((n, length), "int32"),
+        "padding_mask": np.ones((n, length), "int32"),
+    }
+    task_id = np.arange(n) % 2
+    label = np.where(task_id == 0, rng.integers(0, 2, n), rng.uniform(0, 1, n))
+    y = {
+        "task_id": task_id.astype("int32"),
+        "label": label.astype("float32"),
+        "teacher": rng.normal(size=(n, 2)).astype("float32"),
+    }
+    return x, y
+
+
+class RecordGoldWeight(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.values.append(float(logs["gold_weight"]))
+
+
+def student(**kwargs):
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), TASKS, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def test_lambda_is_exact_at_every_step(rng):
+    """λ_t = t / T inside each of T = 12 steps (BAM's percent_done), on this backend."""
+    x, y = data(rng)
+    model = student()
+    recorder = RecordGoldWeight()
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras_bam.TeacherAnnealing(), recorder],
+    )
+    np.testing.assert_allclose(recorder.values, np.arange(12) / 12, atol=1e-7)
+    assert float(keras.ops.convert_to_numpy(model.annealing.step)) == 12
+
+
+def test_resume_continues_the_trajectory(rng, tmp_path):
+    x, y = data(rng)
+    first = student()
+    recorder = RecordGoldWeight()
+    first.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras_bam.TeacherAnnealing(total_steps=12), recorder],
+    )
+    path = str(tmp_path / "student.keras")
+    first.save(path)
+    resumed = keras.saving.load_model(path)
+    assert float(keras.ops.convert_to_numpy(resumed.annealing.step)) == 6
+    resumed.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        initial_epoch=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras_bam.TeacherAnnealing(), recorder],
+    )
+    np.testing.assert_allclose(recorder.values, np.arange(12) / 12, atol=1e-7)
+
+
+def test_constant_and_function_schedules(rng):
+    x, y = data(rng, n=8)
+    model = student()
+    recorder = RecordGoldWeight()
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        callbacks=[keras_bam.TeacherAnnealing("constant", value=0.3), recorder],
+    )
+    np.testing.assert_allclose(recorder.values, [0.3, 0.3], atol=1e-7)
+    recorder.values.clear()
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            keras_bam.TeacherAnnealing(lambda p: p * p, total_steps=4),
+            recorder,
+        ],
+    )
+    # The step counter continues from 2: progress 2/4 and 3/4.
+    np.testing.assert_allclose(recorder.values, [0.25, 0.5625], atol=1e-7)
+
+
+def test_annealed_mode_requires_the_callback(rng):
+    x, y = data(rng, n=4)
+    with pytest.raises(ValueError, match="needs the TeacherAnnealing callback"):
+        student().fit(x, y, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="Unknown schedule 'cosine'"):
+        keras_bam.TeacherAnnealing("cosine")
+
+
+def softmax(v):
+    e = np.exp(v - v.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    "mode, lam", [("gold", 1.0), ("fixed", 0.7), ("annealed", 0.25)]
+)
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_loss_against_hand_computation(rng, mode, lam, reduction):
+    model = keras_bam.MultiTaskModel(
+        make_tiny_backbone(),
+        TASKS,
+        distillation=mode,
+        teacher_weight=0.3,
+        temperature=2.0,
+        task_weights=[1.5, 0.5],
+        loss_reduction=reduction,
+    )
+    if mode == "annealed":  # As TeacherAnnealing(total_steps=4) sets it, at step 1.
+        model.annealing.schedule = "linear"
+        model.annealing.total_steps.assign(4.0)
+        model.annealing.step.assign(1.0)
+    y = {
+        "task_id": np.array([0, 1, 0, 1], "int32"),
+        "label": np.array([1.0, 0.6, 0.0, 0.2], "float32"),
+        "teacher": np.array(
+            [[0.5, 1.5], [0.4, 9.0], [2.0, -1.0], [0.9, 9.0]], "float32"
+        ),
+    }
+    y_pred = {
+        "rte": np.array([[0.1, 0.3], [5.0, 5.0], [1.0, -2.0], [5.0, 5.0]], "float32"),
+        "stsb": np.array([[9.0], [0.5], [9.0], [0.1]], "float32"),
+    }
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=y_pred)))
+    w = 1.0 - lam
+    expected = 0.0
+    for i in (0, 2):  # RTE examples: cross-entropy against the blended target.
+        target = lam * np.eye(2)[int(y["label"][i])] + w * softmax(
+            y["teacher"][i] / 2.0
+        )
+        log_probs = np.log(softmax(y_pred["rte"][i]))
+        expected += 1.5 * -(target * log_probs).sum()
+    for i in (1, 3):  # STS-B examples: squared error against the blended score.
+        target = lam * y["label"][i] + w * y["teacher"][i, 0]
+        expected += 0.5 * (y_pred["stsb"][i, 0] - target) ** 2
+    if reduction == "mean":
+        expected /= 4
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_keras_round_trip(rng, tmp_path):
+    model = student(distillation="fixed", teacher_weight=0.4, task_weights=[2.0, 1.0])
+    x, _ = data(rng, n=3)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert [t.name for t in loaded.tasks] == TASKS
+    assert loaded.distillation == "fixed" and loaded.task_weights == [2.0, 1.0]
+    got, want = loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+    for name in TASKS:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6)
