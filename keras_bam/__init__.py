@@ -10,7 +10,9 @@ from keras_bam.data import BucketedBatches
 from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
 from keras_bam.data import GlueDataError
+from keras_bam.data import InterleavedBatches
 from keras_bam.data import TaskExamples
+from keras_bam.data import TaskPart
 from keras_bam.data import concatenate_encoded
 from keras_bam.data import default_buckets
 from keras_bam.data import encode_examples
@@ -18,6 +20,8 @@ from keras_bam.data import example_fingerprint
 from keras_bam.data import glue_tsv_path
 from keras_bam.data import load_glue
 from keras_bam.data import load_glue_tfds
+from keras_bam.data import multitask_batches
+from keras_bam.data import multitask_targets
 from keras_bam.data import read_glue_tsv
 from keras_bam.data import tokenizer_fingerprint
 from keras_bam.data import truncate_longest_first

@@ -12,6 +12,10 @@ from keras_bam.data.errors import GlueDataError
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.examples import example_fingerprint
 from keras_bam.data.loading import load_glue
+from keras_bam.data.multitask import InterleavedBatches
+from keras_bam.data.multitask import TaskPart
+from keras_bam.data.multitask import multitask_batches
+from keras_bam.data.multitask import multitask_targets
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import glue_tsv_path
 from keras_bam.data.tsv_reader import read_glue_tsv

@@ -161,7 +161,7 @@ class BucketedBatches(PyDataset):
     @property
     def padding_fraction(self) -> float:
         """The share of computed token positions that are padding."""
-        padded = sum(len(indices) * length for indices, length in self._plan)
+        padded = self.padded_tokens
         real = int(self.encoded.row_lengths.sum())
         return 1.0 - real / padded if padded else 0.0
 
@@ -170,28 +170,37 @@ class BucketedBatches(PyDataset):
         """The distinct `(batch, length)` shapes of the batches."""
         return sorted({(len(indices), length) for indices, length in self._plan})
 
+    @property
+    def padded_tokens(self) -> int:
+        """Token positions computed over an epoch, padding included."""
+        return int(sum(len(indices) * length for indices, length in self._plan))
+
     def to_tf_dataset(self):
-        """This batch stream as a `tf.data.Dataset` with a dynamic sequence length.
+        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
+        return to_tf_dataset(self)
 
-        Each pass over the dataset is one epoch; a new pass reshuffles (when
-        `shuffle=True`) exactly as `on_epoch_end` does.
-        """
-        import tensorflow as tf
 
-        first = self[0]
-        signature = tuple(_spec(element, tf) for element in first)
-        started = [False]
+def to_tf_dataset(batches):
+    """A batch stream (`PyDataset`) as a `tf.data.Dataset` with dynamic lengths.
 
-        def generate():
-            if started[0]:
-                self.on_epoch_end()
-            started[0] = True
-            for i in range(len(self)):
-                yield self[i]
+    Each pass over the dataset is one epoch; a new pass calls the stream's
+    `on_epoch_end` first, so it reshuffles exactly as Keras would.
+    """
+    import tensorflow as tf
 
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
-        return dataset.prefetch(2)
+    signature = tuple(_spec(element, tf) for element in batches[0])
+    started = [False]
+
+    def generate():
+        if started[0]:
+            batches.on_epoch_end()
+        started[0] = True
+        for i in range(len(batches)):
+            yield batches[i]
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+    return dataset.prefetch(2)
 
 
 def _take(values, indices):

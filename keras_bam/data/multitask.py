@@ -1,0 +1,250 @@
+"""The multi-task training stream: tasks interleaved, with gold and teacher targets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from keras.utils import PyDataset
+
+from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import to_tf_dataset
+from keras_bam.data.encoding import EncodedExamples
+from keras_bam.data.encoding import concatenate_encoded
+from keras_bam.data.examples import TaskExamples
+from keras_bam.tasks import get_task
+from keras_bam.teacher_predictions import TeacherPredictions
+
+MIXING = ("mixed", "per_task")
+TEACHERS = ("given", "uninformative", "none")
+
+
+@dataclasses.dataclass
+class TaskPart:
+    """One block of a task's training examples with its encoding and teachers.
+
+    A task may have several parts, e.g. MRPC's examples and their swapped copies
+    (BAM's `double_unordered`).
+
+    Args:
+        examples: the `TaskExamples`.
+        encoded: their `EncodedExamples`, in the same order.
+        teachers: teacher predictions for these examples; several are averaged
+            (MT-DNN's multi-teacher distillation). Each is checked against the
+            examples' fingerprints.
+        sources: the teacher files, for error messages.
+    """
+
+    examples: TaskExamples
+    encoded: EncodedExamples
+    teachers: list = dataclasses.field(default_factory=list)
+    sources: list = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        if len(self.examples) != len(self.encoded):
+            raise ValueError(
+                f"{len(self.examples)} examples but {len(self.encoded)} encodings."
+            )
+        sources = self.sources or [None] * len(self.teachers)
+        for predictions, source in zip(self.teachers, sources):
+            if not isinstance(predictions, TeacherPredictions):
+                raise TypeError("teachers must be TeacherPredictions.")
+            predictions.check_matches(self.examples, source=source)
+
+
+def multitask_targets(parts, tasks, teachers: str = "given"):
+    """Per-example `task_id`, `label` and `teacher` arrays for `MultiTaskModel`.
+
+    Args:
+        parts: the `TaskPart`s.
+        tasks: the model's tasks, in `task_id` order.
+        teachers: `"given"` (the parts' teacher predictions, averaged when there
+            are several), `"uninformative"` (the control: uniform distributions for
+            classification, the mean training target for regression), or `"none"`
+            (zeros; for gold-only training).
+
+    Returns:
+        A dict of arrays with one row per example of all parts, in order.
+    """
+    if teachers not in TEACHERS:
+        raise ValueError(f"Unknown teachers {teachers!r}; use one of {TEACHERS}.")
+    tasks = [get_task(t) for t in tasks]
+    names = [t.name for t in tasks]
+    width = max(t.num_outputs for t in tasks)
+    regression_means = {}
+    for task in tasks:
+        if task.is_regression:
+            labels = [p.examples.labels for p in parts if p.examples.task == task]
+            if labels:
+                regression_means[task.name] = float(
+                    np.mean(np.concatenate(labels)) / task.target_scale
+                )
+    task_ids, labels, teacher_rows = [], [], []
+    for part in parts:
+        task = part.examples.task
+        if task.name not in names:
+            raise ValueError(f"{task.display_name} is not one of the model's tasks.")
+        n = len(part.examples)
+        task_ids.append(np.full(n, names.index(task.name), np.int32))
+        if task.is_regression:
+            labels.append(part.examples.labels.astype(np.float32) / task.target_scale)
+        else:
+            labels.append(part.examples.labels.astype(np.float32))
+        teacher = np.zeros((n, width), np.float32)
+        if teachers == "given":
+            if not part.teachers:
+                raise ValueError(
+                    f"No teacher predictions for {task.display_name} "
+                    f"{part.examples.split}; pass them or use teachers='none'."
+                )
+            mean = np.mean([p.outputs for p in part.teachers], axis=0)
+            teacher[:, : task.num_outputs] = mean
+        elif teachers == "uninformative" and task.is_regression:
+            teacher[:, 0] = regression_means[task.name]
+        teacher_rows.append(teacher)
+    return {
+        "task_id": np.concatenate(task_ids),
+        "label": np.concatenate(labels),
+        "teacher": np.concatenate(teacher_rows),
+    }
+
+
+class InterleavedBatches(PyDataset):
+    """Batches drawn from several `BucketedBatches` in a seeded random order.
+
+    MT-DNN's scheme: each batch holds one task; which task comes next is shuffled
+    each epoch, so every batch of every task is seen once per epoch.
+
+    Args:
+        streams: the per-task `BucketedBatches`.
+        seed: seeds the interleaving order.
+    """
+
+    def __init__(self, streams, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.streams = list(streams)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._order = self._make_order()
+
+    def _make_order(self):
+        pairs = [
+            (s, i) for s, stream in enumerate(self.streams) for i in range(len(stream))
+        ]
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        return [pairs[j] for j in rng.permutation(len(pairs))]
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+        for stream in self.streams:
+            stream.set_epoch(epoch)
+        self._order = self._make_order()
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+    def __len__(self):
+        return len(self._order)
+
+    def __getitem__(self, index):
+        stream, batch = self._order[index]
+        return self.streams[stream][batch]
+
+    @property
+    def padding_fraction(self) -> float:
+        """The share of computed token positions that are padding."""
+        padded = sum(stream.padded_tokens for stream in self.streams)
+        real = sum(int(stream.encoded.row_lengths.sum()) for stream in self.streams)
+        return 1.0 - real / padded if padded else 0.0
+
+    def to_tf_dataset(self):
+        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
+        return to_tf_dataset(self)
+
+
+def multitask_batches(
+    parts,
+    tasks,
+    batch_size: int = 128,
+    multiples: dict | None = None,
+    mixing: str = "mixed",
+    teachers: str = "given",
+    buckets=None,
+    seed: int = 0,
+):
+    """The multi-task training stream for `MultiTaskModel.fit`.
+
+    Args:
+        parts: `TaskPart`s (teacher predictions are checked on construction).
+        tasks: the model's tasks, in `task_id` order.
+        batch_size: examples per batch.
+        multiples: task name to how many copies of its examples an epoch holds
+            (BAM's dataset multiples, from `bam_multiples_and_weights`); 1 by
+            default.
+        mixing: `"mixed"` (BAM: batches mix tasks, bucketed by length) or
+            `"per_task"` (MT-DNN: one task per batch).
+        teachers: see `multitask_targets`.
+        buckets: padded lengths; see `BucketedBatches`.
+        seed: the data-order seed.
+
+    Returns:
+        A `keras.utils.PyDataset` of `(inputs, {"task_id", "label", "teacher"})`
+        batches, with `to_tf_dataset()` for `tf.data` and `set_epoch()` for resuming.
+
+    Example:
+    ```python
+    multiples, weights = keras_bam.bam_multiples_and_weights(sizes)
+    batches = keras_bam.multitask_batches(parts, tasks, multiples=multiples)
+    student = keras_bam.MultiTaskModel(backbone, tasks, task_weights=[...])
+    student.fit(keras_bam.as_fit_input(batches), epochs=6,
+                callbacks=[keras_bam.TeacherAnnealing()])
+    ```
+    """
+    if mixing not in MIXING:
+        raise ValueError(f"Unknown mixing {mixing!r}; use one of {MIXING}.")
+    multiples = multiples or {}
+    tasks = [get_task(t) for t in tasks]
+    if mixing == "mixed":
+        return _bucketed(parts, tasks, multiples, teachers, batch_size, buckets, seed)
+    streams = []
+    for index, task in enumerate(tasks):
+        task_parts = [p for p in parts if p.examples.task == task]
+        if task_parts:
+            streams.append(
+                _bucketed(
+                    task_parts,
+                    tasks,
+                    multiples,
+                    teachers,
+                    batch_size,
+                    buckets,
+                    seed + 1000 * index,
+                )
+            )
+    return InterleavedBatches(streams, seed=seed)
+
+
+def _bucketed(parts, tasks, multiples, teachers, batch_size, buckets, seed):
+    targets = multitask_targets(parts, tasks, teachers)
+    encoded = concatenate_encoded(*[p.encoded for p in parts])
+    repeat = []
+    start = 0
+    for part in parts:
+        n = len(part.examples)
+        copies = int(multiples.get(part.examples.task.name, 1))
+        if copies < 1:
+            raise ValueError(f"Multiples must be at least 1, got {copies}.")
+        repeat.append(np.tile(np.arange(start, start + n), copies))
+        start += n
+    index = np.concatenate(repeat)
+    if len(index) != len(encoded):
+        encoded = encoded.select(index)
+        targets = {k: v[index] for k, v in targets.items()}
+    return BucketedBatches(
+        encoded,
+        targets,
+        batch_size=batch_size,
+        buckets=buckets,
+        shuffle=True,
+        seed=seed,
+    )
