@@ -38,6 +38,9 @@ from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
+from keras_bam.student import StudentRun
+from keras_bam.student import teacher_predictions_path
+from keras_bam.student import train_student
 from keras_bam.task_weighting import BAM_GLUE_TRAIN_SIZES
 from keras_bam.task_weighting import bam_multiples_and_weights
 from keras_bam.task_weighting import sampling_probabilities

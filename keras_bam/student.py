@@ -1,0 +1,266 @@
+"""The BAM student: multi-task training from teacher predictions, and its dev scores."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_bam.annealing import TeacherAnnealing
+from keras_bam.backbones import load_backbone
+from keras_bam.backbones import load_tokenizer
+from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import set_seed
+from keras_bam.data.cache import EncodedCache
+from keras_bam.data.encoding import encode_examples
+from keras_bam.data.loading import load_glue
+from keras_bam.data.multitask import TaskPart
+from keras_bam.data.multitask import multitask_batches
+from keras_bam.metrics import glue_metrics
+from keras_bam.metrics import predictions_from_outputs
+from keras_bam.models import MultiTaskModel
+from keras_bam.recipes import FineTuningRecipe
+from keras_bam.task_weighting import bam_multiples_and_weights
+from keras_bam.tasks import get_task
+from keras_bam.teacher import make_optimizer
+from keras_bam.teacher import predict_outputs
+from keras_bam.teacher_predictions import TeacherPredictions
+
+logger = logging.getLogger(__name__)
+
+WEIGHTINGS = ("bam", "proportional")
+
+
+def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
+    """Where `train_teacher(..., output_dir=<teacher_dir>/<task>)` (and the CLI)
+    write a task's teacher predictions."""
+    task = get_task(task)
+    return os.path.join(
+        os.fspath(teacher_dir), task.name, f"{task.name}_{split}_teacher.npz"
+    )
+
+
+@dataclasses.dataclass
+class StudentRun:
+    """What `train_student` produced.
+
+    Args:
+        tasks: the tasks, in head order.
+        model: the trained `MultiTaskModel`.
+        history: `fit`'s per-epoch logs (`gold_weight` is λ at the epoch's end).
+        dev_metrics: task name to split name to GLUE metrics.
+        glue_average: the mean over tasks of each task's GLUE score (averaged over
+            its dev splits, so MNLI's matched and mismatched count as one task).
+        multiples: task name to dataset multiple used.
+        task_weights: task name to loss weight used.
+        train_seconds: wall time of `fit`, compilation included.
+        padding_fraction: padding share of the training batches.
+    """
+
+    tasks: list
+    model: keras.Model
+    history: dict
+    dev_metrics: dict
+    glue_average: float
+    multiples: dict
+    task_weights: dict
+    train_seconds: float
+    padding_fraction: float
+
+    def summary(self) -> dict:
+        return {
+            "tasks": [t.name for t in self.tasks],
+            "backend": keras.backend.backend(),
+            "dev_metrics": self.dev_metrics,
+            "glue_average": self.glue_average,
+            "multiples": self.multiples,
+            "task_weights": self.task_weights,
+            "train_seconds": self.train_seconds,
+            "padding_fraction": self.padding_fraction,
+            "final_loss": self.history.get("loss", [None])[-1],
+        }
+
+
+def train_student(
+    tasks,
+    data_dir=None,
+    teacher_dir=None,
+    backbone=None,
+    tokenizer=None,
+    recipe: FineTuningRecipe | None = None,
+    distillation: str = "annealed",
+    teachers: str = "given",
+    teacher_weight: float = 0.5,
+    mixing: str = "mixed",
+    weighting: str = "bam",
+    source: str = "tsv",
+    tfds_manual_dir=None,
+    cache_dir=None,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
+    callbacks=None,
+    verbose="auto",
+) -> StudentRun:
+    """Trains a BAM multi-task student on several GLUE tasks and scores it on dev.
+
+    Args:
+        tasks: the GLUE tasks.
+        data_dir: the GLUE TSV folder (or TFDS's data folder with `source="tfds"`).
+        teacher_dir: the folder holding `<task>/<task>_train_teacher.npz` (and
+            `<task>_train_swapped_teacher.npz` for tasks trained on both orders),
+            as `train_teacher` writes them; not needed with `teachers` other than
+            `"given"`.
+        backbone: a backbone spec or model (see `train_teacher`).
+        tokenizer: the tokenizer, with a backbone model.
+        recipe: BAM's multi-task recipe by default (lr 1e-4, batch 128, 6 epochs).
+        distillation: `"annealed"` (BAM), `"fixed"` (teacher weight
+            `teacher_weight`), or `"gold"` (plain multi-task training).
+        teachers: `"given"`, `"uninformative"` (the control: uniform / mean
+            teacher under the same schedule) or `"none"` (with `"gold"`).
+        teacher_weight: the teacher's weight for `distillation="fixed"`.
+        mixing: `"mixed"` (BAM) or `"per_task"` (MT-DNN) batches.
+        weighting: `"bam"` (dataset multiples and loss weights for shares
+            proportional to size^0.75, computed from these tasks' sizes) or
+            `"proportional"` (each example once, weight 1).
+        source: `"tsv"` or `"tfds"`.
+        tfds_manual_dir: TFDS's manual folder.
+        cache_dir: the encoded-split cache.
+        train_limit: use only the first N training examples of each task.
+        eval_limit: evaluate on only the first N dev examples of each task.
+        callbacks: extra Keras callbacks.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        A `StudentRun`.
+
+    Example:
+    ```python
+    for task in ["rte", "mrpc"]:
+        keras_bam.train_teacher(task, data_dir="../shared/glue",
+                                output_dir=f"runs/teachers/{task}")
+    run = keras_bam.train_student(["rte", "mrpc"], data_dir="../shared/glue",
+                                  teacher_dir="runs/teachers")
+    print(run.glue_average, run.dev_metrics)
+    ```
+    """
+    tasks = [get_task(t) for t in tasks]
+    recipe = recipe or FineTuningRecipe.bam_multi_task()
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
+    if teachers == "given" and teacher_dir is None:
+        raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
+    set_seed(recipe.seed)
+    if isinstance(backbone, keras.Model):
+        if tokenizer is None:
+            raise ValueError("Pass the `tokenizer` together with a backbone model.")
+        backbone_model = backbone
+    else:
+        backbone_model = load_backbone(backbone)
+        tokenizer = tokenizer or load_tokenizer(backbone)
+
+    def encode(examples):
+        if cache_dir is None:
+            return encode_examples(examples, tokenizer, recipe.max_length)
+        return EncodedCache(cache_dir).encode(examples, tokenizer, recipe.max_length)
+
+    def load_encoded(task, split, limit):
+        examples = load_glue(task, split, source, data_dir, tfds_manual_dir)
+        encoded = encode(examples)
+        if limit is not None and limit < len(examples):
+            keep = np.arange(limit)
+            examples, encoded = examples.select(keep), encoded.select(keep)
+        return examples, encoded
+
+    parts, sizes = [], {}
+    for task in tasks:
+        train, train_encoded = load_encoded(task, "train", train_limit)
+        blocks = [(train, train_encoded)]
+        if recipe.double_unordered and task.double_unordered:
+            swapped = train.swapped()
+            blocks.append((swapped, encode(swapped)))
+        for examples, encoded in blocks:
+            loaded, sources = [], []
+            if teachers == "given":
+                path = teacher_predictions_path(teacher_dir, task, examples.split)
+                loaded, sources = [TeacherPredictions.load(path)], [path]
+            parts.append(TaskPart(examples, encoded, loaded, sources))
+        sizes[task.name] = sum(len(examples) for examples, _ in blocks)
+
+    if weighting == "bam" and len(tasks) > 1:
+        multiples, weights = bam_multiples_and_weights(sizes)
+    else:
+        multiples = {t.name: 1 for t in tasks}
+        weights = {t.name: 1.0 for t in tasks}
+    batches = multitask_batches(
+        parts,
+        tasks,
+        batch_size=recipe.batch_size,
+        multiples=multiples,
+        mixing=mixing,
+        teachers=teachers,
+        seed=recipe.seed,
+    )
+    total_steps = recipe.epochs * len(batches)
+    logger.info(
+        "Student on %s: sizes %s, multiples %s, weights %s, %d steps/epoch, "
+        "padding %.1f%%",
+        [t.name for t in tasks],
+        sizes,
+        multiples,
+        {k: round(v, 3) for k, v in weights.items()},
+        len(batches),
+        100 * batches.padding_fraction,
+    )
+
+    model = MultiTaskModel(
+        backbone_model,
+        tasks,
+        dropout=recipe.dropout,
+        distillation=distillation,
+        teacher_weight=teacher_weight,
+        task_weights=[weights[t.name] for t in tasks],
+        loss_reduction=recipe.loss_reduction,
+    )
+    model.compile(
+        optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
+    )
+    fit_callbacks = list(callbacks or [])
+    if distillation == "annealed" and not any(
+        isinstance(c, TeacherAnnealing) for c in fit_callbacks
+    ):
+        fit_callbacks.append(TeacherAnnealing())
+    start = time.perf_counter()
+    history = model.fit(
+        as_fit_input(batches),
+        epochs=recipe.epochs,
+        shuffle=False,
+        callbacks=fit_callbacks,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+
+    dev_metrics, scores = {}, []
+    for task in tasks:
+        dev_metrics[task.name] = {}
+        for split in task.eval_split:
+            dev, dev_encoded = load_encoded(task, split, eval_limit)
+            outputs = predict_outputs(model, dev_encoded)[task.name]
+            predictions = predictions_from_outputs(task, outputs)
+            dev_metrics[task.name][split] = glue_metrics(task, dev.labels, predictions)
+        scores.append(np.mean([m["score"] for m in dev_metrics[task.name].values()]))
+        logger.info("%s: %s", task.display_name, dev_metrics[task.name])
+    return StudentRun(
+        tasks=tasks,
+        model=model,
+        history={k: [float(x) for x in v] for k, v in history.history.items()},
+        dev_metrics=dev_metrics,
+        glue_average=float(np.mean(scores)),
+        multiples=multiples,
+        task_weights=weights,
+        train_seconds=train_seconds,
+        padding_fraction=batches.padding_fraction,
+    )

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+import keras_bam
+from keras_bam import GlueDataError
+from tests.conftest import make_tiny_backbone
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(glue_dir, tokenizer, tmp_path_factory):
+    """Tiny RTE and STS-B teachers on 32 examples, written as the CLI writes them."""
+    root = tmp_path_factory.mktemp("teachers")
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=16)
+    for task in ("rte", "stsb"):
+        keras_bam.train_teacher(
+            task,
+            data_dir=glue_dir,
+            backbone=make_tiny_backbone(),
+            tokenizer=tokenizer,
+            recipe=recipe,
+            output_dir=root / task,
+            train_limit=32,
+            eval_limit=8,
+            save_model=False,
+            verbose=0,
+        )
+    return root
+
+
+def test_bam_student_from_teacher_files(glue_dir, tokenizer, teacher_dir):
+    recipe = keras_bam.FineTuningRecipe.bam_multi_task(epochs=2, batch_size=16)
+    run = keras_bam.train_student(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        teacher_dir=teacher_dir,
+        backbone=make_tiny_backbone(),
+        tokenizer=tokenizer,
+        recipe=recipe,
+        train_limit=32,
+        eval_limit=24,
+        verbose=0,
+    )
+    # STS-B doubles (both orders): sizes 32 and 64, so RTE is repeated.
+    assert (
+        run.multiples == keras_bam.bam_multiples_and_weights({"rte": 32, "stsb": 64})[0]
+    )
+    assert set(run.dev_metrics) == {"rte", "stsb"}
+    assert set(run.dev_metrics["stsb"]["dev"]) == {"pearson", "spearman", "score"}
+    assert np.isfinite(run.glue_average)
+    steps = run.model.annealing.step
+    assert 0.5 < run.history["gold_weight"][-1] < 1.0 and float(steps) > 0
+
+
+@pytest.mark.parametrize(
+    "distillation, teachers", [("gold", "none"), ("annealed", "uninformative")]
+)
+def test_modes(glue_dir, tokenizer, teacher_dir, distillation, teachers):
+    recipe = keras_bam.FineTuningRecipe.bam_multi_task(epochs=1, batch_size=16)
+    run = keras_bam.train_student(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        teacher_dir=teacher_dir if teachers == "given" else None,
+        backbone=make_tiny_backbone(),
+        tokenizer=tokenizer,
+        recipe=recipe,
+        distillation=distillation,
+        teachers=teachers,
+        mixing="per_task",
+        weighting="proportional",
+        train_limit=32,
+        eval_limit=8,
+        verbose=0,
+    )
+    assert run.multiples == {"rte": 1, "stsb": 1}
+    assert np.isfinite(run.history["loss"][-1])
+
+
+def test_refuses_teachers_of_other_data(glue_dir, tokenizer, teacher_dir):
+    with pytest.raises(GlueDataError, match="32 predictions for 40 RTE train"):
+        keras_bam.train_student(
+            ["rte"],
+            data_dir=glue_dir,
+            teacher_dir=teacher_dir,
+            backbone=make_tiny_backbone(),
+            tokenizer=tokenizer,
+            train_limit=40,
+            verbose=0,
+        )
+    with pytest.raises(FileNotFoundError, match="mrpc_train_teacher.npz"):
+        keras_bam.train_student(
+            ["mrpc"],
+            data_dir=glue_dir,
+            teacher_dir=teacher_dir,
+            backbone=make_tiny_backbone(),
+            tokenizer=tokenizer,
+            train_limit=8,
+            verbose=0,
+        )
+    with pytest.raises(ValueError, match="Pass `teacher_dir`"):
+        keras_bam.train_student(["rte"], data_dir=glue_dir)
