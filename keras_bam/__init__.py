@@ -11,6 +11,7 @@ from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
 from keras_bam.data import GlueDataError
 from keras_bam.data import InterleavedBatches
+from keras_bam.data import SplitLoader
 from keras_bam.data import TaskExamples
 from keras_bam.data import TaskPart
 from keras_bam.data import concatenate_encoded

@@ -106,3 +106,18 @@ def load_tokenizer(spec: str | None = None):
     ```
     """
     return keras_hub.tokenizers.Tokenizer.from_preset(resolve_preset(spec))
+
+
+def resolve_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
+    """`(backbone_model, tokenizer, name)` from a spec or a model.
+
+    Args:
+        backbone: a spec for `load_backbone` (the MiniLM by default), or a model.
+        tokenizer: required with a model; loaded from the spec otherwise.
+    """
+    if isinstance(backbone, keras.Model):
+        if tokenizer is None:
+            raise ValueError("Pass the `tokenizer` together with a backbone model.")
+        return backbone, tokenizer, backbone.name
+    model = load_backbone(backbone)
+    return model, tokenizer or load_tokenizer(backbone), backbone or DEFAULT_BACKBONE

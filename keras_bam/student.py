@@ -11,13 +11,10 @@ import keras
 import numpy as np
 
 from keras_bam.annealing import TeacherAnnealing
-from keras_bam.backbones import load_backbone
-from keras_bam.backbones import load_tokenizer
+from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
-from keras_bam.data.cache import EncodedCache
-from keras_bam.data.encoding import encode_examples
-from keras_bam.data.loading import load_glue
+from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import multitask_batches
 from keras_bam.metrics import glue_metrics
@@ -154,34 +151,18 @@ def train_student(
     if teachers == "given" and teacher_dir is None:
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
     set_seed(recipe.seed)
-    if isinstance(backbone, keras.Model):
-        if tokenizer is None:
-            raise ValueError("Pass the `tokenizer` together with a backbone model.")
-        backbone_model = backbone
-    else:
-        backbone_model = load_backbone(backbone)
-        tokenizer = tokenizer or load_tokenizer(backbone)
-
-    def encode(examples):
-        if cache_dir is None:
-            return encode_examples(examples, tokenizer, recipe.max_length)
-        return EncodedCache(cache_dir).encode(examples, tokenizer, recipe.max_length)
-
-    def load_encoded(task, split, limit):
-        examples = load_glue(task, split, source, data_dir, tfds_manual_dir)
-        encoded = encode(examples)
-        if limit is not None and limit < len(examples):
-            keep = np.arange(limit)
-            examples, encoded = examples.select(keep), encoded.select(keep)
-        return examples, encoded
+    backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
+    loader = SplitLoader(
+        tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
+    )
 
     parts, sizes = [], {}
     for task in tasks:
-        train, train_encoded = load_encoded(task, "train", train_limit)
+        train, train_encoded = loader.load(task, "train", train_limit)
         blocks = [(train, train_encoded)]
         if recipe.double_unordered and task.double_unordered:
             swapped = train.swapped()
-            blocks.append((swapped, encode(swapped)))
+            blocks.append((swapped, loader.encode(swapped)))
         for examples, encoded in blocks:
             loaded, sources = [], []
             if teachers == "given":
@@ -247,7 +228,7 @@ def train_student(
     for task in tasks:
         dev_metrics[task.name] = {}
         for split in task.eval_split:
-            dev, dev_encoded = load_encoded(task, split, eval_limit)
+            dev, dev_encoded = loader.load(task, split, eval_limit)
             outputs = predict_outputs(model, dev_encoded)[task.name]
             predictions = predictions_from_outputs(task, outputs)
             dev_metrics[task.name][split] = glue_metrics(task, dev.labels, predictions)

@@ -11,17 +11,14 @@ import time
 import keras
 import numpy as np
 
-from keras_bam.backbones import load_backbone
-from keras_bam.backbones import load_tokenizer
+from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
 from keras_bam.data.batching import BucketedBatches
-from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
-from keras_bam.data.encoding import encode_examples
 from keras_bam.data.examples import TaskExamples
-from keras_bam.data.loading import load_glue
+from keras_bam.data.loading import SplitLoader
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
@@ -187,36 +184,18 @@ def train_teacher(
     task = get_task(task)
     recipe = recipe or FineTuningRecipe.bam_single_task()
     set_seed(recipe.seed)
-    if isinstance(backbone, keras.Model):
-        if tokenizer is None:
-            raise ValueError("Pass the `tokenizer` together with a backbone model.")
-        backbone_model, backbone_name = backbone, backbone.name
-    else:
-        backbone_model = load_backbone(backbone)
-        tokenizer = tokenizer or load_tokenizer(backbone)
-        backbone_name = backbone or "minilm"
-
-    def encode(examples):
-        if cache_dir is None:
-            return encode_examples(examples, tokenizer, recipe.max_length)
-        return EncodedCache(cache_dir).encode(examples, tokenizer, recipe.max_length)
-
-    def load_encoded(split, limit):
-        """Examples and encoding of a split; a limit slices after encoding, so the
-        cache always holds the whole split."""
-        examples = load_glue(task, split, source, data_dir, tfds_manual_dir)
-        encoded = encode(examples)
-        if limit is not None and limit < len(examples):
-            keep = np.arange(limit)
-            examples, encoded = examples.select(keep), encoded.select(keep)
-        return examples, encoded
-
-    train, train_encoded = load_encoded("train", train_limit)
+    backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
+        backbone, tokenizer
+    )
+    loader = SplitLoader(
+        tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
+    )
+    train, train_encoded = loader.load(task, "train", train_limit)
     prediction_sets = [(train, train_encoded)]
     fit_encoded, fit_labels = train_encoded, train.labels
     if recipe.double_unordered and task.double_unordered:
         swapped = train.swapped()
-        swapped_encoded = encode(swapped)
+        swapped_encoded = loader.encode(swapped)
         prediction_sets.append((swapped, swapped_encoded))
         fit_encoded = concatenate_encoded(train_encoded, swapped_encoded)
         fit_labels = np.concatenate([train.labels, swapped.labels])
@@ -254,7 +233,7 @@ def train_teacher(
 
     dev_metrics = {}
     for split in task.eval_split:
-        dev, dev_encoded = load_encoded(split, eval_limit)
+        dev, dev_encoded = loader.load(task, split, eval_limit)
         dev_metrics[split] = evaluate(model, dev, dev_encoded)
         logger.info("%s %s: %s", task.display_name, split, dev_metrics[split])
 

@@ -11,6 +11,7 @@ from keras_bam.data.encoding import truncate_longest_first
 from keras_bam.data.errors import GlueDataError
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.examples import example_fingerprint
+from keras_bam.data.loading import SplitLoader
 from keras_bam.data.loading import load_glue
 from keras_bam.data.multitask import InterleavedBatches
 from keras_bam.data.multitask import TaskPart

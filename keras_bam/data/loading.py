@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
+from keras_bam.data.cache import EncodedCache
+from keras_bam.data.encoding import encode_examples
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import read_glue_tsv
@@ -45,3 +49,56 @@ def load_glue(
             task, split, data_dir=data_dir, manual_dir=tfds_manual_dir
         )
     raise ValueError(f"Unknown data source '{source}'; use one of {SOURCES}.")
+
+
+class SplitLoader:
+    """Loads and encodes GLUE splits the same way for every task of a run.
+
+    Args:
+        tokenizer: the backbone's tokenizer.
+        max_length: the packing length.
+        source: `"tsv"` or `"tfds"`.
+        data_dir: see `load_glue`.
+        tfds_manual_dir: see `load_glue`.
+        cache_dir: the encoded-split cache; no caching when `None`.
+
+    Example:
+    ```python
+    loader = keras_bam.SplitLoader(tokenizer, data_dir="../shared/glue")
+    examples, encoded = loader.load("rte", "train", limit=100)
+    ```
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        max_length: int = 128,
+        source: str = "tsv",
+        data_dir=None,
+        tfds_manual_dir=None,
+        cache_dir=None,
+    ):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.source = source
+        self.data_dir = data_dir
+        self.tfds_manual_dir = tfds_manual_dir
+        self.cache = None if cache_dir is None else EncodedCache(cache_dir)
+
+    def encode(self, examples: TaskExamples):
+        if self.cache is None:
+            return encode_examples(examples, self.tokenizer, self.max_length)
+        return self.cache.encode(examples, self.tokenizer, self.max_length)
+
+    def load(self, task, split: str, limit: int | None = None) -> tuple:
+        """`(examples, encoded)` of a split; `limit` keeps the first examples. The
+        whole split is encoded (and cached) before slicing, so the cache always
+        holds complete splits."""
+        examples = load_glue(
+            task, split, self.source, self.data_dir, self.tfds_manual_dir
+        )
+        encoded = self.encode(examples)
+        if limit is not None and limit < len(examples):
+            keep = np.arange(limit)
+            examples, encoded = examples.select(keep), encoded.select(keep)
+        return examples, encoded
