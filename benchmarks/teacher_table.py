@@ -25,6 +25,14 @@ HEADLINE = {
     "stsb": ("pearson", "spearman"),
     "cola": ("matthews_corrcoef",),
 }
+DISPLAY = {"rte": "RTE", "mrpc": "MRPC", "stsb": "STS-B", "cola": "CoLA"}
+METRIC_NAMES = {
+    "matthews_corrcoef": "Matthews",
+    "f1": "F1",
+    "accuracy": "accuracy",
+    "pearson": "Pearson",
+    "spearman": "Spearman",
+}
 PEER = "transformers + PyTorch"
 
 
@@ -67,7 +75,8 @@ def summarize(runs):
 def markdown(summary):
     tasks = [t for t in TASK_ORDER if any(t in s for s in summary.values())]
     header = "| system | " + " | ".join(
-        f"{t.upper()} ({'/'.join(HEADLINE[t])})" for t in tasks
+        f"{DISPLAY[t]} ({'/'.join(METRIC_NAMES[m] for m in HEADLINE[t])})"
+        for t in tasks
     )
     lines = [header + " | average |", "|---" * (len(tasks) + 2) + "|"]
     for system, by_task in sorted(summary.items()):
