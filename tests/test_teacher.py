@@ -25,8 +25,9 @@ def test_short_real_fine_tune_learns(glue_dir, tmp_path):
         eval_limit=300,
         verbose=0,
     )
+    # BAM sums the loss over each batch; per example it starts below ln 2 = 0.69.
     losses = run.history["loss"]
-    assert losses[1] < losses[0] < 0.75
+    assert losses[1] < losses[0] < 0.75 * recipe.batch_size
     accuracy = run.dev_metrics["dev"]["accuracy"]
     assert accuracy > 0.70, run.dev_metrics
     assert 0.0 <= run.padding_fraction < 0.5
