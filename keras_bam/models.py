@@ -16,8 +16,36 @@ from keras_bam.losses import squared_error
 from keras_bam.tasks import get_task
 
 
+class BackboneTaskModel(keras.Model):
+    """Base of keras-bam's task models: a functional model over a KerasHub
+    backbone's pooled output, whose config holds the serialized backbone."""
+
+    @staticmethod
+    def pooled_encoder(backbone, exact_gelu: bool):
+        """`(inputs, pooled_output)` of `backbone`, after setting its GELU."""
+        set_exact_gelu(backbone, exact_gelu)
+        inputs = backbone.input
+        return inputs, backbone(inputs)["pooled_output"]
+
+    def backbone_config(self) -> dict:
+        """The config entries every task model shares."""
+        return {
+            "backbone": keras.layers.serialize(self.backbone),
+            "dropout": self.dropout,
+            "exact_gelu": self.exact_gelu,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="keras_bam")
-class SingleTaskModel(keras.Model):
+class SingleTaskModel(BackboneTaskModel):
     """A BERT encoder with one GLUE task head: a BAM single-task teacher.
 
     A Keras functional model: the backbone's pooled `[CLS]` output goes through
@@ -44,9 +72,7 @@ class SingleTaskModel(keras.Model):
         self, backbone, task, dropout: float = 0.1, exact_gelu: bool = True, **kwargs
     ):
         task = get_task(task)
-        set_exact_gelu(backbone, exact_gelu)
-        inputs = backbone.input
-        pooled = backbone(inputs)["pooled_output"]
+        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
         head = TaskHead(task.num_outputs, dropout=dropout, name=f"{task.name}_head")
         outputs = head(pooled)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -57,27 +83,14 @@ class SingleTaskModel(keras.Model):
         self.exact_gelu = exact_gelu
 
     def get_config(self):
-        return {
-            "backbone": keras.layers.serialize(self.backbone),
-            "task": self.task.name,
-            "dropout": self.dropout,
-            "exact_gelu": self.exact_gelu,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
+        return {**self.backbone_config(), "task": self.task.name}
 
 
 DISTILLATION_MODES = ("annealed", "fixed", "gold")
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
-class MultiTaskModel(keras.Model):
+class MultiTaskModel(BackboneTaskModel):
     """A BAM student: one shared BERT encoder, one `TaskHead` per task.
 
     The forward pass gives every task's head output for every example (a dict,
@@ -140,9 +153,7 @@ class MultiTaskModel(keras.Model):
             )
         if loss_reduction not in ("sum", "mean"):
             raise ValueError("loss_reduction must be 'sum' or 'mean'.")
-        set_exact_gelu(backbone, exact_gelu)
-        inputs = backbone.input
-        pooled = backbone(inputs)["pooled_output"]
+        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
         heads = [
             TaskHead(t.num_outputs, dropout=dropout, name=f"{t.name}_head")
             for t in tasks
@@ -205,21 +216,11 @@ class MultiTaskModel(keras.Model):
 
     def get_config(self):
         return {
-            "backbone": keras.layers.serialize(self.backbone),
+            **self.backbone_config(),
             "tasks": [t.name for t in self.tasks],
-            "dropout": self.dropout,
-            "exact_gelu": self.exact_gelu,
             "distillation": self.distillation,
             "teacher_weight": self.teacher_weight,
             "temperature": self.temperature,
             "task_weights": self.task_weights,
             "loss_reduction": self.loss_reduction,
-            "name": self.name,
-            "trainable": self.trainable,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
