@@ -3,18 +3,61 @@
 from __future__ import annotations
 
 import keras
+from keras.utils import PyDataset
+
+
+class PassCountingBatches(PyDataset):
+    """A batch stream for JAX's `fit` that counts epochs by complete passes.
+
+    JAX's trainer calls a `PyDataset`'s `on_epoch_begin` and `on_epoch_end` once
+    more than there are epochs (it peeks at a batch to build the model first), so
+    a stream that counted those calls would train epoch `k` on epoch `k + 1`'s
+    order, and a resumed run would differ from an uninterrupted one. This wrapper
+    ignores them: the stream begins its next epoch at the first batch fetched
+    after a complete pass (its last batch fetched).
+
+    Args:
+        batches: the stream (`BucketedBatches`, `InterleavedBatches`,
+            `RemainingBatches`).
+    """
+
+    def __init__(self, batches, **kwargs):
+        super().__init__(**kwargs)
+        self.batches = batches
+        self._begun = False
+        self._completed = False
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        if not self._begun or self._completed:
+            self.batches.on_epoch_begin()
+            self._begun, self._completed = True, False
+        batch = self.batches[index]
+        if index == len(self.batches) - 1:
+            self._completed = True
+        return batch
 
 
 def as_fit_input(batches):
-    """The form of a `BucketedBatches` that `fit`/`predict` consume best.
+    """The form of a batch stream that `fit`/`predict` consume best.
 
     On TensorFlow: a `tf.data.Dataset` with a dynamic sequence length (Keras's
     `PyDataset` adapter would fix the shape it sees in the first batches). On JAX:
-    the `PyDataset` itself, which needs no TensorFlow.
+    a `PyDataset` (no TensorFlow needed) that counts epochs by complete passes. On
+    both, `fit`'s `k`-th epoch trains on the stream's order for epoch
+    `batches.epoch + k`, so `set_epoch` before `fit` resumes a run exactly. Pass
+    `shuffle=False` to `fit`: the stream shuffles, by seed and epoch.
+
+    Example:
+    ```python
+    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    ```
     """
     if keras.backend.backend() == "tensorflow":
         return batches.to_tf_dataset()
-    return batches
+    return PassCountingBatches(batches)
 
 
 def set_seed(seed: int):

@@ -101,6 +101,114 @@ def format_dev_table(summaries: dict) -> str:
     return "\n".join(rows)
 
 
+# The quick setting finishes on a 2-core CPU in minutes; --paper is BAM's recipe.
+QUICK = {"train_limit": 400, "teacher_epochs": 2, "student_epochs": 2}
+DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
+
+
+def add_glue_arguments(parser: argparse.ArgumentParser):
+    """The options of a whole BAM run (`keras-bam glue`, `examples/glue.py`)."""
+    import keras_bam
+
+    parser.add_argument(
+        "--tasks", nargs="+", default=list(DEFAULT_TASKS), help="GLUE tasks"
+    )
+    parser.add_argument(
+        "--students",
+        nargs="+",
+        default=["multitask", "bam"],
+        choices=list(keras_bam.STUDENTS),
+        help="students to train after the teachers",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="BAM's recipes on the full training sets: teachers 3 epochs of batch "
+        "32 at lr 5e-5, students 6 epochs of batch 128 at lr 1e-4 (hours on a CPU). "
+        f"Without it, the quick setting: the first {QUICK['train_limit']} training "
+        f"examples per task, {QUICK['teacher_epochs']} teacher and "
+        f"{QUICK['student_epochs']} student epochs (minutes on a CPU).",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help="the GLUE TSV folder (or TFDS's data folder with --source tfds)",
+    )
+    parser.add_argument("--source", choices=("tsv", "tfds"), default="tsv")
+    parser.add_argument("--tfds-manual-dir", default=None)
+    parser.add_argument("--backbone", default=None)
+    parser.add_argument("--output-dir", default=os.path.join("runs", "glue"))
+    parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--eval-limit", type=int, default=None)
+    parser.add_argument("--teacher-epochs", type=int, default=None)
+    parser.add_argument("--student-epochs", type=int, default=None)
+    parser.add_argument("--student-batch-size", type=int, default=None)
+    parser.add_argument("--student-learning-rate", type=float, default=None)
+    parser.add_argument(
+        "--save-every", type=int, default=None, help="checkpoint students every N steps"
+    )
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--no-submission", action="store_true")
+
+
+def glue_settings(args) -> dict:
+    """`run_glue` arguments from the parsed options (quick unless --paper)."""
+    import keras_bam
+
+    train_limit = args.train_limit
+    teacher_epochs, student_epochs = args.teacher_epochs, args.student_epochs
+    if not args.paper:
+        train_limit = train_limit or QUICK["train_limit"]
+        teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
+        student_epochs = student_epochs or QUICK["student_epochs"]
+    teacher = keras_bam.FineTuningRecipe.bam_single_task(
+        seed=args.seed, max_length=args.max_length
+    )
+    if teacher_epochs:
+        teacher.epochs = teacher_epochs
+    student = keras_bam.FineTuningRecipe.bam_multi_task(
+        seed=args.seed, max_length=args.max_length
+    )
+    for field, value in (
+        ("epochs", student_epochs),
+        ("batch_size", args.student_batch_size),
+        ("learning_rate", args.student_learning_rate),
+    ):
+        if value:
+            setattr(student, field, value)
+    return dict(
+        tasks=[keras_bam.get_task(t).name for t in args.tasks],
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        backbone=args.backbone,
+        students=tuple(args.students),
+        teacher_recipe=teacher,
+        student_recipe=student,
+        source=args.source,
+        tfds_manual_dir=args.tfds_manual_dir,
+        cache_dir=args.cache_dir,
+        train_limit=train_limit,
+        eval_limit=args.eval_limit,
+        export=not args.no_export,
+        submission=not args.no_submission,
+        save_every=args.save_every,
+        verbose=2,
+    )
+
+
+def run_glue_from_arguments(args):
+    """Runs `run_glue` with the parsed options and prints the dev table."""
+    import keras_bam
+
+    run = keras_bam.run_glue(**glue_settings(args))
+    print(run.table)
+    print(f"Everything is in {run.output_dir} (dev_table.md, results.json).")
+    return run
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="keras-bam",
@@ -114,6 +222,12 @@ def main(argv=None) -> int:
         "--tasks", nargs="+", required=True, help="GLUE tasks, e.g. rte mrpc stsb cola"
     )
     add_teacher_arguments(teacher)
+    glue = commands.add_parser(
+        "glue",
+        help="the whole BAM run: teachers, students, dev table, export, "
+        "submission files",
+    )
+    add_glue_arguments(glue)
     commands.add_parser("tasks", help="list the GLUE tasks")
     args = parser.parse_args(argv)
 
@@ -127,6 +241,13 @@ def main(argv=None) -> int:
                 f"{task.name:<6} {task.display_name:<6} {kind:<12} "
                 f"{', '.join(task.metrics) or '-'}"
             )
+        return 0
+    if args.command == "glue":
+        try:
+            [keras_bam.get_task(t) for t in args.tasks]
+        except ValueError as e:
+            parser.error(str(e))
+        run_glue_from_arguments(args)
         return 0
     try:
         tasks = [keras_bam.get_task(t).name for t in args.tasks]

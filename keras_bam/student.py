@@ -14,6 +14,8 @@ from keras_bam.annealing import TeacherAnnealing
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
+from keras_bam.checkpointing import TrainingCheckpoint
+from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import multitask_batches
@@ -82,6 +84,40 @@ class StudentRun:
         }
 
 
+def student_run_config(
+    tasks,
+    recipe,
+    distillation,
+    teachers,
+    teacher_weight,
+    mixing,
+    weighting,
+    train_limit,
+    backbone,
+) -> dict:
+    """What must be equal for a checkpoint to resume a student run."""
+    return {
+        "tasks": [t.name for t in tasks],
+        "recipe": recipe.to_dict(),
+        "distillation": distillation,
+        "teachers": teachers,
+        "teacher_weight": teacher_weight,
+        "mixing": mixing,
+        "weighting": weighting,
+        "train_limit": train_limit,
+        "backbone": {
+            "layers": int(backbone.num_layers),
+            "hidden_dim": int(backbone.hidden_dim),
+            "parameters": int(backbone.count_params()),
+        },
+    }
+
+
+def _extend(history: dict, logs: dict):
+    for key, values in logs.items():
+        history.setdefault(key, []).extend(float(v) for v in values)
+
+
 def train_student(
     tasks,
     data_dir=None,
@@ -99,6 +135,8 @@ def train_student(
     cache_dir=None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
+    checkpoint_dir=None,
+    save_every: int | None = None,
     callbacks=None,
     verbose="auto",
 ) -> StudentRun:
@@ -128,6 +166,11 @@ def train_student(
         cache_dir: the encoded-split cache.
         train_limit: use only the first N training examples of each task.
         eval_limit: evaluate on only the first N dev examples of each task.
+        checkpoint_dir: where to keep a `TrainingCheckpoint` (at every epoch end
+            and every `save_every` steps). A run started again with the same
+            arguments and folder resumes from it at the same step, λ and data
+            position; `None`: no checkpoints.
+        save_every: checkpoint every this many steps too.
         callbacks: extra Keras callbacks.
         verbose: `fit`'s verbosity.
 
@@ -210,18 +253,63 @@ def train_student(
         optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
     )
     fit_callbacks = list(callbacks or [])
-    if distillation == "annealed" and not any(
-        isinstance(c, TeacherAnnealing) for c in fit_callbacks
-    ):
-        fit_callbacks.append(TeacherAnnealing())
+    annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
+    if distillation == "annealed" and not annealing:
+        annealing = [TeacherAnnealing()]
+        fit_callbacks.append(annealing[0])
+    for callback in annealing:
+        # The total is the whole run's, also when a resumed run fits in two parts.
+        if callback.total_steps is None:
+            callback.total_steps = total_steps
+    epoch, batch = 0, 0
+    if checkpoint_dir is not None:
+        checkpoint = TrainingCheckpoint(
+            checkpoint_dir,
+            steps_per_epoch=len(batches),
+            save_every=save_every,
+            run_config=student_run_config(
+                tasks,
+                recipe,
+                distillation,
+                teachers,
+                teacher_weight,
+                mixing,
+                weighting,
+                train_limit,
+                backbone_model,
+            ),
+        )
+        position = checkpoint.restore(model)
+        if position is not None:
+            epoch, batch = position
+            logger.info(
+                "Resuming from %s at epoch %d, batch %d.", checkpoint_dir, epoch, batch
+            )
+        fit_callbacks.append(checkpoint)
     start = time.perf_counter()
-    history = model.fit(
-        as_fit_input(batches),
-        epochs=recipe.epochs,
-        shuffle=False,
-        callbacks=fit_callbacks,
-        verbose=verbose,
-    )
+    history = {}
+    if batch and epoch < recipe.epochs:  # Finish the interrupted epoch first.
+        batches.set_epoch(epoch)
+        part = model.fit(
+            as_fit_input(RemainingBatches(batches, batch)),
+            epochs=1,
+            shuffle=False,
+            callbacks=fit_callbacks,
+            verbose=verbose,
+        )
+        _extend(history, part.history)
+        epoch += 1
+    if epoch < recipe.epochs:
+        batches.set_epoch(epoch)
+        part = model.fit(
+            as_fit_input(batches),
+            initial_epoch=epoch,
+            epochs=recipe.epochs,
+            shuffle=False,
+            callbacks=fit_callbacks,
+            verbose=verbose,
+        )
+        _extend(history, part.history)
     train_seconds = time.perf_counter() - start
 
     dev_metrics, scores = {}, []
@@ -237,7 +325,7 @@ def train_student(
     return StudentRun(
         tasks=tasks,
         model=model,
-        history={k: [float(x) for x in v] for k, v in history.history.items()},
+        history=history,
         dev_metrics=dev_metrics,
         glue_average=float(np.mean(scores)),
         multiples=multiples,

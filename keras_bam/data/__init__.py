@@ -1,6 +1,7 @@
 """GLUE data: reading, validation, encoding, caching and batching."""
 
 from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.batching import default_buckets
 from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples

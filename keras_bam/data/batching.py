@@ -34,7 +34,10 @@ class BucketedBatches(PyDataset):
     is fixed and `restore_order` puts predictions back in example order.
 
     The batch plan depends only on `seed` and the epoch, so a run is reproducible,
-    and `set_epoch` lets a resumed run continue with the same data order.
+    and `set_epoch` lets a resumed run continue with the same data order. Epochs
+    are counted by `on_epoch_begin` (the first uses `epoch`, each later one the
+    next), which Keras calls exactly once per epoch on every backend (its
+    `on_epoch_end` is also called once before the first epoch on JAX).
 
     Args:
         encoded: the `EncodedExamples`.
@@ -86,6 +89,7 @@ class BucketedBatches(PyDataset):
         self.shuffle = shuffle
         self.seed = int(seed)
         self.epoch = 0
+        self._started = False
         self._bucket_of = self._bucket_index(encoded.row_lengths)
         self._plan = self._make_plan()
 
@@ -115,13 +119,16 @@ class BucketedBatches(PyDataset):
         return batches
 
     def set_epoch(self, epoch: int):
-        """Makes the next batches those of `epoch` (for resuming a run)."""
+        """Makes the next epoch `epoch` (for resuming a run)."""
         self.epoch = int(epoch)
+        self._started = False
         self._plan = self._make_plan()
 
-    def on_epoch_end(self):
-        if self.shuffle:
+    def on_epoch_begin(self):
+        """Moves to the next epoch's order, except at the first epoch."""
+        if self._started:
             self.set_epoch(self.epoch + 1)
+        self._started = True
 
     def __len__(self) -> int:
         return len(self._plan)
@@ -180,21 +187,57 @@ class BucketedBatches(PyDataset):
         return to_tf_dataset(self)
 
 
+class RemainingBatches(PyDataset):
+    """The batches of the current epoch of a stream from batch `start` on.
+
+    What a run resumed mid-epoch trains on first: the rest of the interrupted
+    epoch, in the same order. It does not advance the stream's epoch.
+
+    Args:
+        batches: a batch stream (`BucketedBatches`, `InterleavedBatches`).
+        start: the first batch to give.
+
+    Example:
+    ```python
+    batches.set_epoch(2)
+    rest = keras_bam.RemainingBatches(batches, start=40)
+    ```
+    """
+
+    def __init__(self, batches, start: int, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= start < len(batches):
+            raise ValueError(f"start must be in [0, {len(batches)}), got {start}.")
+        self.batches = batches
+        self.start = int(start)
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.start
+
+    def __getitem__(self, index: int):
+        return self.batches[self.start + index]
+
+    def on_epoch_begin(self):
+        pass
+
+    def to_tf_dataset(self):
+        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
+        return to_tf_dataset(self)
+
+
 def to_tf_dataset(batches):
     """A batch stream (`PyDataset`) as a `tf.data.Dataset` with dynamic lengths.
 
-    Each pass over the dataset is one epoch; a new pass calls the stream's
-    `on_epoch_end` first, so it reshuffles exactly as Keras would.
+    Each pass over the dataset is one epoch: a pass starts by calling the
+    stream's `on_epoch_begin`, as Keras does for a `PyDataset`, so the order is
+    the same as when Keras iterates the stream itself.
     """
     import tensorflow as tf
 
     signature = tuple(_spec(element, tf) for element in batches[0])
-    started = [False]
 
     def generate():
-        if started[0]:
-            batches.on_epoch_end()
-        started[0] = True
+        batches.on_epoch_begin()
         for i in range(len(batches)):
             yield batches[i]
 

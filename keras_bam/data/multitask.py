@@ -125,6 +125,7 @@ class InterleavedBatches(PyDataset):
         self.streams = list(streams)
         self.seed = int(seed)
         self.epoch = 0
+        self._started = False
         self._order = self._make_order()
 
     def _make_order(self):
@@ -135,13 +136,18 @@ class InterleavedBatches(PyDataset):
         return [pairs[j] for j in rng.permutation(len(pairs))]
 
     def set_epoch(self, epoch: int):
+        """Makes the next epoch `epoch` (for resuming a run)."""
         self.epoch = int(epoch)
+        self._started = False
         for stream in self.streams:
             stream.set_epoch(epoch)
         self._order = self._make_order()
 
-    def on_epoch_end(self):
-        self.set_epoch(self.epoch + 1)
+    def on_epoch_begin(self):
+        """Moves to the next epoch's order, except at the first epoch."""
+        if self._started:
+            self.set_epoch(self.epoch + 1)
+        self._started = True
 
     def __len__(self):
         return len(self._order)

@@ -16,6 +16,7 @@ def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
     )
     seen = []
     for _ in range(3):
+        batches.on_epoch_begin()
         order = []
         for i in range(len(batches)):
             inputs, targets = batches[i]
@@ -25,7 +26,6 @@ def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
             order.extend(targets.tolist())
         assert sorted(order) == list(range(len(encoded)))
         seen.append(order)
-        batches.on_epoch_end()
     assert seen[0] != seen[1]  # Reshuffled each epoch.
     sizes = [len(batches.batch_indices(i)) for i in range(len(batches))]
     assert sum(s != 32 for s in sizes) <= 1
@@ -35,8 +35,8 @@ def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
 def test_plan_is_deterministic_and_resumable(encoded):
     a = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
     b = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
-    a.on_epoch_end()
-    a.on_epoch_end()
+    for _ in range(3):  # Keras begins epochs 0, 1 and 2.
+        a.on_epoch_begin()
     b.set_epoch(2)
     np.testing.assert_array_equal(a.example_order, b.example_order)
     c = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=8)
@@ -86,7 +86,7 @@ def test_tf_dataset_matches_and_reshuffles(encoded):
         for (gx, gy), (wx, wy) in zip(got, want):
             np.testing.assert_array_equal(gx, wx["token_ids"])
             np.testing.assert_array_equal(gy, wy)
-        reference.on_epoch_end()
+        reference.set_epoch(reference.epoch + 1)
 
 
 def test_bad_arguments(encoded):
@@ -96,3 +96,43 @@ def test_bad_arguments(encoded):
         keras_bam.BucketedBatches(encoded, buckets=(64, 32, 128))
     with pytest.raises(ValueError, match="batch_size must be positive"):
         keras_bam.BucketedBatches(encoded, batch_size=0)
+
+
+class RecordingBatches(keras_bam.BucketedBatches):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fetched = []
+
+    def __getitem__(self, index):
+        self.fetched.append(self.epoch)
+        return super().__getitem__(index)
+
+
+def test_fit_epoch_k_uses_plan_k(encoded):
+    """On every backend `fit`'s k-th epoch trains on the plan of epoch k (JAX's
+    trainer calls `on_epoch_end` once before training, which must not count)."""
+    import keras
+
+    labels = np.arange(len(encoded)) % 2
+    batches = RecordingBatches(encoded, labels, batch_size=64, shuffle=True, seed=1)
+    inputs = keras.Input((None,), dtype="int32", name="token_ids")
+    segments = keras.Input((None,), dtype="int32", name="segment_ids")
+    mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Embedding(30522, 4)(inputs)
+    )
+    model = keras.Model(
+        {"token_ids": inputs, "segment_ids": segments, "padding_mask": mask},
+        keras.layers.Dense(2)(pooled),
+    )
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    batches.set_epoch(1)  # As a resumed run does.
+    model.fit(
+        keras_bam.as_fit_input(batches),
+        epochs=3,
+        initial_epoch=1,
+        shuffle=False,  # The stream shuffles, by seed and epoch.
+        verbose=0,
+    )
+    n = len(batches)
+    assert batches.fetched[-2 * n :] == [1] * n + [2] * n

@@ -1,0 +1,117 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_bam
+from keras_bam import cli
+from tests.conftest import make_tiny_backbone
+
+
+@pytest.fixture(scope="module")
+def glue_run(glue_dir, tokenizer, tmp_path_factory):
+    """The whole pipeline on RTE and STS-B, tiny backbone, 24 examples per task."""
+    output_dir = tmp_path_factory.mktemp("glue")
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=8)
+    student_recipe = keras_bam.FineTuningRecipe.bam_multi_task(epochs=1, batch_size=16)
+    return keras_bam.run_glue(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        output_dir=output_dir,
+        backbone=make_tiny_backbone,
+        tokenizer=tokenizer,
+        teacher_recipe=recipe,
+        student_recipe=student_recipe,
+        train_limit=24,
+        eval_limit=16,
+        verbose=0,
+    )
+
+
+def test_runs_teachers_students_and_writes_the_table(glue_run):
+    out = glue_run.output_dir
+    assert set(glue_run.teachers) == {"rte", "stsb"}
+    assert set(glue_run.students) == {"multitask", "bam"}
+    for task in ("rte", "stsb"):
+        assert os.path.exists(keras_bam.teacher_predictions_path(out + "/teachers", task))
+    assert os.path.exists(
+        keras_bam.teacher_predictions_path(out + "/teachers", "stsb", "train_swapped")
+    )
+    table = open(os.path.join(out, "dev_table.md")).read()
+    assert "| BAM (teacher annealing) |" in table and "GLUE average" in table
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert set(results["scores"]) == {"teachers", "multitask", "bam"}
+    for scores in results["scores"].values():
+        assert scores["average"] == pytest.approx(
+            np.mean([scores["rte"], scores["stsb"]])
+        )
+
+
+def test_writes_glue_submission_files(glue_run, glue_dir):
+    summary = glue_run.students["bam"]
+    assert summary["submission_files"] == {"RTE.tsv": 3000, "STS-B.tsv": 1379}
+    rte = open(os.path.join(summary["submission_dir"], "RTE.tsv")).read().splitlines()
+    assert rte[0] == "index\tprediction" and len(rte) == 3001
+    assert rte[1].split("\t")[0] == "0"
+    assert {line.split("\t")[1] for line in rte[1:]} <= {"entailment", "not_entailment"}
+    stsb = open(os.path.join(summary["submission_dir"], "STS-B.tsv")).read().splitlines()
+    scores = np.array([float(line.split("\t")[1]) for line in stsb[1:]])
+    assert scores.min() >= 0.0 and scores.max() <= 5.0
+
+
+def test_exported_student_serves_every_task(glue_run, glue_dir, tokenizer):
+    import keras
+
+    summary = glue_run.students["bam"]
+    model = keras.saving.load_model(summary["model_path"])
+    reloaded = tf.saved_model.load(summary["saved_model_path"])
+    examples = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    encoded = keras_bam.encode_examples(examples.select(np.arange(5)), tokenizer, 128)
+    batch = encoded.pad_batch(np.arange(5))  # the longest of the five
+    expected = model.predict(batch, verbose=0)
+    for task in ("rte", "stsb"):
+        served = getattr(reloaded, f"serve_{task}")(batch)
+        np.testing.assert_allclose(served, expected[task], atol=1e-5)
+
+
+def test_second_run_reuses_everything(glue_run, glue_dir, tokenizer):
+    again = keras_bam.run_glue(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        output_dir=glue_run.output_dir,
+        backbone=make_tiny_backbone,
+        tokenizer=tokenizer,
+        teacher_recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8),
+        student_recipe=keras_bam.FineTuningRecipe.bam_multi_task(
+            epochs=1, batch_size=16
+        ),
+        train_limit=24,
+        eval_limit=16,
+        verbose=0,
+    )
+    assert again.scores() == glue_run.scores()
+    with pytest.raises(ValueError, match="trained with another recipe"):
+        keras_bam.run_glue(
+            ["rte"],
+            data_dir=glue_dir,
+            output_dir=glue_run.output_dir,
+            backbone=make_tiny_backbone,
+            tokenizer=tokenizer,
+            teacher_recipe=keras_bam.FineTuningRecipe(epochs=2),
+        )
+
+
+def test_quick_and_paper_settings():
+    parser = cli.argparse.ArgumentParser()
+    cli.add_glue_arguments(parser)
+    quick = cli.glue_settings(parser.parse_args([]))
+    assert quick["tasks"] == ["rte", "mrpc", "stsb", "cola"]
+    assert quick["train_limit"] == 400 and quick["student_recipe"].epochs == 2
+    paper = cli.glue_settings(parser.parse_args(["--paper", "--tasks", "sts-b"]))
+    assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
+    assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
+    assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
+    with pytest.raises(ValueError, match="Unknown students"):
+        keras_bam.run_glue(["rte"], students=["teachers"])
