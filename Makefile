@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The main job's tasks and options; e.g. `make demo TASKS="rte mrpc" ARGS=--quick`.
-TASKS ?= rte
+# The main job's tasks and options; e.g. `make demo TASKS="rte mrpc" ARGS=--paper`.
+TASKS ?= rte mrpc stsb cola
 ARGS ?=
 BACKEND ?= tensorflow
 

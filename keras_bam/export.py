@@ -13,9 +13,12 @@ INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 def serving_input_signature(model: keras.Model) -> dict:
-    """Input specs with a dynamic batch and sequence length, from `model.input`."""
+    """Named input specs with a dynamic batch and sequence length, from
+    `model.input` (the names become the serving signatures' input names)."""
+    import tensorflow as tf
+
     return {
-        name: keras.InputSpec(shape=(None, None), dtype=model.input[name].dtype)
+        name: tf.TensorSpec((None, None), model.input[name].dtype, name=name)
         for name in INPUT_NAMES
     }
 

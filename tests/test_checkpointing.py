@@ -55,12 +55,21 @@ def weights_of(model):
     return [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(glue_dir, tokenizer, tmp_path_factory):
+    """The reference: the same run, never interrupted."""
+    recorder = Recorder()
+    run = run_student(glue_dir, tokenizer, tmp_path_factory.mktemp("whole"), recorder)
+    return recorder, weights_of(run.model)
+
+
 # Interrupted at step 7 (last checkpoint: step 6, mid-epoch) or 11 (step 10: the
 # end of the first epoch). The interruption comes before the checkpoint callback.
 @pytest.mark.parametrize("stop_after", [7, 11])
-def test_interrupted_run_resumes_exactly(glue_dir, tokenizer, tmp_path, stop_after):
-    whole = Recorder()
-    reference = run_student(glue_dir, tokenizer, tmp_path / "whole", whole)
+def test_interrupted_run_resumes_exactly(
+    glue_dir, tokenizer, tmp_path, stop_after, uninterrupted
+):
+    whole, reference_weights = uninterrupted
     steps = len(whole.gold_weights)
     steps_per_epoch = steps // 2
     # 20 RTE + 40 STS-B (both orders) in full batches of 6: the per-step losses
@@ -86,7 +95,7 @@ def test_interrupted_run_resumes_exactly(glue_dir, tokenizer, tmp_path, stop_aft
     np.testing.assert_allclose(
         resumed_recorder.losses, whole.losses[saved:], rtol=1e-3, atol=1e-4
     )
-    for a, b in zip(weights_of(resumed.model), weights_of(reference.model)):
+    for a, b in zip(weights_of(resumed.model), reference_weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert int(keras.ops.convert_to_numpy(resumed.model.optimizer.iterations)) == steps
     assert resumed.history["gold_weight"][-1] == pytest.approx(

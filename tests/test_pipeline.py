@@ -35,7 +35,9 @@ def test_runs_teachers_students_and_writes_the_table(glue_run):
     assert set(glue_run.teachers) == {"rte", "stsb"}
     assert set(glue_run.students) == {"multitask", "bam"}
     for task in ("rte", "stsb"):
-        assert os.path.exists(keras_bam.teacher_predictions_path(out + "/teachers", task))
+        assert os.path.exists(
+            keras_bam.teacher_predictions_path(out + "/teachers", task)
+        )
     assert os.path.exists(
         keras_bam.teacher_predictions_path(out + "/teachers", "stsb", "train_swapped")
     )
@@ -56,7 +58,9 @@ def test_writes_glue_submission_files(glue_run, glue_dir):
     assert rte[0] == "index\tprediction" and len(rte) == 3001
     assert rte[1].split("\t")[0] == "0"
     assert {line.split("\t")[1] for line in rte[1:]} <= {"entailment", "not_entailment"}
-    stsb = open(os.path.join(summary["submission_dir"], "STS-B.tsv")).read().splitlines()
+    stsb = (
+        open(os.path.join(summary["submission_dir"], "STS-B.tsv")).read().splitlines()
+    )
     scores = np.array([float(line.split("\t")[1]) for line in stsb[1:]])
     assert scores.min() >= 0.0 and scores.max() <= 5.0
 

@@ -94,3 +94,23 @@ def test_refuses_teachers_of_other_data(glue_dir, tokenizer, teacher_dir):
         )
     with pytest.raises(ValueError, match="Pass `teacher_dir`"):
         keras_bam.train_student(["rte"], data_dir=glue_dir)
+
+
+def test_single_task_born_again(glue_dir, tokenizer, teacher_dir):
+    """Born-again training (Furlanello et al.): the student of one task learns from
+    that task's teacher through the same API."""
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=8)
+    run = keras_bam.train_student(
+        ["rte"],
+        data_dir=glue_dir,
+        teacher_dir=teacher_dir,
+        backbone=make_tiny_backbone(seed=5),
+        tokenizer=tokenizer,
+        recipe=recipe,
+        train_limit=32,
+        eval_limit=8,
+        verbose=0,
+    )
+    assert run.multiples == {"rte": 1} and run.task_weights == {"rte": 1.0}
+    assert [t.name for t in run.model.tasks] == ["rte"]
+    assert run.history["gold_weight"][-1] == pytest.approx(3 / 4)  # 4 steps
