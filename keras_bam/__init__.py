@@ -53,6 +53,7 @@ from keras_bam.submission import write_glue_submission
 from keras_bam.task_weighting import BAM_GLUE_TRAIN_SIZES
 from keras_bam.task_weighting import bam_multiples_and_weights
 from keras_bam.task_weighting import sampling_probabilities
+from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import GLUE_TASKS
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task

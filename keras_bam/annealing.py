@@ -92,7 +92,7 @@ class TeacherAnnealing(keras.callbacks.Callback):
 
     Example:
     ```python
-    model.fit(multitask_batches, epochs=6,
+    model.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
               callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """

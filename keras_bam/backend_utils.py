@@ -10,11 +10,12 @@ class PassCountingBatches(PyDataset):
     """A batch stream for JAX's `fit` that counts epochs by complete passes.
 
     JAX's trainer calls a `PyDataset`'s `on_epoch_begin` and `on_epoch_end` once
-    more than there are epochs (it peeks at a batch to build the model first), so
-    a stream that counted those calls would train epoch `k` on epoch `k + 1`'s
+    more than there are epochs (it fetches one batch to build the model first),
+    so a stream that counted those calls would train epoch `k` on epoch `k + 1`'s
     order, and a resumed run would differ from an uninterrupted one. This wrapper
-    ignores them: the stream begins its next epoch at the first batch fetched
-    after a complete pass (its last batch fetched).
+    moves the stream to its next epoch at an `on_epoch_begin` only when the pass
+    before it fetched every batch (in any order, so Keras's own batch shuffling
+    does not confuse it).
 
     Args:
         batches: the stream (`BucketedBatches`, `InterleavedBatches`,
@@ -24,20 +25,24 @@ class PassCountingBatches(PyDataset):
     def __init__(self, batches, **kwargs):
         super().__init__(**kwargs)
         self.batches = batches
-        self._begun = False
-        self._completed = False
+        self._passes = 0
+        self._fetched = set()
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, index: int):
-        if not self._begun or self._completed:
+        self._fetched.add(int(index))
+        return self.batches[index]
+
+    def on_epoch_begin(self):
+        if self._passes == 0 or len(self._fetched) >= len(self.batches):
             self.batches.on_epoch_begin()
-            self._begun, self._completed = True, False
-        batch = self.batches[index]
-        if index == len(self.batches) - 1:
-            self._completed = True
-        return batch
+            self._passes += 1
+        self._fetched = set()
+
+    def on_epoch_end(self):
+        pass
 
 
 def as_fit_input(batches):
@@ -48,7 +53,8 @@ def as_fit_input(batches):
     a `PyDataset` (no TensorFlow needed) that counts epochs by complete passes. On
     both, `fit`'s `k`-th epoch trains on the stream's order for epoch
     `batches.epoch + k`, so `set_epoch` before `fit` resumes a run exactly. Pass
-    `shuffle=False` to `fit`: the stream shuffles, by seed and epoch.
+    `shuffle=False` to `fit` (the stream shuffles, by seed and epoch); with
+    Keras's default `shuffle=True` JAX also permutes the batch order.
 
     Example:
     ```python

@@ -126,7 +126,8 @@ class MultiTaskModel(BackboneTaskModel):
     ```python
     student = keras_bam.MultiTaskModel(keras_bam.load_backbone(), ["rte", "stsb"])
     student.compile(optimizer="adam")
-    student.fit(batches, epochs=6, callbacks=[keras_bam.TeacherAnnealing()])
+    student.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
+                callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """
 

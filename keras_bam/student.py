@@ -23,15 +23,14 @@ from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
 from keras_bam.recipes import FineTuningRecipe
-from keras_bam.task_weighting import bam_multiples_and_weights
+from keras_bam.task_weighting import WEIGHTINGS
+from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
 from keras_bam.teacher import predict_outputs
 from keras_bam.teacher_predictions import TeacherPredictions
 
 logger = logging.getLogger(__name__)
-
-WEIGHTINGS = ("bam", "proportional")
 
 
 def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
@@ -130,6 +129,7 @@ def train_student(
     teacher_weight: float = 0.5,
     mixing: str = "mixed",
     weighting: str = "bam",
+    temperature: float = 2.0,
     source: str = "tsv",
     tfds_manual_dir=None,
     cache_dir=None,
@@ -158,9 +158,11 @@ def train_student(
             teacher under the same schedule) or `"none"` (with `"gold"`).
         teacher_weight: the teacher's weight for `distillation="fixed"`.
         mixing: `"mixed"` (BAM) or `"per_task"` (MT-DNN) batches.
-        weighting: `"bam"` (dataset multiples and loss weights for shares
-            proportional to size^0.75, computed from these tasks' sizes) or
-            `"proportional"` (each example once, weight 1).
+        weighting: how much each task counts (see `task_multiples_and_weights`):
+            `"bam"` (shares proportional to size^0.75, computed from these tasks'
+            sizes), `"proportional"` (each example once, weight 1), `"uniform"`
+            or `"temperature"` (size^(1/temperature)).
+        temperature: the temperature of `weighting="temperature"`.
         source: `"tsv"` or `"tfds"`.
         tfds_manual_dir: TFDS's manual folder.
         cache_dir: the encoded-split cache.
@@ -214,11 +216,7 @@ def train_student(
             parts.append(TaskPart(examples, encoded, loaded, sources))
         sizes[task.name] = sum(len(examples) for examples, _ in blocks)
 
-    if weighting == "bam" and len(tasks) > 1:
-        multiples, weights = bam_multiples_and_weights(sizes)
-    else:
-        multiples = {t.name: 1 for t in tasks}
-        weights = {t.name: 1.0 for t in tasks}
+    multiples, weights = task_multiples_and_weights(sizes, weighting, temperature)
     batches = multitask_batches(
         parts,
         tasks,

@@ -100,3 +100,47 @@ def sampling_probabilities(
             "temperature or bam."
         )
     return dict(zip(sizes, (raw / raw.sum()).tolist()))
+
+
+WEIGHTINGS = ("bam", "proportional", "uniform", "temperature")
+
+
+def task_multiples_and_weights(
+    sizes: dict, weighting: str = "bam", temperature: float = 2.0
+) -> tuple:
+    """Dataset multiples and loss weights that give each task its target share.
+
+    Every scheme is realized BAM's way (integer multiples, then loss weights for
+    what rounding left; see `bam_multiples_and_weights`), so each epoch still
+    sees every example and the stream stays deterministic:
+
+    - `"bam"`: shares proportional to size^0.75 (BAM);
+    - `"proportional"`: each example once, weight 1 (shares proportional to size);
+    - `"uniform"`: equal shares (size^0);
+    - `"temperature"`: shares proportional to size^(1/temperature).
+
+    Args:
+        sizes: task name to training-set size.
+        weighting: the scheme.
+        temperature: the temperature of `"temperature"`.
+
+    Returns:
+        `(multiples, weights)`, task name to integer multiple and to loss weight.
+
+    Example:
+    ```python
+    multiples, weights = keras_bam.task_multiples_and_weights(
+        {"rte": 2490, "cola": 8551}, "uniform")
+    multiples  # {'rte': 3, 'cola': 1}
+    ```
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
+    if weighting == "proportional" or len(sizes) == 1:
+        return {t: 1 for t in sizes}, {t: 1.0 for t in sizes}
+    if weighting == "temperature" and temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
+    exponent = {"bam": 0.75, "uniform": 0.0}.get(weighting)
+    if exponent is None:
+        exponent = 1.0 / temperature
+    return bam_multiples_and_weights(sizes, exponent)

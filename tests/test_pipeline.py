@@ -119,3 +119,9 @@ def test_quick_and_paper_settings():
     assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
     with pytest.raises(ValueError, match="Unknown students"):
         keras_bam.run_glue(["rte"], students=["teachers"])
+
+
+def test_command_line_refuses_unknown_tasks(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["glue", "--tasks", "rte", "squad"])
+    assert "squad" in capsys.readouterr().err

@@ -69,3 +69,29 @@ def test_sampling_probabilities():
         keras_bam.sampling_probabilities(sizes, "zipf")
     with pytest.raises(ValueError, match="sizes must be positive"):
         keras_bam.bam_multiples_and_weights({"a": 0})
+
+
+@pytest.mark.parametrize(
+    "weighting, exponent",
+    [("bam", 0.75), ("uniform", 0.0), ("temperature", 0.5), ("proportional", 1.0)],
+)
+def test_every_scheme_realizes_its_shares(weighting, exponent):
+    """Examples per epoch (size × multiple) times loss weight give each task the
+    scheme's share: size^exponent, normalized — what sampling_probabilities says."""
+    sizes = {"rte": 2490, "mrpc": 7336, "stsb": 11498, "cola": 8551}
+    multiples, weights = keras_bam.task_multiples_and_weights(
+        sizes, weighting, temperature=2.0
+    )
+    effective = {t: sizes[t] * multiples[t] * weights[t] for t in sizes}
+    total = sum(effective.values())
+    scheme = {"bam": "bam", "uniform": "uniform", "temperature": "temperature"}
+    expected = keras_bam.sampling_probabilities(
+        sizes, scheme.get(weighting, "proportional"), temperature=2.0
+    )
+    assert {t: v / total for t, v in effective.items()} == pytest.approx(
+        expected, rel=1e-9
+    )
+    if weighting == "uniform":
+        assert multiples == {"rte": 5, "mrpc": 2, "stsb": 1, "cola": 1}
+    with pytest.raises(ValueError, match="Unknown weighting"):
+        keras_bam.task_multiples_and_weights(sizes, "sqrt")

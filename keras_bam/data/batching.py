@@ -55,7 +55,7 @@ class BucketedBatches(PyDataset):
     ```python
     batches = keras_bam.BucketedBatches(encoded, labels, batch_size=32, shuffle=True)
     print(len(batches), batches.padding_fraction)
-    model.fit(keras_bam.as_fit_input(batches), epochs=3)
+    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
 

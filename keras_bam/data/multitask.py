@@ -202,7 +202,7 @@ def multitask_batches(
     multiples, weights = keras_bam.bam_multiples_and_weights(sizes)
     batches = keras_bam.multitask_batches(parts, tasks, multiples=multiples)
     student = keras_bam.MultiTaskModel(backbone, tasks, task_weights=[...])
-    student.fit(keras_bam.as_fit_input(batches), epochs=6,
+    student.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
                 callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """

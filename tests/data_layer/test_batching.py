@@ -108,7 +108,8 @@ class RecordingBatches(keras_bam.BucketedBatches):
         return super().__getitem__(index)
 
 
-def test_fit_epoch_k_uses_plan_k(encoded):
+@pytest.mark.parametrize("keras_shuffle", [False, True])
+def test_fit_epoch_k_uses_plan_k(encoded, keras_shuffle):
     """On every backend `fit`'s k-th epoch trains on the plan of epoch k (JAX's
     trainer calls `on_epoch_end` once before training, which must not count)."""
     import keras
@@ -131,8 +132,9 @@ def test_fit_epoch_k_uses_plan_k(encoded):
         keras_bam.as_fit_input(batches),
         epochs=3,
         initial_epoch=1,
-        shuffle=False,  # The stream shuffles, by seed and epoch.
+        shuffle=keras_shuffle,  # The stream shuffles anyway, by seed and epoch.
         verbose=0,
     )
     n = len(batches)
     assert batches.fetched[-2 * n :] == [1] * n + [2] * n
+    assert batches.epoch == 2
