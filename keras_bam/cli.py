@@ -118,7 +118,8 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         nargs="+",
         default=["multitask", "bam"],
         choices=list(keras_bam.STUDENTS),
-        help="students to train after the teachers",
+        metavar="STUDENT",
+        help=f"students to train after the teachers: {', '.join(keras_bam.STUDENTS)}",
     )
     parser.add_argument(
         "--paper",
@@ -135,14 +136,22 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         help="the GLUE TSV folder (or TFDS's data folder with --source tfds)",
     )
     parser.add_argument("--source", choices=("tsv", "tfds"), default="tsv")
-    parser.add_argument("--tfds-manual-dir", default=None)
-    parser.add_argument("--backbone", default=None)
+    parser.add_argument(
+        "--tfds-manual-dir", default=None, help="the original GLUE archives for TFDS"
+    )
+    parser.add_argument(
+        "--backbone", default=None, help="KerasHub preset, hf:// handle or folder"
+    )
     parser.add_argument("--output-dir", default=os.path.join("runs", "glue"))
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--train-limit", type=int, default=None)
-    parser.add_argument("--eval-limit", type=int, default=None)
+    parser.add_argument(
+        "--train-limit", type=int, default=None, help="first N training examples"
+    )
+    parser.add_argument(
+        "--eval-limit", type=int, default=None, help="first N dev examples"
+    )
     parser.add_argument("--teacher-epochs", type=int, default=None)
     parser.add_argument("--student-epochs", type=int, default=None)
     parser.add_argument("--student-batch-size", type=int, default=None)
