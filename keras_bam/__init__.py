@@ -45,6 +45,9 @@ from keras_bam.pipeline import GlueRun
 from keras_bam.pipeline import run_glue
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
+from keras_bam.statistics import mean_and_sd
+from keras_bam.statistics import paired_bootstrap
+from keras_bam.statistics import paired_seed_test
 from keras_bam.student import StudentRun
 from keras_bam.student import teacher_predictions_path
 from keras_bam.student import train_student

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+import keras_bam
+from keras_bam.metrics import glue_metrics
+
+
+def test_mean_and_sd():
+    assert keras_bam.mean_and_sd([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0))
+    mean, sd = keras_bam.mean_and_sd([0.5])
+    assert mean == 0.5 and np.isnan(sd)
+
+
+def test_paired_seed_test_matches_scipy():
+    a, b = [0.62, 0.65, 0.61, 0.64], [0.60, 0.61, 0.60, 0.62]
+    result = keras_bam.paired_seed_test(a, b)
+    expected = stats.ttest_rel(a, b)
+    assert result["p_value"] == pytest.approx(expected.pvalue)
+    assert result["t"] == pytest.approx(expected.statistic)
+    assert result["mean_difference"] == pytest.approx(0.0225)
+    assert np.isnan(keras_bam.paired_seed_test([0.6], [0.5])["p_value"])
+    with pytest.raises(ValueError, match="one score per seed"):
+        keras_bam.paired_seed_test([0.6, 0.7], [0.5])
+
+
+def test_paired_bootstrap_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+
+    def noisy(accuracy):
+        right = rng.uniform(size=400) < accuracy
+        return np.where(right, labels, 1 - labels)
+
+    def score(y, p):
+        return glue_metrics("rte", y, p)["score"]
+
+    better, worse = noisy(0.85), noisy(0.65)
+    gap = keras_bam.paired_bootstrap(labels, better, worse, score, num_resamples=300)
+    assert gap["difference"] == pytest.approx(
+        score(labels, better) - score(labels, worse)
+    )
+    assert (
+        gap["p_value"] < 0.01 and 0 < gap["ci_low"] < gap["difference"] < gap["ci_high"]
+    )
+    same = keras_bam.paired_bootstrap(labels, better, better, score, num_resamples=50)
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    with pytest.raises(ValueError, match="each of the 400 examples"):
+        keras_bam.paired_bootstrap(labels, better[:10], worse, score)
