@@ -28,3 +28,24 @@ def atomic_savez(path: str | os.PathLike, **arrays) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+def save_dev_outputs(path: str | os.PathLike, dev_outputs: dict) -> str:
+    """Writes model outputs on dev sets, task name to split name to array, as an
+    `.npz` with one `<task>/<split>` array each (read with `load_dev_outputs`)."""
+    arrays = {
+        f"{task}/{split}": np.asarray(values, np.float32)
+        for task, splits in dev_outputs.items()
+        for split, values in splits.items()
+    }
+    return atomic_savez(path, **arrays)
+
+
+def load_dev_outputs(path: str | os.PathLike) -> dict:
+    """Reads `save_dev_outputs`'s file back: task name to split name to array."""
+    result = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            task, split = key.split("/", 1)
+            result.setdefault(task, {})[split] = data[key]
+    return result

@@ -13,6 +13,7 @@ import numpy as np
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
+from keras_bam.io_utils import save_dev_outputs
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.student import train_student
 from keras_bam.submission import write_glue_submission
@@ -263,6 +264,9 @@ def run_glue(
             "recipe": student_recipe.to_dict(),
             **STUDENTS[name],
         }
+        summary["dev_outputs_path"] = save_dev_outputs(
+            os.path.join(student_dir, "dev_outputs.npz"), run.dev_outputs
+        )
         model_path = os.path.join(student_dir, f"{name}_student.keras")
         run.model.save(model_path)
         summary["model_path"] = model_path

@@ -57,6 +57,8 @@ class StudentRun:
         task_weights: task name to loss weight used.
         train_seconds: wall time of `fit`, compilation included.
         padding_fraction: padding share of the training batches.
+        dev_outputs: task name to split name to the head's outputs on dev (logits,
+            or score / 5), in example order.
     """
 
     tasks: list
@@ -68,6 +70,7 @@ class StudentRun:
     task_weights: dict
     train_seconds: float
     padding_fraction: float
+    dev_outputs: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
         return {
@@ -310,12 +313,13 @@ def train_student(
         _extend(history, part.history)
     train_seconds = time.perf_counter() - start
 
-    dev_metrics, scores = {}, []
+    dev_metrics, dev_outputs, scores = {}, {}, []
     for task in tasks:
-        dev_metrics[task.name] = {}
+        dev_metrics[task.name], dev_outputs[task.name] = {}, {}
         for split in task.eval_split:
             dev, dev_encoded = loader.load(task, split, eval_limit)
             outputs = predict_outputs(model, dev_encoded)[task.name]
+            dev_outputs[task.name][split] = outputs
             predictions = predictions_from_outputs(task, outputs)
             dev_metrics[task.name][split] = glue_metrics(task, dev.labels, predictions)
         scores.append(np.mean([m["score"] for m in dev_metrics[task.name].values()]))
@@ -330,4 +334,5 @@ def train_student(
         task_weights=weights,
         train_seconds=train_seconds,
         padding_fraction=batches.padding_fraction,
+        dev_outputs=dev_outputs,
     )

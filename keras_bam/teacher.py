@@ -19,6 +19,7 @@ from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.loading import SplitLoader
+from keras_bam.io_utils import save_dev_outputs
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
@@ -109,6 +110,7 @@ class TeacherRun:
         predictions_paths: split name (`"train"`, and `"train_swapped"` for tasks
             trained on both text orders) to the teacher-predictions file.
         model_path: where the `.keras` model was written.
+        dev_outputs: split name to the model's outputs on it, in example order.
     """
 
     task: GlueTask
@@ -120,6 +122,7 @@ class TeacherRun:
     padding_fraction: float
     predictions_paths: dict = dataclasses.field(default_factory=dict)
     model_path: str | None = None
+    dev_outputs: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
         return {
@@ -231,10 +234,12 @@ def train_teacher(
     )
     train_seconds = time.perf_counter() - start
 
-    dev_metrics = {}
+    dev_metrics, dev_outputs = {}, {}
     for split in task.eval_split:
         dev, dev_encoded = loader.load(task, split, eval_limit)
-        dev_metrics[split] = evaluate(model, dev, dev_encoded)
+        dev_outputs[split] = predict_outputs(model, dev_encoded)
+        predictions = predictions_from_outputs(task, dev_outputs[split])
+        dev_metrics[split] = glue_metrics(task, dev.labels, predictions)
         logger.info("%s %s: %s", task.display_name, split, dev_metrics[split])
 
     run = TeacherRun(
@@ -245,9 +250,14 @@ def train_teacher(
         train_seconds=train_seconds,
         train_examples_per_second=len(fit_encoded) * recipe.epochs / train_seconds,
         padding_fraction=train_batches.padding_fraction,
+        dev_outputs=dev_outputs,
     )
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
+        save_dev_outputs(
+            os.path.join(output_dir, f"{task.name}_dev_outputs.npz"),
+            {task.name: dev_outputs},
+        )
         for examples, encoded in prediction_sets:
             predictions = TeacherPredictions.from_outputs(
                 examples,

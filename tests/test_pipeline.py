@@ -125,3 +125,23 @@ def test_command_line_refuses_unknown_tasks(capsys):
     with pytest.raises(SystemExit):
         cli.main(["glue", "--tasks", "rte", "squad"])
     assert "squad" in capsys.readouterr().err
+
+
+def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
+    from keras_bam.io_utils import load_dev_outputs
+
+    rte_dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir).labels[:16]
+    student = glue_run.students["bam"]
+    outputs = load_dev_outputs(student["dev_outputs_path"])
+    assert set(outputs) == {"rte", "stsb"} and outputs["rte"]["dev"].shape == (16, 2)
+    predictions = keras_bam.predictions_from_outputs("rte", outputs["rte"]["dev"])
+    assert keras_bam.glue_metrics("rte", rte_dev, predictions) == pytest.approx(
+        student["dev_metrics"]["rte"]["dev"]
+    )
+    teacher = load_dev_outputs(
+        os.path.join(glue_run.output_dir, "teachers", "rte", "rte_dev_outputs.npz")
+    )
+    predictions = keras_bam.predictions_from_outputs("rte", teacher["rte"]["dev"])
+    assert keras_bam.glue_metrics("rte", rte_dev, predictions) == pytest.approx(
+        glue_run.teachers["rte"]["dev_metrics"]["dev"]
+    )
