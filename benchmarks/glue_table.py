@@ -18,16 +18,11 @@ import json
 import os
 import platform
 
+from keras_bam.pipeline import STUDENT_LABELS
+from keras_bam.tasks import get_task
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-LABELS = {
-    "teachers": "single-task teachers",
-    "multitask": "multi-task, gold labels only",
-    "bam": "BAM (teacher annealing)",
-    "distilled": "distillation, fixed teacher weight",
-    "uninformative": "annealing, uninformative teacher",
-}
-DISPLAY = {"rte": "RTE", "mrpc": "MRPC", "stsb": "STS-B", "cola": "CoLA"}
 
 
 def collect(run_dir: str, setting: str, command: str) -> str:
@@ -56,7 +51,11 @@ def table(paths: list) -> str:
         with open(path) as f:
             results = json.load(f)
         tasks = results["tasks"]
-        header = ["system"] + [DISPLAY.get(t, t) for t in tasks] + ["average", "Δ avg"]
+        header = (
+            ["system"]
+            + [get_task(t).display_name for t in tasks]
+            + ["average", "Δ avg"]
+        )
         lines += [
             f"**{results['setting']}**, {results['backend']}, {results['machine']}, "
             f"seed {results['student_recipe']['seed']}: `{results['command']}`",
@@ -67,7 +66,7 @@ def table(paths: list) -> str:
         base = results["scores"]["teachers"]["average"]
         for system, scores in results["scores"].items():
             metrics = results["dev_metrics"][system]
-            cells = [LABELS.get(system, system)]
+            cells = [STUDENT_LABELS.get(system, system)]
             for task in tasks:
                 names = [k for k in next(iter(metrics[task].values())) if k != "score"]
                 cells.append(metric_cell(metrics[task], names))
@@ -101,7 +100,7 @@ def main():
     args = parser.parse_args()
     if args.collect:
         print("collected", collect(args.collect, args.setting, args.command))
-    paths = sorted(glob.glob(os.path.join(RESULTS, "glue_*.json")))
+    paths = sorted(glob.glob(os.path.join(RESULTS, "glue_*_seed*.json")))
     text = table(paths)
     print(text)
     if args.readme:

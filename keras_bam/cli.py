@@ -11,8 +11,8 @@ import sys
 DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
 
 
-def add_teacher_arguments(parser: argparse.ArgumentParser):
-    """The options of a teacher run, shared by the CLI and `examples/glue.py`."""
+def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
+    """Where data, backbone, cache and outputs are: the options every run shares."""
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
@@ -30,8 +30,13 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
         help="KerasHub preset, hf:// handle or local folder "
         "(default: the offline MiniLM)",
     )
-    parser.add_argument("--output-dir", default=os.path.join("runs", "teachers"))
+    parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
+
+
+def add_teacher_arguments(parser: argparse.ArgumentParser):
+    """The options of a teacher run (`keras-bam teacher`)."""
+    add_data_arguments(parser, os.path.join("runs", "teachers"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
@@ -130,20 +135,7 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         f"examples per task, {QUICK['teacher_epochs']} teacher and "
         f"{QUICK['student_epochs']} student epochs (minutes on a CPU).",
     )
-    parser.add_argument(
-        "--data-dir",
-        default=DEFAULT_DATA_DIR,
-        help="the GLUE TSV folder (or TFDS's data folder with --source tfds)",
-    )
-    parser.add_argument("--source", choices=("tsv", "tfds"), default="tsv")
-    parser.add_argument(
-        "--tfds-manual-dir", default=None, help="the original GLUE archives for TFDS"
-    )
-    parser.add_argument(
-        "--backbone", default=None, help="KerasHub preset, hf:// handle or folder"
-    )
-    parser.add_argument("--output-dir", default=os.path.join("runs", "glue"))
-    parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
+    add_data_arguments(parser, os.path.join("runs", "glue"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument(

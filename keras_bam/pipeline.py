@@ -77,7 +77,7 @@ def _scores(dev_metrics: dict) -> dict:
     return scores
 
 
-def format_dev_table(run_scores: dict, dev_metrics: dict, tasks: list) -> str:
+def format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) -> str:
     """A Markdown table: one row per system, one column per task, the average.
 
     Args:
@@ -294,16 +294,16 @@ def run_glue(
         del run
         keras.backend.clear_session()
 
+    dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
+    dev_metrics.update({n: s["dev_metrics"] for n, s in student_summaries.items()})
+    scores = {system: _scores(metrics) for system, metrics in dev_metrics.items()}
     result = GlueRun(
         tasks=[t.name for t in tasks],
         teachers=teachers,
         students=student_summaries,
-        table="",
+        table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
         output_dir=output_dir,
     )
-    dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
-    dev_metrics.update({n: s["dev_metrics"] for n, s in student_summaries.items()})
-    result.table = format_dev_table(result.scores(), dev_metrics, result.tasks)
     with open(os.path.join(output_dir, "dev_table.md"), "w") as f:
         f.write(result.table + "\n")
     with open(os.path.join(output_dir, "results.json"), "w") as f:
@@ -311,7 +311,7 @@ def run_glue(
             {
                 "tasks": result.tasks,
                 "backend": keras.backend.backend(),
-                "scores": result.scores(),
+                "scores": scores,
                 "dev_metrics": dev_metrics,
                 "teacher_recipe": teacher_recipe.to_dict(),
                 "student_recipe": student_recipe.to_dict(),

@@ -86,35 +86,6 @@ class StudentRun:
         }
 
 
-def student_run_config(
-    tasks,
-    recipe,
-    distillation,
-    teachers,
-    teacher_weight,
-    mixing,
-    weighting,
-    train_limit,
-    backbone,
-) -> dict:
-    """What must be equal for a checkpoint to resume a student run."""
-    return {
-        "tasks": [t.name for t in tasks],
-        "recipe": recipe.to_dict(),
-        "distillation": distillation,
-        "teachers": teachers,
-        "teacher_weight": teacher_weight,
-        "mixing": mixing,
-        "weighting": weighting,
-        "train_limit": train_limit,
-        "backbone": {
-            "layers": int(backbone.num_layers),
-            "hidden_dim": int(backbone.hidden_dim),
-            "parameters": int(backbone.count_params()),
-        },
-    }
-
-
 def _extend(history: dict, logs: dict):
     for key, values in logs.items():
         history.setdefault(key, []).extend(float(v) for v in values)
@@ -268,17 +239,19 @@ def train_student(
             checkpoint_dir,
             steps_per_epoch=len(batches),
             save_every=save_every,
-            run_config=student_run_config(
-                tasks,
-                recipe,
-                distillation,
-                teachers,
-                teacher_weight,
-                mixing,
-                weighting,
-                train_limit,
-                backbone_model,
-            ),
+            # What must be equal for the checkpoint to resume this run.
+            run_config={
+                "tasks": [t.name for t in tasks],
+                "recipe": recipe.to_dict(),
+                "distillation": distillation,
+                "teachers": teachers,
+                "teacher_weight": teacher_weight,
+                "mixing": mixing,
+                "weighting": weighting,
+                "temperature": temperature,
+                "train_limit": train_limit,
+                "backbone_parameters": int(backbone_model.count_params()),
+            },
         )
         position = checkpoint.restore(model)
         if position is not None:
