@@ -4,9 +4,14 @@ from keras_bam.annealing import TeacherAnnealing
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
+from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.checkpointing import TrainingCheckpoint
+from keras_bam.cross_fitting import CrossFitRun
+from keras_bam.cross_fitting import cross_fit_teacher
+from keras_bam.cross_fitting import fold_assignment
+from keras_bam.cross_fitting import prediction_statistics
 from keras_bam.data import BucketedBatches
 from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
@@ -47,6 +52,7 @@ from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.statistics import mean_and_sd
 from keras_bam.statistics import paired_bootstrap
+from keras_bam.statistics import paired_bootstrap_over_tasks
 from keras_bam.statistics import paired_seed_test
 from keras_bam.student import StudentRun
 from keras_bam.student import teacher_predictions_path

@@ -121,3 +121,26 @@ def resolve_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
         return backbone, tokenizer, backbone.name
     model = load_backbone(backbone)
     return model, tokenizer or load_tokenizer(backbone), backbone or DEFAULT_BACKBONE
+
+
+def new_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
+    """`(backbone_model, tokenizer)`: a fresh backbone for each model of a run.
+
+    Args:
+        backbone: a spec for `load_backbone` (loaded anew), or a function that
+            returns a new backbone model (then pass `tokenizer`).
+        tokenizer: the tokenizer, with a backbone function.
+
+    Example:
+    ```python
+    model, tokenizer = keras_bam.new_backbone_and_tokenizer(
+        lambda: keras_hub.models.BertBackbone(...), tokenizer
+    )
+    ```
+    """
+    if callable(backbone) and not isinstance(backbone, keras.Model):
+        if tokenizer is None:
+            raise ValueError("With a backbone function, pass `tokenizer` too.")
+        return backbone(), tokenizer
+    model, loaded_tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
+    return model, loaded_tokenizer

@@ -10,7 +10,7 @@ import os
 import keras
 import numpy as np
 
-from keras_bam.backbones import resolve_backbone_and_tokenizer
+from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs
@@ -104,15 +104,6 @@ def format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) ->
         cells.append(f"{100 * scores['average']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fresh_backbone(backbone, tokenizer):
-    if callable(backbone) and not isinstance(backbone, keras.Model):
-        if tokenizer is None:
-            raise ValueError("With a backbone function, pass `tokenizer` too.")
-        return backbone(), tokenizer
-    model, loaded_tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
-    return model, loaded_tokenizer
 
 
 def _teacher_done(teacher_dir: str, task) -> dict | None:
@@ -225,7 +216,7 @@ def run_glue(
             logger.info("%s teacher: reusing %s.", task.display_name, teacher_dir)
             teachers[task.name] = done
             continue
-        backbone_model, task_tokenizer = _fresh_backbone(backbone, tokenizer)
+        backbone_model, task_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
         run = train_teacher(
             task,
             backbone=backbone_model,
@@ -247,7 +238,9 @@ def run_glue(
                 student_summaries[name] = json.load(f)
             logger.info("Student %s: reusing %s.", name, student_dir)
             continue
-        backbone_model, student_tokenizer = _fresh_backbone(backbone, tokenizer)
+        backbone_model, student_tokenizer = new_backbone_and_tokenizer(
+            backbone, tokenizer
+        )
         run = train_student(
             tasks,
             teacher_dir=teacher_dir,

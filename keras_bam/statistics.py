@@ -90,27 +90,99 @@ def paired_bootstrap(
     keras_bam.paired_bootstrap(labels, bam_predictions, teacher_predictions, score)
     ```
     """
-    labels = np.asarray(labels)
-    a, b = np.asarray(predictions_a), np.asarray(predictions_b)
-    n = len(labels)
-    if len(a) != n or len(b) != n or n == 0:
-        raise ValueError(
-            f"Need predictions for each of the {n} examples from both systems, got "
-            f"{len(a)} and {len(b)}."
-        )
+    return paired_bootstrap_over_tasks(
+        {"": labels},
+        {"": [predictions_a]},
+        {"": [predictions_b]},
+        {"": metric},
+        num_resamples=num_resamples,
+        confidence=confidence,
+        seed=seed,
+    )
+
+
+def paired_bootstrap_over_tasks(
+    labels: dict,
+    predictions_a: dict,
+    predictions_b: dict,
+    metrics: dict,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Paired bootstrap of a multi-task average, over dev examples and seeds.
+
+    Each resample draws every task's dev examples with replacement; both systems
+    are scored on the same draw, each run (seed) of a system separately, and the
+    score is the mean over tasks of the mean over runs. The distribution of the
+    difference A − B thus reflects which dev examples happen to be in the set,
+    with run-to-run variation averaged as in the reported means.
+
+    Args:
+        labels: task name to gold labels.
+        predictions_a: task name to a list of system A's predictions, one array
+            per run (seed), each in the order of `labels`.
+        predictions_b: the same for system B (the same runs in the same order
+            are not needed, only the same examples).
+        metrics: task name to `metric(labels, predictions) -> float`.
+        num_resamples: bootstrap resamples.
+        confidence: the confidence interval's level.
+        seed: the resampling seed.
+
+    Returns:
+        A dict as `paired_bootstrap`'s: `difference`, `ci_low`, `ci_high`,
+        `p_value`, `num_resamples`.
+
+    Example:
+    ```python
+    keras_bam.paired_bootstrap_over_tasks(
+        {"rte": labels}, {"rte": [bam_seed0, bam_seed1]},
+        {"rte": [teacher_seed0, teacher_seed1]}, {"rte": rte_score})
+    ```
+    """
+    tasks = list(labels)
+    if not tasks:
+        raise ValueError("No tasks.")
+    data = {}
+    for task in tasks:
+        y = np.asarray(labels[task])
+        runs = []
+        for name, predictions in (("A", predictions_a), ("B", predictions_b)):
+            if task not in predictions or not len(predictions[task]):
+                raise ValueError(f"System {name} has no predictions for {task!r}.")
+            arrays = [np.asarray(p) for p in predictions[task]]
+            bad = [len(p) for p in arrays if len(p) != len(y)]
+            if bad or len(y) == 0:
+                where = f" {task!r}" if task else ""
+                got = bad[0] if bad else 0
+                raise ValueError(
+                    f"Need predictions for each of the {len(y)}{where} examples "
+                    f"from both systems, got a run of system {name} with {got}."
+                )
+            runs.append(arrays)
+        data[task] = (y, runs[0], runs[1])
+
+    def difference(samples):
+        total = 0.0
+        for task, (y, runs_a, runs_b) in data.items():
+            index = samples[task]
+            score_a = np.mean([metrics[task](y[index], p[index]) for p in runs_a])
+            score_b = np.mean([metrics[task](y[index], p[index]) for p in runs_b])
+            total += score_a - score_b
+        return total / len(data)
+
     rng = np.random.default_rng(seed)
     deltas = np.empty(num_resamples)
     for i in range(num_resamples):
-        sample = rng.integers(0, n, n)
-        deltas[i] = metric(labels[sample], a[sample]) - metric(
-            labels[sample], b[sample]
+        deltas[i] = difference(
+            {task: rng.integers(0, len(y), len(y)) for task, (y, _, _) in data.items()}
         )
-    difference = float(metric(labels, a) - metric(labels, b))
+    full = float(difference({task: slice(None) for task in data}))
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(deltas, [tail, 1.0 - tail])
-    other_side = np.mean(deltas <= 0) if difference > 0 else np.mean(deltas >= 0)
+    other_side = np.mean(deltas <= 0) if full > 0 else np.mean(deltas >= 0)
     return {
-        "difference": difference,
+        "difference": full,
         "ci_low": float(low),
         "ci_high": float(high),
         "p_value": float(min(1.0, 2.0 * other_side)),

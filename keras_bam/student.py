@@ -109,6 +109,7 @@ def train_student(
     cache_dir=None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
+    train_sample_seed: int | None = None,
     checkpoint_dir=None,
     save_every: int | None = None,
     callbacks=None,
@@ -142,6 +143,9 @@ def train_student(
         cache_dir: the encoded-split cache.
         train_limit: use only the first N training examples of each task.
         eval_limit: evaluate on only the first N dev examples of each task.
+        train_sample_seed: with `train_limit`, a random sample of N training
+            examples of each task drawn with this seed instead (the teachers'
+            predictions must have been made for the same sample).
         checkpoint_dir: where to keep a `TrainingCheckpoint` (at every epoch end
             and every `save_every` steps). A run started again with the same
             arguments and folder resumes from it at the same step, λ and data
@@ -177,7 +181,9 @@ def train_student(
 
     parts, sizes = [], {}
     for task in tasks:
-        train, train_encoded = loader.load(task, "train", train_limit)
+        train, train_encoded = loader.load(
+            task, "train", train_limit, sample_seed=train_sample_seed
+        )
         blocks = [(train, train_encoded)]
         if recipe.double_unordered and task.double_unordered:
             swapped = train.swapped()
@@ -250,6 +256,7 @@ def train_student(
                 "weighting": weighting,
                 "temperature": temperature,
                 "train_limit": train_limit,
+                "train_sample_seed": train_sample_seed,
                 "backbone_parameters": int(backbone_model.count_params()),
             },
         )

@@ -150,6 +150,8 @@ def train_teacher(
     output_dir: str | os.PathLike | None = None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
+    train_sample_seed: int | None = None,
+    train_indices=None,
     save_model: bool = True,
     callbacks=None,
     verbose: int | str = "auto",
@@ -169,6 +171,12 @@ def train_teacher(
         output_dir: where to write teacher predictions, the model and metrics.
         train_limit: use only the first `train_limit` training examples.
         eval_limit: evaluate on only the first `eval_limit` dev examples.
+        train_sample_seed: with `train_limit`, use a random sample of
+            `train_limit` training examples drawn with this seed instead.
+        train_indices: fit on only these positions of the training set (after
+            `train_limit`); the predictions are still written for all of it, so
+            the examples left out get out-of-sample predictions (see
+            `cross_fit_teacher`).
         save_model: write `<task>_teacher.keras` into `output_dir`.
         callbacks: extra Keras callbacks for `fit`.
         verbose: `fit`'s verbosity.
@@ -193,15 +201,32 @@ def train_teacher(
     loader = SplitLoader(
         tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
     )
-    train, train_encoded = loader.load(task, "train", train_limit)
+    train, train_encoded = loader.load(
+        task, "train", train_limit, sample_seed=train_sample_seed
+    )
+    fit_positions = np.arange(len(train))
+    if train_indices is not None:
+        fit_positions = np.asarray(train_indices, dtype=np.int64)
+        if fit_positions.size == 0 or not np.all(
+            (fit_positions >= 0) & (fit_positions < len(train))
+        ):
+            raise ValueError(
+                f"train_indices must be positions in the {len(train)} training "
+                f"examples of {task.display_name}, got {fit_positions.size} "
+                f"ranging over [{fit_positions.min(initial=0)}, "
+                f"{fit_positions.max(initial=0)}]."
+            )
     prediction_sets = [(train, train_encoded)]
-    fit_encoded, fit_labels = train_encoded, train.labels
+    fit_encoded = train_encoded.select(fit_positions)
+    fit_labels = train.labels[fit_positions]
     if recipe.double_unordered and task.double_unordered:
         swapped = train.swapped()
         swapped_encoded = loader.encode(swapped)
         prediction_sets.append((swapped, swapped_encoded))
-        fit_encoded = concatenate_encoded(train_encoded, swapped_encoded)
-        fit_labels = np.concatenate([train.labels, swapped.labels])
+        fit_encoded = concatenate_encoded(
+            fit_encoded, swapped_encoded.select(fit_positions)
+        )
+        fit_labels = np.concatenate([fit_labels, swapped.labels[fit_positions]])
     train_batches = BucketedBatches(
         fit_encoded,
         training_targets(task, fit_labels),

@@ -90,15 +90,29 @@ class SplitLoader:
             return encode_examples(examples, self.tokenizer, self.max_length)
         return self.cache.encode(examples, self.tokenizer, self.max_length)
 
-    def load(self, task, split: str, limit: int | None = None) -> tuple:
-        """`(examples, encoded)` of a split; `limit` keeps the first examples. The
+    def load(
+        self,
+        task,
+        split: str,
+        limit: int | None = None,
+        sample_seed: int | None = None,
+    ) -> tuple:
+        """`(examples, encoded)` of a split.
+
+        `limit` keeps the first `limit` examples, or, with `sample_seed`, a random
+        sample of `limit` examples drawn with that seed (kept in file order). The
         whole split is encoded (and cached) before slicing, so the cache always
-        holds complete splits."""
+        holds complete splits.
+        """
         examples = load_glue(
             task, split, self.source, self.data_dir, self.tfds_manual_dir
         )
         encoded = self.encode(examples)
         if limit is not None and limit < len(examples):
-            keep = np.arange(limit)
+            if sample_seed is None:
+                keep = np.arange(limit)
+            else:
+                rng = np.random.default_rng(sample_seed)
+                keep = np.sort(rng.choice(len(examples), limit, replace=False))
             examples, encoded = examples.select(keep), encoded.select(keep)
         return examples, encoded

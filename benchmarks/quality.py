@@ -1,0 +1,719 @@
+"""Does the BAM student beat its teachers? The paper's comparison, over seeds.
+
+Runs, for each seed, the systems of BAM's Table 1 and its ablations on the same
+training sample, and stores each (system, seed) result on its own in
+`benchmarks/results/quality/<setting>/<system>_seed<n>.json`, so the protocol can
+run across several sittings (or machines) and a second run skips what is done:
+
+- `teachers`: one single-task teacher per task (BAM's single-task recipe);
+- `multitask`: the multi-task student on gold labels only;
+- `bam`: the multi-task student with teacher annealing (λ from 0 to 1);
+- `distilled`: distillation with a fixed teacher weight (0.5), no annealing;
+- `uninformative`: the control, annealing towards a uniform (or mean) teacher;
+- `born_again`: single-task born-again students (one per task, annealed
+  towards its own teacher, with the teacher's recipe);
+- `oof_bam`: BAM with out-of-fold teacher predictions (k-fold cross-fitting:
+  no teacher predicts an example it trained on).
+
+`report` aggregates what is there: per task and GLUE-average mean ± sd over
+seeds; paired comparisons of BAM with every other system (paired t-test over
+seeds, paired bootstrap over dev examples pooling the seeds); the teachers'
+confidence on their training examples, in sample and out of fold; a plot (per
+task bars with error bars, λ over training); and the README table.
+
+    python benchmarks/quality.py run --seeds 0 1 2 --systems teachers multitask bam
+    python benchmarks/quality.py report --readme README.md
+
+Everything runs through the library (`train_teacher`, `train_student`,
+`cross_fit_teacher`); the setting's parameters are stored with every result and
+a result of another setting is never mixed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+import keras_bam
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results", "quality")
+SYSTEMS = (
+    "teachers",
+    "multitask",
+    "bam",
+    "distilled",
+    "uninformative",
+    "born_again",
+    "oof_bam",
+)
+LABELS = {
+    "teachers": "single-task teachers",
+    "multitask": "multi-task (gold labels only)",
+    "bam": "BAM (teacher annealing)",
+    "distilled": "distillation, fixed teacher weight 0.5",
+    "uninformative": "annealing, uninformative teacher",
+    "born_again": "single-task born-again",
+    "oof_bam": "BAM, out-of-fold teachers",
+}
+# The students' `train_student` arguments.
+STUDENT_MODES = {
+    "multitask": {"distillation": "gold", "teachers": "none"},
+    "bam": {"distillation": "annealed", "teachers": "given"},
+    "distilled": {"distillation": "fixed", "teachers": "given"},
+    "uninformative": {"distillation": "annealed", "teachers": "uninformative"},
+}
+# Systems that need the seed's teachers (run first when missing).
+NEEDS_TEACHERS = ("bam", "distilled", "born_again")
+# The training sample is the same for every seed: seeds vary initialization,
+# dropout and data order, the paired comparisons' unit.
+SAMPLE_SEED = 0
+
+
+@dataclasses.dataclass
+class Setting:
+    """What defines a protocol; results of different settings are never mixed."""
+
+    name: str
+    tasks: tuple
+    backbone: str | None
+    train_limit: int | None
+    teacher_epochs: int
+    student_epochs: int
+    student_batch_size: int
+    student_learning_rate: float
+    max_length: int
+    folds: int
+    backend: str
+
+    def teacher_recipe(self, seed: int):
+        return keras_bam.FineTuningRecipe.bam_single_task(
+            epochs=self.teacher_epochs, max_length=self.max_length, seed=seed
+        )
+
+    def student_recipe(self, seed: int):
+        return keras_bam.FineTuningRecipe.bam_multi_task(
+            epochs=self.student_epochs,
+            batch_size=self.student_batch_size,
+            learning_rate=self.student_learning_rate,
+            max_length=self.max_length,
+            seed=seed,
+        )
+
+
+class GoldWeightRecorder(keras.callbacks.Callback):
+    """Records λ (`gold_weight`) after every training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "gold_weight" in logs:
+            self.values.append(float(logs["gold_weight"]))
+
+
+def result_path(setting: Setting, system: str, seed: int) -> str:
+    return os.path.join(RESULTS, setting.name, f"{system}_seed{seed}.json")
+
+
+def set_results_dir(path: str):
+    global RESULTS
+    RESULTS = path
+
+
+def code_version() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_result(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_setting(setting: Setting, path: str):
+    stored = load_result(path)["setting"]
+    if stored != dataclasses.asdict(setting) | {"tasks": list(setting.tasks)}:
+        raise SystemExit(
+            f"{path} was made with another setting:\n  {stored}\nnot\n  "
+            f"{dataclasses.asdict(setting)}\nUse another --setting name."
+        )
+
+
+def dev_predictions(task_name: str, outputs: dict) -> dict:
+    """Split name to predictions in label space, as JSON-ready lists."""
+    return {
+        split: keras_bam.predictions_from_outputs(task_name, values).tolist()
+        for split, values in outputs.items()
+    }
+
+
+def write_result(setting: Setting, system: str, seed: int, payload: dict) -> str:
+    path = result_path(setting, system, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    payload = {
+        "system": system,
+        "label": LABELS[system],
+        "seed": seed,
+        "setting": dataclasses.asdict(setting) | {"tasks": list(setting.tasks)},
+        "code_version": code_version(),
+        "machine": f"cpu:{os.cpu_count()} cores ({platform.machine()})",
+        "command": " ".join(sys.argv),
+        **payload,
+    }
+    payload["scores"] = scores_of(payload["dev_metrics"])
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def scores_of(dev_metrics: dict) -> dict:
+    scores = {
+        task: float(np.mean([m["score"] for m in splits.values()]))
+        for task, splits in dev_metrics.items()
+    }
+    scores["average"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def common_arguments(setting: Setting, args) -> dict:
+    return dict(
+        data_dir=args.data_dir,
+        cache_dir=os.path.join(args.work_dir, "cache"),
+        train_limit=setting.train_limit,
+        train_sample_seed=SAMPLE_SEED if setting.train_limit else None,
+        verbose=args.verbose,
+    )
+
+
+def run_teachers(setting: Setting, seed: int, args, teacher_dir: str) -> dict:
+    dev_metrics, predictions, seconds, train_stats = {}, {}, {}, {}
+    for name in setting.tasks:
+        backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
+        run = keras_bam.train_teacher(
+            name,
+            backbone=backbone,
+            tokenizer=tokenizer,
+            recipe=setting.teacher_recipe(seed),
+            output_dir=os.path.join(teacher_dir, name),
+            save_model=False,
+            **common_arguments(setting, args),
+        )
+        dev_metrics[name] = run.dev_metrics
+        predictions[name] = dev_predictions(name, run.dev_outputs)
+        seconds[name] = run.train_seconds
+        train = keras_bam.TeacherPredictions.load(run.predictions_paths["train"])
+        loader = keras_bam.SplitLoader(
+            tokenizer,
+            setting.max_length,
+            data_dir=args.data_dir,
+            cache_dir=common_arguments(setting, args)["cache_dir"],
+        )
+        examples, _ = loader.load(
+            name, "train", setting.train_limit, sample_seed=SAMPLE_SEED
+        )
+        train_stats[name] = keras_bam.prediction_statistics(
+            name, train.outputs, examples.labels
+        )
+        del run
+        keras.backend.clear_session()
+    return {
+        "dev_metrics": dev_metrics,
+        "dev_predictions": predictions,
+        "train_seconds": seconds,
+        "train_prediction_statistics": train_stats,
+    }
+
+
+def run_student(
+    setting: Setting,
+    seed: int,
+    args,
+    tasks,
+    teacher_dir: str | None,
+    recipe,
+    **modes,
+) -> dict:
+    backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
+    recorder = GoldWeightRecorder()
+    run = keras_bam.train_student(
+        list(tasks),
+        teacher_dir=teacher_dir,
+        backbone=backbone,
+        tokenizer=tokenizer,
+        recipe=recipe,
+        callbacks=[recorder],
+        **modes,
+        **common_arguments(setting, args),
+    )
+    result = {
+        "dev_metrics": run.dev_metrics,
+        "dev_predictions": {
+            t: dev_predictions(t, outputs) for t, outputs in run.dev_outputs.items()
+        },
+        "train_seconds": run.train_seconds,
+        "gold_weight_per_step": recorder.values,
+        "multiples": run.multiples,
+        "task_weights": run.task_weights,
+        "padding_fraction": run.padding_fraction,
+    }
+    del run
+    keras.backend.clear_session()
+    return result
+
+
+def run_system(setting: Setting, system: str, seed: int, args) -> dict:
+    seed_dir = os.path.join(args.work_dir, setting.name, f"seed{seed}")
+    teacher_dir = os.path.join(seed_dir, "teachers")
+    if system == "teachers":
+        return run_teachers(setting, seed, args, teacher_dir)
+    if system in STUDENT_MODES:
+        return run_student(
+            setting,
+            seed,
+            args,
+            setting.tasks,
+            teacher_dir if STUDENT_MODES[system]["teachers"] == "given" else None,
+            setting.student_recipe(seed),
+            **STUDENT_MODES[system],
+        )
+    if system == "born_again":
+        merged = {}
+        for name in setting.tasks:
+            part = run_student(
+                setting,
+                seed,
+                args,
+                [name],
+                teacher_dir,
+                setting.teacher_recipe(seed),
+                distillation="annealed",
+                teachers="given",
+            )
+            for key, value in part.items():
+                if key in ("dev_metrics", "dev_predictions"):
+                    merged.setdefault(key, {}).update(value)
+                else:
+                    merged.setdefault(key, {})[name] = value
+        return merged
+    if system == "oof_bam":
+        oof_dir = os.path.join(seed_dir, f"oof{setting.folds}_teachers")
+        cross_fit = {}
+        for name in setting.tasks:
+            done = os.path.join(oof_dir, name, f"{name}_cross_fit.json")
+            if os.path.exists(done):
+                cross_fit[name] = load_result(done)
+                continue
+            run = keras_bam.cross_fit_teacher(
+                name,
+                os.path.join(oof_dir, name),
+                folds=setting.folds,
+                fold_seed=seed,
+                backbone=setting.backbone,
+                recipe=setting.teacher_recipe(seed),
+                **common_arguments(setting, args),
+            )
+            cross_fit[name] = run.summary()
+        result = run_student(
+            setting,
+            seed,
+            args,
+            setting.tasks,
+            oof_dir,
+            setting.student_recipe(seed),
+            **STUDENT_MODES["bam"],
+        )
+        result["cross_fit"] = {
+            name: {k: v[k] for k in ("in_sample", "out_of_fold", "fold_dev_metrics")}
+            for name, v in cross_fit.items()
+        }
+        return result
+    raise ValueError(f"Unknown system {system!r}; use some of {SYSTEMS}.")
+
+
+def teachers_available(setting: Setting, seed: int, args) -> bool:
+    teacher_dir = os.path.join(args.work_dir, setting.name, f"seed{seed}", "teachers")
+    return all(
+        os.path.exists(os.path.join(teacher_dir, t, f"{t}_train_teacher.npz"))
+        for t in setting.tasks
+    )
+
+
+def run(args):
+    setting = setting_from(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for seed in args.seeds:
+        for system in args.systems:
+            path = result_path(setting, system, seed)
+            if os.path.exists(path):
+                check_setting(setting, path)
+                print(f"done already: {path}", flush=True)
+                continue
+            if system in NEEDS_TEACHERS and not teachers_available(setting, seed, args):
+                print(f"seed {seed}: training the teachers {system} needs", flush=True)
+                payload = run_system(setting, "teachers", seed, args)
+                if not os.path.exists(result_path(setting, "teachers", seed)):
+                    write_result(setting, "teachers", seed, payload)
+            print(f"running {system}, seed {seed}", flush=True)
+            payload = run_system(setting, system, seed, args)
+            print(f"wrote {write_result(setting, system, seed, payload)}", flush=True)
+            keras.backend.clear_session()
+
+
+def setting_from(args) -> Setting:
+    return Setting(
+        name=args.setting,
+        tasks=tuple(args.tasks),
+        backbone=args.backbone,
+        train_limit=args.train_limit,
+        teacher_epochs=args.teacher_epochs,
+        student_epochs=args.student_epochs,
+        student_batch_size=args.student_batch_size,
+        student_learning_rate=args.student_learning_rate,
+        max_length=args.max_length,
+        folds=args.folds,
+        backend=keras.backend.backend(),
+    )
+
+
+# ----------------------------------------------------------------------------
+# Aggregation.
+
+
+def gather(setting_name: str) -> dict:
+    """System name to seed to result, for one setting."""
+    results = {}
+    for path in sorted(glob.glob(os.path.join(RESULTS, setting_name, "*.json"))):
+        if os.path.basename(path).startswith("summary"):
+            continue
+        result = load_result(path)
+        results.setdefault(result["system"], {})[result["seed"]] = result
+    if not results:
+        raise SystemExit(f"No results in {os.path.join(RESULTS, setting_name)}.")
+    settings = {
+        json.dumps(r["setting"], sort_keys=True)
+        for seeds in results.values()
+        for r in seeds.values()
+    }
+    if len(settings) != 1:
+        raise SystemExit(f"{setting_name}: results of different settings: {settings}")
+    return {s: results[s] for s in SYSTEMS if s in results}
+
+
+def dev_labels(tasks, data_dir: str) -> dict:
+    labels = {}
+    for name in tasks:
+        task = keras_bam.get_task(name)
+        for split in task.eval_split:
+            labels[(name, split)] = keras_bam.read_glue_tsv(
+                name, split, data_dir
+            ).labels
+    return labels
+
+
+def task_score(name: str):
+    return lambda y, p: keras_bam.glue_metrics(name, y, p)["score"]
+
+
+def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
+    any_result = next(iter(next(iter(results.values())).values()))
+    tasks = any_result["setting"]["tasks"]
+    summary = {"setting": any_result["setting"], "systems": {}, "comparisons": {}}
+    for system, seeds in results.items():
+        row = {"seeds": sorted(seeds)}
+        for key in [*tasks, "average"]:
+            mean, sd = keras_bam.mean_and_sd([r["scores"][key] for r in seeds.values()])
+            row[key] = {"mean": mean, "sd": sd}
+        row["label"] = LABELS[system]
+        summary["systems"][system] = row
+
+    if "bam" in results:
+        labels = dev_labels(tasks, data_dir)
+        bam = results["bam"]
+        for other, seeds in results.items():
+            if other == "bam":
+                continue
+            common = sorted(set(bam) & set(seeds))
+            if not common:
+                continue
+            comparison = {"seeds": common}
+            comparison["over_seeds"] = keras_bam.paired_seed_test(
+                [bam[s]["scores"]["average"] for s in common],
+                [seeds[s]["scores"]["average"] for s in common],
+            )
+            comparison["per_task_mean_difference"] = {
+                t: float(
+                    np.mean(
+                        [bam[s]["scores"][t] - seeds[s]["scores"][t] for s in common]
+                    )
+                )
+                for t in tasks
+            }
+            keys = [(t, split) for (t, split) in labels if t in tasks]
+            comparison["bootstrap"] = keras_bam.paired_bootstrap_over_tasks(
+                {k: labels[k] for k in keys},
+                {
+                    k: [bam[s]["dev_predictions"][k[0]][k[1]] for s in common]
+                    for k in keys
+                },
+                {
+                    k: [seeds[s]["dev_predictions"][k[0]][k[1]] for s in common]
+                    for k in keys
+                },
+                {k: task_score(k[0]) for k in keys},
+                num_resamples=num_resamples,
+            )
+            summary["comparisons"][other] = comparison
+
+    confidence = {}
+    for result in results.get("teachers", {}).values():
+        for t, stats in result.get("train_prediction_statistics", {}).items():
+            confidence.setdefault(t, {}).setdefault("in_sample_full", []).append(stats)
+    for result in results.get("oof_bam", {}).values():
+        for t, stats in result.get("cross_fit", {}).items():
+            entry = confidence.setdefault(t, {})
+            entry.setdefault("in_sample_folds", []).append(stats["in_sample"])
+            entry.setdefault("out_of_fold", []).append(stats["out_of_fold"])
+    summary["teacher_train_predictions"] = {
+        t: {
+            kind: {k: float(np.mean([s[k] for s in values])) for k in values[0]}
+            for kind, values in entry.items()
+        }
+        for t, entry in confidence.items()
+    }
+    return summary
+
+
+def format_report(summary: dict, command: str) -> str:
+    setting = summary["setting"]
+    tasks = setting["tasks"]
+    names = [keras_bam.get_task(t).display_name for t in tasks]
+    lines = [
+        f"Setting `{setting['name']}` ({setting['backend']}): MiniLM-L6-H384, "
+        f"{setting['train_limit'] or 'all'} training examples per task (the same "
+        f"random sample for every seed), teachers {setting['teacher_epochs']} "
+        f"epochs (BAM's single-task recipe), students {setting['student_epochs']} "
+        f"epochs of batch {setting['student_batch_size']} at lr "
+        f"{setting['student_learning_rate']:g}, {setting['folds']} folds for "
+        "out-of-fold teachers; full dev sets. Dev scores ×100, mean ± sd over "
+        "seeds.",
+        "",
+        "| system | seeds | " + " | ".join(names) + " | GLUE avg |",
+        "|---|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for row in summary["systems"].values():
+        cells = [
+            f"{100 * row[k]['mean']:.1f} ± {100 * row[k]['sd']:.1f}"
+            if not np.isnan(row[k]["sd"])
+            else f"{100 * row[k]['mean']:.1f}"
+            for k in [*tasks, "average"]
+        ]
+        lines.append(
+            f"| {row['label']} | {len(row['seeds'])} | " + " | ".join(cells) + " |"
+        )
+    if summary["comparisons"]:
+        lines += [
+            "",
+            "BAM minus each system (GLUE average, ×100): paired t-test over seeds; "
+            "paired bootstrap over dev examples (all seeds pooled, 95% interval).",
+            "",
+            "| BAM vs | seeds | Δ avg ± sd | t-test p | bootstrap 95% CI | "
+            "bootstrap p | Δ per task |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for other, c in summary["comparisons"].items():
+            seed_test, boot = c["over_seeds"], c["bootstrap"]
+            per_task = ", ".join(
+                f"{keras_bam.get_task(t).display_name} "
+                f"{100 * c['per_task_mean_difference'][t]:+.1f}"
+                for t in tasks
+            )
+            sd, p = seed_test["sd_difference"], seed_test["p_value"]
+            sd_text = "" if np.isnan(sd) else f" ± {100 * sd:.1f}"
+            p_text = "—" if np.isnan(p) else f"{p:.3f}"
+            lines.append(
+                f"| {LABELS[other]} | {seed_test['n']} | "
+                f"{100 * seed_test['mean_difference']:+.1f}{sd_text} | {p_text} | "
+                f"[{100 * boot['ci_low']:+.1f}, {100 * boot['ci_high']:+.1f}] | "
+                f"{boot['p_value']:.3f} | {per_task} |"
+            )
+    confidence = summary.get("teacher_train_predictions")
+    if confidence:
+        lines += [
+            "",
+            "Teachers' predictions on their training examples (mean over seeds): "
+            "accuracy / mean confidence of the predicted class (STS-B: mean "
+            "absolute error), in sample (the teacher trained on them) and out of "
+            "fold.",
+            "",
+            "| task | in sample (full teacher) | in sample (fold teachers) | "
+            "out of fold |",
+            "|---|---|---|---|",
+        ]
+        for t, entry in confidence.items():
+            cells = []
+            for kind in ("in_sample_full", "in_sample_folds", "out_of_fold"):
+                stats = entry.get(kind)
+                if not stats:
+                    cells.append("—")
+                elif "mean_absolute_error" in stats:
+                    cells.append(f"MAE {stats['mean_absolute_error']:.2f}")
+                else:
+                    cells.append(
+                        f"{100 * stats['accuracy']:.1f} / "
+                        f"{100 * stats['mean_confidence']:.1f}"
+                    )
+            lines.append(
+                f"| {keras_bam.get_task(t).display_name} | " + " | ".join(cells) + " |"
+            )
+    lines += ["", f"Command: `{command}`"]
+    return "\n".join(lines)
+
+
+def plot(results: dict, summary: dict, path: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: I001 (after choosing the backend)
+
+    tasks = summary["setting"]["tasks"]
+    keys = [*tasks, "average"]
+    systems = list(summary["systems"])
+    fig, (bars, lam) = plt.subplots(
+        1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]}
+    )
+    width = 0.8 / len(systems)
+    x = np.arange(len(keys))
+    for i, system in enumerate(systems):
+        row = summary["systems"][system]
+        means = [100 * row[k]["mean"] for k in keys]
+        sds = [100 * np.nan_to_num(row[k]["sd"]) for k in keys]
+        bars.bar(x + i * width, means, width, yerr=sds, capsize=2, label=row["label"])
+    bars.set_xticks(x + width * (len(systems) - 1) / 2)
+    bars.set_xticklabels(
+        [keras_bam.get_task(t).display_name for t in tasks] + ["GLUE avg"]
+    )
+    bars.set_ylabel("dev score ×100 (mean ± sd over seeds)")
+    bars.legend(fontsize=7, loc="upper left")
+    for system in ("bam", "distilled", "uninformative", "oof_bam", "multitask"):
+        seeds = results.get(system)
+        if not seeds:
+            continue
+        values = seeds[min(seeds)].get("gold_weight_per_step") or []
+        if values:
+            lam.plot(np.arange(1, len(values) + 1), values, label=LABELS[system])
+    lam.set_xlabel("training step")
+    lam.set_ylabel("λ (weight of the gold label)")
+    lam.set_title("λ over training (first seed)")
+    lam.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"The README has no {start} ... {end} markers.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def report(args):
+    results = gather(args.setting)
+    summary = aggregate(results, args.data_dir, args.resamples)
+    any_result = next(iter(next(iter(results.values())).values()))
+    command = args.command or (
+        f"KERAS_BACKEND={any_result['setting']['backend']} python "
+        f"benchmarks/quality.py run --setting {args.setting} ..."
+    )
+    text = format_report(summary, command)
+    print(text)
+    out_dir = os.path.join(RESULTS, args.setting)
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    plot_path = os.path.join(out_dir, f"quality_{args.setting}.png")
+    plot(results, summary, plot_path)
+    print(f"\nwrote {os.path.join(out_dir, 'summary.json')} and {plot_path}")
+    if args.readme:
+        with open(args.readme) as f:
+            readme = f.read()
+        image = os.path.relpath(
+            plot_path, os.path.dirname(os.path.abspath(args.readme))
+        )
+        body = f"{text}\n\n![quality plot]({image})"
+        with open(args.readme, "w") as f:
+            f.write(replace_between(readme, "quality-table", body))
+        print(f"updated {args.readme}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command_name", required=True)
+    run_parser = commands.add_parser("run", help="run (system, seed) results")
+    run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run_parser.add_argument(
+        "--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS
+    )
+    run_parser.add_argument(
+        "--tasks", nargs="+", default=["cola", "mrpc", "stsb", "rte"]
+    )
+    run_parser.add_argument("--backbone", default=None, help="MiniLM by default")
+    run_parser.add_argument(
+        "--train-limit",
+        type=int,
+        default=500,
+        help="training examples per task (a seeded random sample); 0: all",
+    )
+    run_parser.add_argument("--teacher-epochs", type=int, default=3)
+    run_parser.add_argument("--student-epochs", type=int, default=3)
+    run_parser.add_argument("--student-batch-size", type=int, default=32)
+    run_parser.add_argument("--student-learning-rate", type=float, default=1e-4)
+    run_parser.add_argument("--max-length", type=int, default=128)
+    run_parser.add_argument("--folds", type=int, default=3)
+    run_parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "quality"))
+    run_parser.add_argument("--verbose", type=int, default=2)
+    report_parser = commands.add_parser("report", help="aggregate, plot, README")
+    report_parser.add_argument("--resamples", type=int, default=1000)
+    report_parser.add_argument("--readme", default=None)
+    report_parser.add_argument("--command", default=None)
+    for sub in (run_parser, report_parser):
+        sub.add_argument("--setting", default="minilm-500")
+        sub.add_argument(
+            "--data-dir", default=os.path.join(ROOT, "..", "shared", "glue")
+        )
+        sub.add_argument("--results-dir", default=RESULTS)
+    args = parser.parse_args(argv)
+    set_results_dir(args.results_dir)
+    if args.command_name == "run":
+        if args.train_limit == 0:
+            args.train_limit = None
+        run(args)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
