@@ -30,11 +30,21 @@ class TeacherAnnealingState(keras.layers.Layer):
         super().__init__(**kwargs)
         self.schedule = None
         self.constant = 1.0
+        # Under tf.distribute every replica runs the step; the first one's
+        # update is the step's (the others would count it again).
         self.step = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, name="step"
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            name="step",
+            aggregation="only_first_replica",
         )
         self.total_steps = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, name="total_steps"
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            name="total_steps",
+            aggregation="only_first_replica",
         )
 
     @property
@@ -62,7 +72,12 @@ class LastValue(keras.metrics.Metric):
 
     def __init__(self, name: str = "last_value", dtype="float32"):
         super().__init__(name=name, dtype=dtype)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        self.value = self.add_variable(
+            shape=(),
+            initializer="zeros",
+            name="value",
+            aggregation="only_first_replica",
+        )
 
     def update_state(self, value):
         self.value.assign(ops.cast(value, self.dtype))

@@ -69,3 +69,14 @@ def as_fit_input(batches):
 def set_seed(seed: int):
     """Seeds Python, numpy and the backend's random generators."""
     keras.utils.set_random_seed(int(seed))
+
+
+def dense(tensor):
+    """`tensor` as a dense tensor: TensorFlow's sparse gradients of embeddings
+    (`tf.IndexedSlices`) are densified; anything else is returned as is."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(tensor, tf.IndexedSlices):
+            return tf.convert_to_tensor(tensor)
+    return tensor

@@ -7,6 +7,8 @@ import re
 import keras
 from keras import ops
 
+from keras_bam.backend_utils import dense
+
 # BAM (and BERT) exclude these from weight decay, matched against variable paths.
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
 
@@ -129,7 +131,9 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         dtype = variable.dtype
         index = self._get_variable_index(variable)
         lr = ops.cast(learning_rate, dtype) * self._factors[index]
-        gradient = ops.cast(gradient, dtype)
+        # Dense: TensorFlow gives embeddings sparse (IndexedSlices) gradients
+        # when no clipping has densified them.
+        gradient = ops.cast(dense(gradient), dtype)
         m = self._momentums[index]
         v = self._velocities[index]
         self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * gradient)

@@ -116,3 +116,27 @@ def test_factors_hold_inside_compiled_fit(rng):
     for v in model.trainable_variables:
         changed = not np.array_equal(before[v.path], keras.ops.convert_to_numpy(v))
         assert changed == ("transformer_layer_0/" not in v.path), v.path
+
+
+def test_trains_without_clipping(rng):
+    """Without gradient clipping TensorFlow hands the embeddings sparse gradients
+    (IndexedSlices); the update must take them, and match a dense gradient."""
+    model = keras_bam.SingleTaskModel(make_tiny_backbone(), "rte")
+    model.compile(
+        optimizer=keras_bam.AdamWeightDecay(learning_rate=1e-2, weight_decay=0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    embeddings = model.backbone.token_embedding.embeddings
+    before = keras.ops.convert_to_numpy(embeddings).copy()
+    x = {
+        "token_ids": rng.integers(1, 50, (8, 10)).astype("int32"),
+        "segment_ids": np.zeros((8, 10), "int32"),
+        "padding_mask": np.ones((8, 10), "int32"),
+    }
+    history = model.fit(x, rng.integers(0, 2, 8), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    after = keras.ops.convert_to_numpy(embeddings)
+    changed = np.flatnonzero(np.any(after != before, axis=1))
+    # Only the rows of the tokens seen move, weight decay aside (AdamW decays all
+    # rows; BAM's decoupled decay applies to every embedding row).
+    assert set(np.unique(x["token_ids"])) <= set(changed)

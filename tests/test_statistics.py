@@ -47,3 +47,52 @@ def test_paired_bootstrap_separates_a_real_gap_from_noise():
     assert same["difference"] == 0 and same["p_value"] == 1.0
     with pytest.raises(ValueError, match="each of the 400 examples"):
         keras_bam.paired_bootstrap(labels, better[:10], worse, score)
+
+
+def test_paired_bootstrap_over_tasks():
+    rng = np.random.default_rng(1)
+    rte_labels = rng.integers(0, 2, 300)
+    stsb_labels = rng.uniform(0, 5, 200)
+    rte_score = lambda y, p: glue_metrics("rte", y, p)["score"]  # noqa: E731
+    stsb_score = lambda y, p: glue_metrics("stsb", y, p)["score"]  # noqa: E731
+
+    def noisy_rte(accuracy):
+        keep = rng.random(300) < accuracy
+        return np.where(keep, rte_labels, 1 - rte_labels)
+
+    # One task, one run: exactly the single-set bootstrap (same resamples).
+    a, b = noisy_rte(0.8), noisy_rte(0.7)
+    single = keras_bam.paired_bootstrap(rte_labels, a, b, rte_score, seed=3)
+    over = keras_bam.paired_bootstrap_over_tasks(
+        {"rte": rte_labels}, {"rte": [a]}, {"rte": [b]}, {"rte": rte_score}, seed=3
+    )
+    assert over == single
+
+    # Two tasks, two runs each: the difference is the mean over tasks of the mean
+    # over runs; A is better on RTE and equal on STS-B.
+    a_runs, b_runs = [noisy_rte(0.85), noisy_rte(0.85)], [noisy_rte(0.6)] * 2
+    stsb = stsb_labels + rng.normal(0, 1, 200)
+    result = keras_bam.paired_bootstrap_over_tasks(
+        {"rte": rte_labels, "stsb": stsb_labels},
+        {"rte": a_runs, "stsb": [stsb, stsb]},
+        {"rte": b_runs, "stsb": [stsb, stsb]},
+        {"rte": rte_score, "stsb": stsb_score},
+        num_resamples=300,
+    )
+    expected = (
+        np.mean([rte_score(rte_labels, p) for p in a_runs])
+        - rte_score(rte_labels, b_runs[0])
+    ) / 2
+    assert result["difference"] == pytest.approx(expected)
+    assert result["p_value"] < 0.01 and result["ci_low"] > 0
+    with pytest.raises(ValueError, match="System B has no predictions for 'stsb'"):
+        keras_bam.paired_bootstrap_over_tasks(
+            {"rte": rte_labels, "stsb": stsb_labels},
+            {"rte": a_runs, "stsb": [stsb]},
+            {"rte": b_runs},
+            {"rte": rte_score, "stsb": stsb_score},
+        )
+    with pytest.raises(ValueError, match="each of the 300 'rte' examples"):
+        keras_bam.paired_bootstrap_over_tasks(
+            {"rte": rte_labels}, {"rte": [a[:5]]}, {"rte": [b]}, {"rte": rte_score}
+        )
