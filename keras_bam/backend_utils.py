@@ -66,6 +66,17 @@ def as_fit_input(batches):
     return PassCountingBatches(batches)
 
 
+def bucket_step() -> int | None:
+    """The padding granularity `BucketedBatches` uses by default on this backend.
+
+    TensorFlow runs every length through one traced step (`as_fit_input` gives
+    it a dynamic length), so lengths cost nothing: pad to multiples of 8. JAX
+    compiles a program per shape (10–25 s each for MiniLM on a CPU), so `None`:
+    powers of two, few shapes.
+    """
+    return 8 if keras.backend.backend() == "tensorflow" else None
+
+
 def set_seed(seed: int):
     """Seeds Python, numpy and the backend's random generators."""
     keras.utils.set_random_seed(int(seed))

@@ -138,3 +138,23 @@ def test_fit_epoch_k_uses_plan_k(encoded, keras_shuffle):
     n = len(batches)
     assert batches.fetched[-2 * n :] == [1] * n + [2] * n
     assert batches.epoch == 2
+
+
+def test_default_buckets_follow_the_backend(encoded):
+    import keras
+
+    assert keras_bam.default_buckets(128) == (16, 32, 64, 128)
+    assert keras_bam.default_buckets(40, step=8) == (8, 16, 24, 32, 40)
+    assert keras_bam.default_buckets(36, step=8) == (8, 16, 24, 32, 36)
+    with pytest.raises(ValueError, match="step must be positive"):
+        keras_bam.default_buckets(40, step=0)
+    batches = keras_bam.BucketedBatches(encoded, batch_size=8)
+    if keras.backend.backend() == "tensorflow":
+        # One traced step takes every length: pad to multiples of 8.
+        assert batches.buckets == keras_bam.default_buckets(encoded.max_length, 8)
+        coarse = keras_bam.BucketedBatches(
+            encoded, batch_size=8, buckets=keras_bam.default_buckets(encoded.max_length)
+        )
+        assert batches.padding_fraction < coarse.padding_fraction
+    else:  # Each shape compiles: few of them.
+        assert batches.buckets == keras_bam.default_buckets(encoded.max_length)
