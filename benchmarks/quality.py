@@ -609,20 +609,33 @@ def plot(results: dict, summary: dict, path: str):
         row = summary["systems"][system]
         means = [100 * row[k]["mean"] for k in keys]
         sds = [100 * np.nan_to_num(row[k]["sd"]) for k in keys]
-        bars.bar(x + i * width, means, width, yerr=sds, capsize=2, label=row["label"])
+        bars.bar(
+            x + i * width,
+            means,
+            width,
+            yerr=sds,
+            capsize=2,
+            label=row["label"],
+            color=f"C{SYSTEMS.index(system)}",
+        )
     bars.set_xticks(x + width * (len(systems) - 1) / 2)
     bars.set_xticklabels(
         [keras_bam.get_task(t).display_name for t in tasks] + ["GLUE avg"]
     )
     bars.set_ylabel("dev score ×100 (mean ± sd over seeds)")
-    bars.legend(fontsize=7, loc="upper left")
+    bars.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
     for system in ("bam", "distilled", "uninformative", "oof_bam", "multitask"):
         seeds = results.get(system)
         if not seeds:
             continue
         values = seeds[min(seeds)].get("gold_weight_per_step") or []
         if values:
-            lam.plot(np.arange(1, len(values) + 1), values, label=LABELS[system])
+            lam.plot(
+                np.arange(1, len(values) + 1),
+                values,
+                label=LABELS[system],
+                color=f"C{SYSTEMS.index(system)}",
+            )
     lam.set_xlabel("training step")
     lam.set_ylabel("λ (weight of the gold label)")
     lam.set_title("λ over training (first seed)")
