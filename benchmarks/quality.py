@@ -180,21 +180,12 @@ def write_result(setting: Setting, system: str, seed: int, payload: dict) -> str
         "command": " ".join(sys.argv),
         **payload,
     }
-    payload["scores"] = scores_of(payload["dev_metrics"])
+    payload["scores"] = keras_bam.glue_scores(payload["dev_metrics"])
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(payload, f, indent=1)
     os.replace(tmp, path)
     return path
-
-
-def scores_of(dev_metrics: dict) -> dict:
-    scores = {
-        task: float(np.mean([m["score"] for m in splits.values()]))
-        for task, splits in dev_metrics.items()
-    }
-    scores["average"] = float(np.mean(list(scores.values())))
-    return scores
 
 
 def common_arguments(setting: Setting, args) -> dict:

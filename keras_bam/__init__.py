@@ -7,6 +7,8 @@ from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.callbacks import NonFiniteLossError
+from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
 from keras_bam.cross_fitting import CrossFitRun
 from keras_bam.cross_fitting import cross_fit_teacher
@@ -47,6 +49,7 @@ from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
 from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
+from keras_bam.pipeline import glue_scores
 from keras_bam.pipeline import run_glue
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
@@ -71,5 +74,7 @@ from keras_bam.teacher import evaluate
 from keras_bam.teacher import predict_outputs
 from keras_bam.teacher import train_teacher
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.validation import check_backbone
+from keras_bam.validation import check_backend
 
 __version__ = "0.1.0"

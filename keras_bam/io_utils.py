@@ -1,9 +1,12 @@
-"""Safe files: atomic writes of plain numpy archives."""
+"""Safe files: atomic writes of plain numpy archives, and their checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -28,6 +31,32 @@ def atomic_savez(path: str | os.PathLike, **arrays) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+# What reading a damaged `.npz` can raise: zip and `.npy` header errors, short reads.
+NPZ_READ_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    KeyError,
+    EOFError,
+    zipfile.BadZipFile,
+    struct.error,
+    NotImplementedError,
+    OverflowError,
+)
+
+
+def arrays_sha256(arrays: dict) -> str:
+    """The SHA-256 of named arrays: each one's name, dtype, shape and bytes, in name
+    order, as hex. Stored in a file's metadata, it detects arrays changed after
+    writing (a flipped bit, a truncated or rewritten member)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes(order="C"))
+    return digest.hexdigest()
 
 
 def save_dev_outputs(path: str | os.PathLike, dev_outputs: dict) -> str:

@@ -14,6 +14,7 @@ from keras_bam.losses import blend_regression_targets
 from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
 from keras_bam.tasks import get_task
+from keras_bam.validation import check_backend
 
 
 class BackboneTaskModel(keras.Model):
@@ -23,6 +24,7 @@ class BackboneTaskModel(keras.Model):
     @staticmethod
     def pooled_encoder(backbone, exact_gelu: bool):
         """`(inputs, pooled_output)` of `backbone`, after setting its GELU."""
+        check_backend()
         set_exact_gelu(backbone, exact_gelu)
         inputs = backbone.input
         return inputs, backbone(inputs)["pooled_output"]
@@ -89,6 +91,15 @@ class SingleTaskModel(BackboneTaskModel):
 DISTILLATION_MODES = ("annealed", "fixed", "gold")
 
 
+class _TaskLosses:
+    """One `<task>_loss` mean per task, held outside Keras's attribute tracking so
+    that `.keras` files and checkpoints do not store them (files written before
+    they existed still load); `MultiTaskModel.metrics` lists them."""
+
+    def __init__(self, tasks):
+        self.metrics = [keras.metrics.Mean(name=f"{t.name}_loss") for t in tasks]
+
+
 @keras.saving.register_keras_serializable(package="keras_bam")
 class MultiTaskModel(BackboneTaskModel):
     """A BAM student: one shared BERT encoder, one `TaskHead` per task.
@@ -105,7 +116,9 @@ class MultiTaskModel(BackboneTaskModel):
     The per-example loss is cross-entropy against
     `λ * onehot(gold) + (1 - λ) * softmax(teacher / T)`, or squared error against
     `λ * gold + (1 - λ) * teacher` for regression, times the task's loss weight,
-    summed over the batch (BAM) or averaged. `distillation` picks λ:
+    summed over the batch (BAM) or averaged; each task's share is logged as
+    `<task>_loss` (so `StopOnNonFiniteLoss` can name a diverging task).
+    `distillation` picks λ:
     `"annealed"` (BAM: from `TeacherAnnealing`), `"fixed"` (λ = 1 -
     `teacher_weight`), or `"gold"` (λ = 1: plain multi-task training).
 
@@ -174,6 +187,11 @@ class MultiTaskModel(BackboneTaskModel):
         self.loss_reduction = loss_reduction
         self.annealing = TeacherAnnealingState(name="teacher_annealing")
         self.gold_weight_tracker = LastValue(name="gold_weight")
+        self._task_losses = _TaskLosses(tasks)
+
+    @property
+    def metrics(self):
+        return super().metrics + self._task_losses.metrics
 
     def gold_weight(self, training: bool):
         """λ for this step (advancing the annealing step when training)."""
@@ -196,6 +214,7 @@ class MultiTaskModel(BackboneTaskModel):
         task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
         label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
         total = 0.0
+        batch_size = ops.shape(task_ids)[0]
         for index, task in enumerate(self.tasks):
             output = y_pred[task.name]
             teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
@@ -207,10 +226,22 @@ class MultiTaskModel(BackboneTaskModel):
                     label, teacher, teacher_weight, self.temperature
                 )
                 per_example = soft_cross_entropy(output, targets)
-            mask = ops.cast(ops.equal(task_ids, index), "float32")
-            total = total + self.task_weights[index] * ops.sum(per_example * mask)
+            # `where`, not a product with the mask: another task's non-finite
+            # targets must not make this task's loss NaN.
+            mine = ops.equal(task_ids, index)
+            task_total = self.task_weights[index] * ops.sum(
+                ops.where(mine, per_example, 0.0)
+            )
+            total = total + task_total
+            if self.loss_reduction == "mean":
+                task_total = task_total / ops.cast(batch_size, "float32")
+            # Weighted by batch size, as Keras weights `loss`: the per-task means
+            # add up to it.
+            self._task_losses.metrics[index].update_state(
+                task_total, sample_weight=batch_size
+            )
         if self.loss_reduction == "mean":
-            total = total / ops.cast(ops.shape(task_ids)[0], "float32")
+            total = total / ops.cast(batch_size, "float32")
         if training:
             self.gold_weight_tracker.update_state(lam)
         return total

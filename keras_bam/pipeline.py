@@ -61,14 +61,26 @@ class GlueRun:
     def scores(self) -> dict:
         """System name to task name to GLUE score (and `"average"`)."""
         rows = {
-            "teachers": _scores({t: s["dev_metrics"] for t, s in self.teachers.items()})
+            "teachers": glue_scores(
+                {t: s["dev_metrics"] for t, s in self.teachers.items()}
+            )
         }
         for name, summary in self.students.items():
-            rows[name] = _scores(summary["dev_metrics"])
+            rows[name] = glue_scores(summary["dev_metrics"])
         return rows
 
 
-def _scores(dev_metrics: dict) -> dict:
+def glue_scores(dev_metrics: dict) -> dict:
+    """Task name to GLUE score (the mean over its dev splits), and `"average"`.
+
+    Args:
+        dev_metrics: task name to split name to `glue_metrics`.
+
+    Example:
+    ```python
+    keras_bam.glue_scores(run.dev_metrics)  # {"rte": 0.61, ..., "average": 0.7}
+    ```
+    """
     scores = {
         task: float(np.mean([m["score"] for m in splits.values()]))
         for task, splits in dev_metrics.items()
@@ -289,7 +301,7 @@ def run_glue(
 
     dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
     dev_metrics.update({n: s["dev_metrics"] for n, s in student_summaries.items()})
-    scores = {system: _scores(metrics) for system, metrics in dev_metrics.items()}
+    scores = {system: glue_scores(metrics) for system, metrics in dev_metrics.items()}
     result = GlueRun(
         tasks=[t.name for t in tasks],
         teachers=teachers,

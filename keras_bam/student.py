@@ -14,6 +14,7 @@ from keras_bam.annealing import TeacherAnnealing
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
+from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
 from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.loading import SplitLoader
@@ -29,6 +30,8 @@ from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
 from keras_bam.teacher import predict_outputs
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.validation import check_backbone
+from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +154,10 @@ def train_student(
             arguments and folder resumes from it at the same step, λ and data
             position; `None`: no checkpoints.
         save_every: checkpoint every this many steps too.
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks. A `StopOnNonFiniteLoss` is added first
+            unless one is given: a NaN or infinite loss stops the run with a
+            `NonFiniteLossError` naming the task(s) and the global step, before a
+            checkpoint of the diverged weights is written.
         verbose: `fit`'s verbosity.
 
     Returns:
@@ -168,6 +174,7 @@ def train_student(
     ```
     """
     tasks = [get_task(t) for t in tasks]
+    check_backend()
     recipe = recipe or FineTuningRecipe.bam_multi_task()
     if weighting not in WEIGHTINGS:
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
@@ -175,6 +182,7 @@ def train_student(
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
     set_seed(recipe.seed)
     backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
+    check_backbone(backbone_model, tokenizer, recipe.max_length)
     loader = SplitLoader(
         tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
     )
@@ -231,6 +239,9 @@ def train_student(
         optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
     )
     fit_callbacks = list(callbacks or [])
+    if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
+        # First, so that it raises before a checkpoint saves the step's weights.
+        fit_callbacks.insert(0, StopOnNonFiniteLoss())
     annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
     if distillation == "annealed" and not annealing:
         annealing = [TeacherAnnealing()]

@@ -14,6 +14,7 @@ import numpy as np
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
+from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
@@ -30,6 +31,8 @@ from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.validation import check_backbone
+from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +181,9 @@ def train_teacher(
             the examples left out get out-of-sample predictions (see
             `cross_fit_teacher`).
         save_model: write `<task>_teacher.keras` into `output_dir`.
-        callbacks: extra Keras callbacks for `fit`.
+        callbacks: extra Keras callbacks for `fit`. A `StopOnNonFiniteLoss` is
+            added first unless one is given: a NaN or infinite loss stops the run
+            with a `NonFiniteLossError` naming the task and step.
         verbose: `fit`'s verbosity.
 
     Returns:
@@ -193,11 +198,13 @@ def train_teacher(
     ```
     """
     task = get_task(task)
+    check_backend()
     recipe = recipe or FineTuningRecipe.bam_single_task()
     set_seed(recipe.seed)
     backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
         backbone, tokenizer
     )
+    check_backbone(backbone_model, tokenizer, recipe.max_length)
     loader = SplitLoader(
         tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
     )
@@ -249,12 +256,15 @@ def train_teacher(
         optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
         loss=task_loss(task, recipe.loss_reduction),
     )
+    fit_callbacks = list(callbacks or [])
+    if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
+        fit_callbacks.insert(0, StopOnNonFiniteLoss())
     start = time.perf_counter()
     history = model.fit(
         as_fit_input(train_batches),
         epochs=recipe.epochs,
         shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
-        callbacks=callbacks,
+        callbacks=fit_callbacks,
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
-import zipfile
 
 import numpy as np
 
 from keras_bam.data.errors import GlueDataError
 from keras_bam.data.examples import TaskExamples
+from keras_bam.io_utils import NPZ_READ_ERRORS
+from keras_bam.io_utils import arrays_sha256
 from keras_bam.io_utils import atomic_savez
 from keras_bam.tasks import get_task
 
+logger = logging.getLogger(__name__)
+
 FORMAT = "keras-bam/teacher-predictions"
-FORMAT_VERSION = 1
+# Version 2 adds `sha256`; version 1 files (no checksum) are still read.
+FORMAT_VERSION = 2
+_BASE_FIELDS = (
+    "format",
+    "format_version",
+    "task",
+    "split",
+    "num_examples",
+    "num_outputs",
+    "kind",
+    "sha256",
+)
 
 
 @dataclasses.dataclass
@@ -30,8 +45,13 @@ class TeacherPredictions:
     - `fingerprints`: `S16` `(n,)`: the BLAKE2b-128 digest of the task name and the
       example's texts (`keras_bam.example_fingerprint`);
     - `metadata`: a JSON string: `format`, `format_version`, `task`, `split`,
-      `num_examples`, `num_outputs`, `kind` (`"logits"` or `"regression"`), and any
+      `num_examples`, `num_outputs`, `kind` (`"logits"` or `"regression"`),
+      `sha256` (of `outputs` and `fingerprints`, see `arrays_sha256`), and any
       extra fields the writer adds (backbone, recipe, seed).
+
+    `load` refuses, with a `GlueDataError` naming the file, a file that is empty,
+    truncated or corrupt (its arrays no longer match the recorded SHA-256), or
+    whose arrays disagree with its metadata or hold non-finite outputs.
 
     Args:
         task: the task name.
@@ -86,6 +106,7 @@ class TeacherPredictions:
     def save(self, path: str | os.PathLike) -> str:
         """Writes the file atomically and returns its path."""
         path = os.fspath(path)
+        arrays = {"outputs": self.outputs, "fingerprints": self.fingerprints}
         metadata = dict(self.metadata)
         metadata.update(
             format=FORMAT,
@@ -95,52 +116,58 @@ class TeacherPredictions:
             num_examples=len(self),
             num_outputs=int(self.outputs.shape[1]),
             kind=self.kind,
+            sha256=arrays_sha256(arrays),
         )
         return atomic_savez(
-            path,
-            outputs=self.outputs,
-            fingerprints=self.fingerprints,
-            metadata=np.array(json.dumps(metadata, sort_keys=True)),
+            path, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TeacherPredictions:
-        """Reads a file written by `save`; never unpickles anything."""
+        """Reads a file written by `save`; never unpickles anything.
+
+        Raises:
+            FileNotFoundError: there is no such file.
+            GlueDataError: the file is empty, unreadable, truncated or corrupt, or
+                not a consistent keras-bam teacher-predictions file.
+        """
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: no such teacher-predictions file.")
+        if os.path.getsize(path) == 0:
+            raise GlueDataError(
+                f"{path}: the teacher-predictions file is empty (0 bytes); write it "
+                "again with train_teacher.",
+                path=path,
+            )
         try:
             with np.load(path, allow_pickle=False) as data:
                 metadata = json.loads(str(data["metadata"]))
-                outputs = data["outputs"]
-                fingerprints = data["fingerprints"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+                arrays = {
+                    "outputs": data["outputs"],
+                    "fingerprints": data["fingerprints"],
+                }
+        except NPZ_READ_ERRORS as e:
             raise GlueDataError(
-                f"{path}: not a readable keras-bam teacher-predictions file ({e}).",
+                f"{path}: not a readable keras-bam teacher-predictions file: it is "
+                f"truncated, corrupt or of another kind ({type(e).__name__}: {e}).",
                 path=path,
             ) from e
-        if metadata.get("format") != FORMAT:
+        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+            found = metadata.get("format") if isinstance(metadata, dict) else metadata
             raise GlueDataError(
-                f"{path}: field 'format' is {metadata.get('format')!r}, expected "
-                f"{FORMAT!r}.",
+                f"{path}: field 'format' is {found!r}, expected {FORMAT!r}.",
                 path=path,
                 field="format",
             )
-        base = {
-            "format",
-            "format_version",
-            "task",
-            "split",
-            "num_examples",
-            "num_outputs",
-            "kind",
-        }
+        _check_checksum(path, metadata, arrays)
+        _check_arrays(path, metadata, arrays)
         return cls(
             task=metadata["task"],
             split=metadata["split"],
-            outputs=outputs,
-            fingerprints=fingerprints,
-            metadata={k: v for k, v in metadata.items() if k not in base},
+            outputs=arrays["outputs"],
+            fingerprints=arrays["fingerprints"],
+            metadata={k: v for k, v in metadata.items() if k not in _BASE_FIELDS},
         )
 
     def check_matches(self, examples: TaskExamples, source: str | None = None):
@@ -191,3 +218,78 @@ class TeacherPredictions:
                 line=line,
                 field="fingerprints",
             )
+
+
+def _check_checksum(path: str, metadata: dict, arrays: dict):
+    """Raises unless the arrays match the SHA-256 recorded in the metadata."""
+    recorded = metadata.get("sha256")
+    if recorded is None:
+        version = metadata.get("format_version")
+        if isinstance(version, int) and version < 2:
+            logger.info(
+                "%s: format version %s has no checksum to verify.", path, version
+            )
+            return
+        raise GlueDataError(
+            f"{path}: field 'sha256' is missing; the file cannot be verified.",
+            path=path,
+            field="sha256",
+        )
+    actual = arrays_sha256(arrays)
+    if actual != recorded:
+        raise GlueDataError(
+            f"{path}: field 'sha256': the file is corrupt: its arrays' SHA-256 is "
+            f"{actual[:16]}..., but {str(recorded)[:16]}... was recorded when it was "
+            "written. Write it again with train_teacher.",
+            path=path,
+            field="sha256",
+        )
+
+
+def _check_arrays(path: str, metadata: dict, arrays: dict):
+    """Raises unless the arrays have the shapes and values the metadata describes."""
+    for field in ("task", "split", "num_examples", "num_outputs"):
+        if field not in metadata:
+            raise GlueDataError(
+                f"{path}: field '{field}' is missing from the metadata.",
+                path=path,
+                field=field,
+            )
+    try:
+        task = get_task(metadata["task"])
+    except ValueError as e:
+        raise GlueDataError(
+            f"{path}: field 'task': {e}", path=path, field="task"
+        ) from e
+    outputs, fingerprints = arrays["outputs"], arrays["fingerprints"]
+    n, k = metadata["num_examples"], metadata["num_outputs"]
+    if outputs.ndim not in (1, 2) or outputs.dtype.kind != "f":
+        raise GlueDataError(
+            f"{path}: field 'outputs' is a {outputs.ndim}-D {outputs.dtype} array; "
+            "expected 2-D floats.",
+            path=path,
+            field="outputs",
+        )
+    width = 1 if outputs.ndim == 1 else outputs.shape[1]
+    if len(outputs) != n or width != k:
+        raise GlueDataError(
+            f"{path}: field 'outputs' has shape {outputs.shape}, but the metadata "
+            f"says {n} examples of {k} outputs ({task.display_name}).",
+            path=path,
+            field="outputs",
+        )
+    if fingerprints.shape != (n,) or fingerprints.dtype.kind != "S":
+        raise GlueDataError(
+            f"{path}: field 'fingerprints' has shape {fingerprints.shape} and dtype "
+            f"{fingerprints.dtype}; expected ({n},) byte strings.",
+            path=path,
+            field="fingerprints",
+        )
+    bad = np.flatnonzero(~np.isfinite(outputs).reshape(len(outputs), -1).all(axis=1))
+    if len(bad):
+        raise GlueDataError(
+            f"{path}: field 'outputs' is not finite (NaN or infinite) for {len(bad)} "
+            f"of {n} examples (first: example {int(bad[0])}); the teacher diverged.",
+            path=path,
+            field="outputs",
+        )

@@ -91,3 +91,67 @@ def test_refuses_unreadable_or_foreign_files(tmp_path):
         keras_bam.TeacherPredictions.load(foreign)
     with pytest.raises(FileNotFoundError, match="no such teacher-predictions file"):
         keras_bam.TeacherPredictions.load(tmp_path / "missing.npz")
+
+
+def test_any_flipped_byte_is_refused_or_harmless(dev, tmp_path, rng):
+    """Flip each of many bytes in turn: the file is refused with a GlueDataError, or
+    (a byte the zip format ignores, such as a timestamp) loads unchanged."""
+    original = keras_bam.TeacherPredictions.from_outputs(
+        dev, rng.normal(size=(len(dev), 2)), seed=1
+    )
+    path = tmp_path / "rte.npz"
+    original.save(path)
+    data = path.read_bytes()
+    refused = 0
+    for position in range(0, len(data), max(1, len(data) // 150)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x55
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = keras_bam.TeacherPredictions.load(path)
+        except GlueDataError as e:
+            assert str(e).startswith(str(path))
+            refused += 1
+            continue
+        np.testing.assert_array_equal(loaded.outputs, original.outputs)
+        np.testing.assert_array_equal(loaded.fingerprints, original.fingerprints)
+        assert (loaded.task, loaded.split, loaded.metadata) == (
+            "rte",
+            "dev",
+            {"seed": 1},
+        )
+    assert refused > 100
+
+
+def test_reads_version_1_files_without_a_checksum(dev, tmp_path, rng):
+    """Files written before the checksum (format version 1) are still read."""
+    import json
+
+    logits = rng.normal(size=(len(dev), 2)).astype("float32")
+    metadata = {
+        "format": "keras-bam/teacher-predictions",
+        "format_version": 1,
+        "task": "rte",
+        "split": "dev",
+        "num_examples": len(dev),
+        "num_outputs": 2,
+        "kind": "logits",
+    }
+    path = tmp_path / "v1.npz"
+    np.savez(
+        path,
+        outputs=logits,
+        fingerprints=dev.fingerprints(),
+        metadata=np.array(json.dumps(metadata)),
+    )
+    loaded = keras_bam.TeacherPredictions.load(path)
+    np.testing.assert_array_equal(loaded.outputs, logits)
+    metadata["format_version"] = 2  # A version-2 file must carry its checksum.
+    np.savez(
+        path,
+        outputs=logits,
+        fingerprints=dev.fingerprints(),
+        metadata=np.array(json.dumps(metadata)),
+    )
+    with pytest.raises(GlueDataError, match="field 'sha256' is missing"):
+        keras_bam.TeacherPredictions.load(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zipfile
 
 import numpy as np
 
@@ -13,12 +12,14 @@ from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import encode_examples
 from keras_bam.data.encoding import tokenizer_fingerprint
 from keras_bam.data.examples import TaskExamples
+from keras_bam.io_utils import NPZ_READ_ERRORS
+from keras_bam.io_utils import arrays_sha256
 from keras_bam.io_utils import atomic_savez
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 2
-_ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated")
+CACHE_FORMAT_VERSION = 3
+_ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated", "pad_id")
 
 
 class EncodedCache:
@@ -28,7 +29,9 @@ class EncodedCache:
     vocabulary fingerprint, and records the hash of the examples it encodes. An
     entry whose recorded source hash, vocabulary or format differs from the
     request (the data changed, say) is stale: it is reported, re-encoded and
-    replaced, never reused. An unreadable entry is treated the same way.
+    replaced, never reused. The entry's metadata holds the SHA-256 of its arrays
+    (`arrays_sha256`), checked on every read: a corrupt or truncated entry, like an
+    unreadable one, is logged as stale and rebuilt (the cache is derived data).
 
     Args:
         directory: where cache files live (created if missing).
@@ -87,13 +90,21 @@ def _read_entry(path, expected):
     try:
         with np.load(path, allow_pickle=False) as data:
             metadata = json.loads(str(data["metadata"]))
+            if not isinstance(metadata, dict):
+                return None, "unreadable: the metadata is not a JSON object"
             for key, value in expected.items():
                 if metadata.get(key) != value:
                     return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
             arrays = {name: data[name] for name in _ARRAYS}
-            pad_id = int(data["pad_id"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        return None, f"unreadable: {e}"
+    except NPZ_READ_ERRORS as e:
+        return None, f"unreadable (corrupt or truncated): {e}"
+    checksum = arrays_sha256(arrays)
+    if metadata.get("sha256") != checksum:
+        return None, (
+            f"corrupt: the arrays' SHA-256 is {checksum[:12]}..., the entry "
+            f"recorded {str(metadata.get('sha256'))[:12]}..."
+        )
+    pad_id = int(arrays.pop("pad_id"))
     if len(arrays["row_lengths"]) != expected["num_examples"] or int(
         arrays["row_lengths"].sum()
     ) != len(arrays["token_ids"]):
@@ -105,9 +116,11 @@ def _read_entry(path, expected):
 
 
 def _write_entry(path, encoded: EncodedExamples, metadata: dict):
+    arrays = {
+        name: np.asarray(getattr(encoded, name)) for name in _ARRAYS if name != "pad_id"
+    }
+    arrays["pad_id"] = np.array(encoded.pad_id)
+    metadata = {**metadata, "sha256": arrays_sha256(arrays)}
     atomic_savez(
-        path,
-        metadata=np.array(json.dumps(metadata, sort_keys=True)),
-        pad_id=np.array(encoded.pad_id),
-        **{name: getattr(encoded, name) for name in _ARRAYS},
+        path, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays
     )

@@ -127,7 +127,7 @@ def read_glue_tsv(
             if name in header:
                 id_column = header.index(name)
                 break
-        if task.name == "mrpc":
+        if task.name == "mrpc" and "#1 ID" in header and "#2 ID" in header:
             id_column = (header.index("#1 ID"), header.index("#2 ID"))
 
     texts = [[] for _ in text_columns]

@@ -82,3 +82,22 @@ def test_entry_of_another_format_version_is_stale(
     with caplog.at_level("WARNING"):
         cache.encode(dev, tokenizer, 128)
     assert cache.stale == 1 and "format_version is 0, expected" in caplog.text
+
+
+def test_entry_with_changed_arrays_fails_its_checksum(
+    tmp_path, glue_dir, tokenizer, caplog
+):
+    """A well-formed archive whose arrays changed after writing is not reused."""
+    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(50))
+    expected = keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 64)
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["token_ids"] = arrays["token_ids"].copy()
+    arrays["token_ids"][7] += 1
+    np.savez(path, **arrays)
+    cache = keras_bam.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoded = cache.encode(dev, tokenizer, 64)
+    assert cache.stale == 1 and "stale (corrupt: the arrays' SHA-256 is" in caplog.text
+    assert_same(encoded, expected)
