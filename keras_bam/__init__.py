@@ -6,6 +6,7 @@ from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backbones import set_exact_gelu
+from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.callbacks import NonFiniteLossError
 from keras_bam.callbacks import StopOnNonFiniteLoss

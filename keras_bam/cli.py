@@ -12,7 +12,8 @@ DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
-    """Where data, backbone, cache and outputs are: the options every run shares."""
+    """Where data, backbone, cache and outputs are, and the backbone's precision:
+    the options every run shares."""
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
@@ -29,6 +30,12 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         default=None,
         help="KerasHub preset, hf:// handle or local folder "
         "(default: the offline MiniLM)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        default="float32",
+        help="the backbone's compute precision (heads and losses stay float32)",
     )
     parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
@@ -67,6 +74,7 @@ def recipe_from_arguments(args):
         layerwise_decay=args.layerwise_decay,
         max_length=args.max_length,
         seed=args.seed,
+        precision=args.precision,
     )
 
 
@@ -166,12 +174,12 @@ def glue_settings(args) -> dict:
         teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
         student_epochs = student_epochs or QUICK["student_epochs"]
     teacher = keras_bam.FineTuningRecipe.bam_single_task(
-        seed=args.seed, max_length=args.max_length
+        seed=args.seed, max_length=args.max_length, precision=args.precision
     )
     if teacher_epochs:
         teacher.epochs = teacher_epochs
     student = keras_bam.FineTuningRecipe.bam_multi_task(
-        seed=args.seed, max_length=args.max_length
+        seed=args.seed, max_length=args.max_length, precision=args.precision
     )
     for field, value in (
         ("epochs", student_epochs),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 
 @dataclasses.dataclass
 class FineTuningRecipe:
@@ -37,6 +39,10 @@ class FineTuningRecipe:
         loss_reduction: `"sum"` over the batch (BAM) or `"mean"` (most
             frameworks, Hugging Face included).
         seed: seeds initialization, dropout and data order.
+        precision: `"float32"`, or mixed precision: `"mixed_bfloat16"` or
+            `"mixed_float16"` (with dynamic loss scaling). The backbone computes
+            in the lower precision with float32 weights; the task heads, λ and
+            the losses stay in float32.
 
     Example:
     ```python
@@ -60,8 +66,13 @@ class FineTuningRecipe:
     double_unordered: bool = True
     loss_reduction: str = "sum"
     seed: int = 0
+    precision: str = "float32"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}."
+            )
         if self.loss_reduction not in ("sum", "mean"):
             raise ValueError(
                 f"loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}."

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_bam.annealing import TeacherAnnealing
 from keras_bam.backbones import resolve_backbone_and_tokenizer
+from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
@@ -182,6 +183,7 @@ def train_student(
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
     set_seed(recipe.seed)
     backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
+    backbone_model = with_precision(backbone_model, recipe.precision)
     check_backbone(backbone_model, tokenizer, recipe.max_length)
     loader = SplitLoader(
         tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir

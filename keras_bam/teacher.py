@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from keras_bam.backbones import resolve_backbone_and_tokenizer
+from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
@@ -54,7 +55,7 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
         warmup_steps=int(total_steps * recipe.warmup_fraction),
         decay_from_warmup=recipe.decay_from_warmup,
     )
-    return AdamWeightDecay(
+    optimizer = AdamWeightDecay(
         learning_rate=schedule,
         weight_decay=recipe.weight_decay,
         epsilon=recipe.adam_epsilon,
@@ -64,6 +65,9 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
         ),
         global_clipnorm=recipe.clipnorm,
     )
+    if recipe.precision == "mixed_float16":  # float16 gradients underflow.
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def task_loss(task: GlueTask, reduction: str = "sum"):
@@ -204,6 +208,7 @@ def train_teacher(
     backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
         backbone, tokenizer
     )
+    backbone_model = with_precision(backbone_model, recipe.precision)
     check_backbone(backbone_model, tokenizer, recipe.max_length)
     loader = SplitLoader(
         tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir

@@ -117,6 +117,9 @@ def test_quick_and_paper_settings():
     assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
     assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
     assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
+    mixed = cli.glue_settings(parser.parse_args(["--precision", "mixed_bfloat16"]))
+    assert mixed["teacher_recipe"].precision == "mixed_bfloat16"
+    assert mixed["student_recipe"].precision == "mixed_bfloat16"
     with pytest.raises(ValueError, match="Unknown students"):
         keras_bam.run_glue(["rte"], students=["teachers"])
 
