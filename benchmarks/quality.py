@@ -97,6 +97,10 @@ class Setting:
     folds: int
     backend: str
 
+    def to_dict(self) -> dict:
+        """As stored with every result (JSON: the tasks as a list)."""
+        return dataclasses.asdict(self) | {"tasks": list(self.tasks)}
+
     def teacher_recipe(self, seed: int):
         return keras_bam.FineTuningRecipe.bam_single_task(
             epochs=self.teacher_epochs, max_length=self.max_length, seed=seed
@@ -152,10 +156,10 @@ def load_result(path: str) -> dict:
 
 def check_setting(setting: Setting, path: str):
     stored = load_result(path)["setting"]
-    if stored != dataclasses.asdict(setting) | {"tasks": list(setting.tasks)}:
+    if stored != setting.to_dict():
         raise SystemExit(
             f"{path} was made with another setting:\n  {stored}\nnot\n  "
-            f"{dataclasses.asdict(setting)}\nUse another --setting name."
+            f"{setting.to_dict()}\nUse another --setting name."
         )
 
 
@@ -174,7 +178,7 @@ def write_result(setting: Setting, system: str, seed: int, payload: dict) -> str
         "system": system,
         "label": LABELS[system],
         "seed": seed,
-        "setting": dataclasses.asdict(setting) | {"tasks": list(setting.tasks)},
+        "setting": setting.to_dict(),
         "code_version": code_version(),
         "machine": f"cpu:{os.cpu_count()} cores ({platform.machine()})",
         "command": " ".join(sys.argv),
