@@ -7,7 +7,12 @@ from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backbones import with_precision
+from keras_bam.backend_utils import DISTRIBUTIONS
+from keras_bam.backend_utils import ReplicaPaddedBatches
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import data_parallel_devices
+from keras_bam.backend_utils import distribution_scope
+from keras_bam.backend_utils import strip_padding
 from keras_bam.callbacks import NonFiniteLossError
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint

@@ -67,16 +67,20 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     return backbone
 
 
-def with_precision(backbone: keras.Model, precision: str) -> keras.Model:
+def with_precision(
+    backbone: keras.Model, precision: str, copy: bool = False
+) -> keras.Model:
     """The backbone computing in `precision` (a Keras dtype policy name).
 
-    A backbone already in that policy is returned as is; otherwise a copy is
-    built from its config with the policy and given its weights (mixed policies
-    keep float32 weights, so nothing is lost).
+    A backbone already in that policy is returned as is (unless `copy`);
+    otherwise a copy is built from its config with the policy and given its
+    weights (mixed policies keep float32 weights, so nothing is lost).
 
     Args:
         backbone: a KerasHub backbone.
         precision: `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"`.
+        copy: always build a copy, e.g. to create its weights inside a
+            `distribution_scope`.
 
     Returns:
         A backbone with that dtype policy.
@@ -86,7 +90,7 @@ def with_precision(backbone: keras.Model, precision: str) -> keras.Model:
     backbone = keras_bam.with_precision(keras_bam.load_backbone(), "mixed_bfloat16")
     ```
     """
-    if backbone.dtype_policy.name == precision:
+    if backbone.dtype_policy.name == precision and not copy:
         return backbone
     copy = type(backbone).from_config({**backbone.get_config(), "dtype": precision})
     copy.set_weights(backbone.get_weights())

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
+import numpy as np
 from keras.utils import PyDataset
+
+DISTRIBUTIONS = ("none", "data_parallel")
+_MIRRORED_STRATEGIES = {}
 
 
 class PassCountingBatches(PyDataset):
@@ -45,6 +51,72 @@ class PassCountingBatches(PyDataset):
         pass
 
 
+class ReplicaPaddedBatches(PyDataset):
+    """A batch stream whose batches are padded to a multiple of the replicas.
+
+    JAX's data-parallel `fit` splits every batch evenly over the devices, so a
+    last batch of 7 examples cannot run on 2 devices. This wrapper appends
+    copies of a batch's first example that count for nothing: their `task_id`
+    is -1 (`MultiTaskModel` gives such rows no loss), or their sample weight is
+    0. For prediction, `strip` drops the padding rows' outputs again.
+
+    Args:
+        batches: the stream.
+        multiple: pad each batch to a multiple of this many rows.
+    """
+
+    def __init__(self, batches, multiple: int, **kwargs):
+        super().__init__(**kwargs)
+        self.batches = batches
+        self.multiple = int(multiple)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def on_epoch_begin(self):
+        self.batches.on_epoch_begin()
+
+    def __getitem__(self, index: int):
+        batch = self.batches[index]
+        rows = len(keras.tree.flatten(batch[0])[0])
+        extra = -rows % self.multiple
+        if not extra:
+            return batch
+        inputs = _pad_rows(batch[0], extra)
+        if len(batch) == 1:
+            return (inputs,)
+        targets = batch[1]
+        if isinstance(targets, dict) and "task_id" in targets:
+            padded = _pad_rows(targets, extra)
+            padded["task_id"][rows:] = -1
+            if len(batch) == 2:
+                return inputs, padded
+            return inputs, padded, _pad_rows(batch[2], extra)
+        weights = batch[2] if len(batch) == 3 else np.ones(rows, np.float32)
+        weights = _pad_rows(np.asarray(weights, np.float32), extra)
+        weights[rows:] = 0.0
+        return inputs, _pad_rows(targets, extra), weights
+
+    def strip(self, outputs):
+        """Drops the padding rows from the outputs of `predict` over this stream."""
+        keep = []
+        for index in range(len(self.batches)):
+            batch = self.batches[index]
+            rows = len(keras.tree.flatten(batch[0])[0])
+            keep.append(np.ones(rows, bool))
+            keep.append(np.zeros(-rows % self.multiple, bool))
+        keep = np.concatenate(keep)
+        return keras.tree.map_structure(lambda x: np.asarray(x)[keep], outputs)
+
+
+def _pad_rows(values, extra: int):
+    """`values` (an array or dict of arrays) with `extra` copies of row 0 appended."""
+    if isinstance(values, dict):
+        return {k: _pad_rows(v, extra) for k, v in values.items()}
+    values = np.asarray(values)
+    return np.concatenate([values, np.repeat(values[:1], extra, axis=0)])
+
+
 def as_fit_input(batches):
     """The form of a batch stream that `fit`/`predict` consume best.
 
@@ -56,14 +128,144 @@ def as_fit_input(batches):
     `shuffle=False` to `fit` (the stream shuffles, by seed and epoch); with
     Keras's default `shuffle=True` JAX also permutes the batch order.
 
+    Inside `distribution_scope("data_parallel")` (call it there): on
+    TensorFlow the dataset accounts for the batch Keras reads before the first
+    epoch; on JAX, batches are padded to a multiple of the device count with rows
+    that count for nothing (`ReplicaPaddedBatches`; pass the result to
+    `strip_padding` after `predict`).
+
     Example:
     ```python
     model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
     if keras.backend.backend() == "tensorflow":
-        return batches.to_tf_dataset()
+        import tensorflow as tf
+
+        return batches.to_tf_dataset(first_pass_is_build=tf.distribute.has_strategy())
+    devices = _jax_data_parallel_devices()
+    if devices > 1:
+        batches = ReplicaPaddedBatches(batches, devices)
     return PassCountingBatches(batches)
+
+
+def strip_padding(fit_input, outputs):
+    """`predict`'s outputs over `as_fit_input(...)` without padding rows."""
+    if isinstance(fit_input, PassCountingBatches) and isinstance(
+        fit_input.batches, ReplicaPaddedBatches
+    ):
+        return fit_input.batches.strip(outputs)
+    return outputs
+
+
+def data_parallel_devices() -> list:
+    """The devices `distribution_scope("data_parallel")` trains on.
+
+    Every accelerator when there are any; otherwise every CPU device the
+    backend shows (several only when configured: JAX's
+    `XLA_FLAGS=--xla_force_host_platform_device_count=N`, TensorFlow's logical
+    CPU devices).
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return keras.distribution.list_devices()
+
+
+@contextlib.contextmanager
+def distribution_scope(distribution: str = "none"):
+    """Where models are built, trained and used for one kind of distribution.
+
+    `"none"`: one device. `"data_parallel"`: every batch is split over
+    `data_parallel_devices()`, each holding a replica of the weights, through
+    the backend's own engine: `keras.distribution.DataParallel` on JAX,
+    `tf.distribute.MirroredStrategy` on TensorFlow (for several machines, use
+    `tf.distribute.MultiWorkerMirroredStrategy`'s scope around the same calls,
+    with `TF_CONFIG` set on each worker). Gradients are summed over the whole
+    batch before clipping, so a run computes what it would on one device, up to
+    the order of floating-point sums.
+
+    Args:
+        distribution: one of `DISTRIBUTIONS`.
+
+    Yields:
+        The `tf.distribute.Strategy` or `keras.distribution.Distribution`
+        (`None` for `"none"`).
+
+    Example:
+    ```python
+    with keras_bam.distribution_scope("data_parallel"):
+        run = keras_bam.train_student(["rte", "mrpc"], ...)
+    ```
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(
+            f"Unknown distribution {distribution!r}; use one of {DISTRIBUTIONS}."
+        )
+    if distribution == "none":
+        yield None
+        return
+    devices = data_parallel_devices()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # One strategy per process and device set: the collective operations
+        # of a second MirroredStrategy reuse the first one's keys and fail.
+        key = tuple(devices)
+        if key not in _MIRRORED_STRATEGIES:
+            _MIRRORED_STRATEGIES[key] = tf.distribute.MirroredStrategy(devices)
+        strategy = _MIRRORED_STRATEGIES[key]
+        with strategy.scope():
+            yield strategy
+        return
+    data_parallel = keras.distribution.DataParallel(devices=devices)
+    with data_parallel.scope():
+        yield data_parallel
+
+
+def _jax_data_parallel_devices() -> int:
+    distribution = keras.distribution.distribution()
+    if isinstance(distribution, keras.distribution.DataParallel):
+        return int(np.prod(distribution.device_mesh.shape))
+    return 1
+
+
+def loss_replicas() -> int:
+    """How many replicas each compute a share of one step's loss.
+
+    Under `tf.distribute`, each replica computes the loss of its part of the
+    batch and the gradients are summed: a loss averaged over the batch is
+    divided by this count (as Keras's own losses are), and a logged value is
+    multiplied by it. JAX's data parallelism computes one loss over the global
+    batch: 1.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return int(tf.distribute.get_strategy().num_replicas_in_sync)
+    return 1
+
+
+def all_reduce_sum(values: list) -> list:
+    """Sums per-replica values (e.g. gradients) over the replicas of a
+    `tf.distribute` step; anything else is returned as is."""
+    if keras.backend.backend() != "tensorflow":
+        return values
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    present = [i for i, v in enumerate(values) if v is not None]
+    reduced = context.all_reduce(
+        tf.distribute.ReduceOp.SUM, [dense(values[i]) for i in present]
+    )
+    values = list(values)
+    for i, value in zip(present, reduced):
+        values[i] = value
+    return values
 
 
 def bucket_step() -> int | None:

@@ -12,8 +12,8 @@ DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
-    """Where data, backbone, cache and outputs are, and the backbone's precision:
-    the options every run shares."""
+    """Where data, backbone, cache and outputs are, the backbone's precision and
+    the distribution: the options every run shares."""
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
@@ -36,6 +36,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         choices=("float32", "mixed_bfloat16", "mixed_float16"),
         default="float32",
         help="the backbone's compute precision (heads and losses stay float32)",
+    )
+    parser.add_argument(
+        "--distribution",
+        choices=("none", "data_parallel"),
+        default="none",
+        help="data_parallel: split each batch over every GPU (or every CPU device "
+        "configured), with keras.distribution (JAX) or tf.distribute (TensorFlow)",
     )
     parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
@@ -75,6 +82,7 @@ def recipe_from_arguments(args):
         max_length=args.max_length,
         seed=args.seed,
         precision=args.precision,
+        distribution=args.distribution,
     )
 
 
@@ -174,12 +182,18 @@ def glue_settings(args) -> dict:
         teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
         student_epochs = student_epochs or QUICK["student_epochs"]
     teacher = keras_bam.FineTuningRecipe.bam_single_task(
-        seed=args.seed, max_length=args.max_length, precision=args.precision
+        seed=args.seed,
+        max_length=args.max_length,
+        precision=args.precision,
+        distribution=args.distribution,
     )
     if teacher_epochs:
         teacher.epochs = teacher_epochs
     student = keras_bam.FineTuningRecipe.bam_multi_task(
-        seed=args.seed, max_length=args.max_length, precision=args.precision
+        seed=args.seed,
+        max_length=args.max_length,
+        precision=args.precision,
+        distribution=args.distribution,
     )
     for field, value in (
         ("epochs", student_epochs),

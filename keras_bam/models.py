@@ -8,6 +8,7 @@ from keras import ops
 from keras_bam.annealing import LastValue
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import set_exact_gelu
+from keras_bam.backend_utils import loss_replicas
 from keras_bam.layers import TaskHead
 from keras_bam.losses import blend_classification_targets
 from keras_bam.losses import blend_regression_targets
@@ -108,7 +109,8 @@ class MultiTaskModel(BackboneTaskModel):
     task name to logits or scaled score); in training only an example's own task
     contributes to the loss, as in BAM. Training targets are a dict:
 
-    - `task_id`: int, the index of the example's task in `tasks`;
+    - `task_id`: int, the index of the example's task in `tasks` (-1: a row
+      that only pads the batch, with no loss);
     - `label`: the gold class index (as a number) or the scaled regression score;
     - `teacher`: the teacher's outputs, `(batch, widest head)`, each task using its
       first `num_outputs` columns (logits, or the scaled score).
@@ -214,7 +216,12 @@ class MultiTaskModel(BackboneTaskModel):
         task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
         label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
         total = 0.0
-        batch_size = ops.shape(task_ids)[0]
+        # Rows with task_id -1 pad a batch for data parallelism: no loss, and
+        # not counted. Under tf.distribute each replica sees a share of the
+        # batch, and Keras sums the replicas' gradients and multiplies the
+        # logged loss by `replicas`.
+        replicas = loss_replicas()
+        batch_size = ops.sum(ops.cast(task_ids >= 0, "float32"))
         for index, task in enumerate(self.tasks):
             output = y_pred[task.name]
             teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
@@ -234,14 +241,16 @@ class MultiTaskModel(BackboneTaskModel):
             )
             total = total + task_total
             if self.loss_reduction == "mean":
-                task_total = task_total / ops.cast(batch_size, "float32")
+                logged = task_total / ops.maximum(batch_size, 1.0)
+            else:
+                logged = task_total * replicas
             # Weighted by batch size, as Keras weights `loss`: the per-task means
             # add up to it.
             self._task_losses.metrics[index].update_state(
-                task_total, sample_weight=batch_size
+                logged, sample_weight=batch_size
             )
         if self.loss_reduction == "mean":
-            total = total / ops.cast(batch_size, "float32")
+            total = total / ops.maximum(batch_size, 1.0) / replicas
         if training:
             self.gold_weight_tracker.update_state(lam)
         return total

@@ -7,7 +7,9 @@ import re
 import keras
 from keras import ops
 
+from keras_bam.backend_utils import all_reduce_sum
 from keras_bam.backend_utils import dense
+from keras_bam.backend_utils import loss_replicas
 
 # BAM (and BERT) exclude these from weight decay, matched against variable paths.
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
@@ -126,6 +128,27 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return not any(
             re.search(pattern, variable.path) for pattern in self.decay_exclusions
         )
+
+    def apply(self, grads, trainable_variables=None):
+        """Applies `grads`, clipping the whole batch's gradient under
+        `tf.distribute` (Keras clips each replica's share before summing them)."""
+        replicas = loss_replicas()
+        if replicas > 1 and self.global_clipnorm is not None:
+            variables = trainable_variables or self._trainable_variables
+            grads = all_reduce_sum(
+                [
+                    None if g is None else ops.reshape(dense(g), v.shape)
+                    for g, v in zip(grads, variables)
+                ]
+            )
+            squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
+            norm = ops.sqrt(ops.sum(ops.stack(squares)))
+            clip = ops.cast(self.global_clipnorm, norm.dtype)
+            # Each replica's share of the clipped sum; Keras sums them again,
+            # and its own clipping of a share is then a no-op.
+            scale = clip / ops.maximum(norm, clip) / replicas
+            grads = [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_bam.backend_utils import DISTRIBUTIONS
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -43,6 +45,10 @@ class FineTuningRecipe:
             `"mixed_float16"` (with dynamic loss scaling). The backbone computes
             in the lower precision with float32 weights; the task heads, λ and
             the losses stay in float32.
+        distribution: `"none"` (one device) or `"data_parallel"` (each batch
+            split over every device: `keras.distribution.DataParallel` on JAX,
+            `tf.distribute.MirroredStrategy` on TensorFlow; see
+            `distribution_scope`).
 
     Example:
     ```python
@@ -67,8 +73,14 @@ class FineTuningRecipe:
     loss_reduction: str = "sum"
     seed: int = 0
     precision: str = "float32"
+    distribution: str = "none"
 
     def __post_init__(self):
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"distribution must be one of {DISTRIBUTIONS}, "
+                f"got {self.distribution!r}."
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {PRECISIONS}, got {self.precision!r}."

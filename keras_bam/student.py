@@ -14,6 +14,7 @@ from keras_bam.annealing import TeacherAnnealing
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import distribution_scope
 from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
@@ -181,151 +182,171 @@ def train_student(
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
     if teachers == "given" and teacher_dir is None:
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
-    set_seed(recipe.seed)
-    backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
-    backbone_model = with_precision(backbone_model, recipe.precision)
-    check_backbone(backbone_model, tokenizer, recipe.max_length)
-    loader = SplitLoader(
-        tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
-    )
-
-    parts, sizes = [], {}
-    for task in tasks:
-        train, train_encoded = loader.load(
-            task, "train", train_limit, sample_seed=train_sample_seed
+    with distribution_scope(recipe.distribution):
+        set_seed(recipe.seed)
+        backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(
+            backbone, tokenizer
         )
-        blocks = [(train, train_encoded)]
-        if recipe.double_unordered and task.double_unordered:
-            swapped = train.swapped()
-            blocks.append((swapped, loader.encode(swapped)))
-        for examples, encoded in blocks:
-            loaded, sources = [], []
-            if teachers == "given":
-                path = teacher_predictions_path(teacher_dir, task, examples.split)
-                loaded, sources = [TeacherPredictions.load(path)], [path]
-            parts.append(TaskPart(examples, encoded, loaded, sources))
-        sizes[task.name] = sum(len(examples) for examples, _ in blocks)
-
-    multiples, weights = task_multiples_and_weights(sizes, weighting, temperature)
-    batches = multitask_batches(
-        parts,
-        tasks,
-        batch_size=recipe.batch_size,
-        multiples=multiples,
-        mixing=mixing,
-        teachers=teachers,
-        seed=recipe.seed,
-    )
-    total_steps = recipe.epochs * len(batches)
-    logger.info(
-        "Student on %s: sizes %s, multiples %s, weights %s, %d steps/epoch, "
-        "padding %.1f%%",
-        [t.name for t in tasks],
-        sizes,
-        multiples,
-        {k: round(v, 3) for k, v in weights.items()},
-        len(batches),
-        100 * batches.padding_fraction,
-    )
-
-    model = MultiTaskModel(
-        backbone_model,
-        tasks,
-        dropout=recipe.dropout,
-        distillation=distillation,
-        teacher_weight=teacher_weight,
-        task_weights=[weights[t.name] for t in tasks],
-        loss_reduction=recipe.loss_reduction,
-    )
-    model.compile(
-        optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
-    )
-    fit_callbacks = list(callbacks or [])
-    if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
-        # First, so that it raises before a checkpoint saves the step's weights.
-        fit_callbacks.insert(0, StopOnNonFiniteLoss())
-    annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
-    if distillation == "annealed" and not annealing:
-        annealing = [TeacherAnnealing()]
-        fit_callbacks.append(annealing[0])
-    for callback in annealing:
-        # The total is the whole run's, also when a resumed run fits in two parts.
-        if callback.total_steps is None:
-            callback.total_steps = total_steps
-    epoch, batch = 0, 0
-    if checkpoint_dir is not None:
-        checkpoint = TrainingCheckpoint(
-            checkpoint_dir,
-            steps_per_epoch=len(batches),
-            save_every=save_every,
-            # What must be equal for the checkpoint to resume this run.
-            run_config={
-                "tasks": [t.name for t in tasks],
-                "recipe": recipe.to_dict(),
-                "distillation": distillation,
-                "teachers": teachers,
-                "teacher_weight": teacher_weight,
-                "mixing": mixing,
-                "weighting": weighting,
-                "temperature": temperature,
-                "train_limit": train_limit,
-                "train_sample_seed": train_sample_seed,
-                "backbone_parameters": int(backbone_model.count_params()),
-            },
+        backbone_model = with_precision(
+            backbone_model,
+            recipe.precision,
+            copy=recipe.distribution != "none",
         )
-        position = checkpoint.restore(model)
-        if position is not None:
-            epoch, batch = position
-            logger.info(
-                "Resuming from %s at epoch %d, batch %d.", checkpoint_dir, epoch, batch
+        # The heads' initialization depends on the seed only, not on how the
+        # backbone was made (a copy into a distribution scope draws numbers).
+        set_seed(recipe.seed)
+        check_backbone(backbone_model, tokenizer, recipe.max_length)
+        loader = SplitLoader(
+            tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
+        )
+
+        parts, sizes = [], {}
+        for task in tasks:
+            train, train_encoded = loader.load(
+                task, "train", train_limit, sample_seed=train_sample_seed
             )
-        fit_callbacks.append(checkpoint)
-    start = time.perf_counter()
-    history = {}
-    if batch and epoch < recipe.epochs:  # Finish the interrupted epoch first.
-        batches.set_epoch(epoch)
-        part = model.fit(
-            as_fit_input(RemainingBatches(batches, batch)),
-            epochs=1,
-            shuffle=False,
-            callbacks=fit_callbacks,
-            verbose=verbose,
-        )
-        _extend(history, part.history)
-        epoch += 1
-    if epoch < recipe.epochs:
-        batches.set_epoch(epoch)
-        part = model.fit(
-            as_fit_input(batches),
-            initial_epoch=epoch,
-            epochs=recipe.epochs,
-            shuffle=False,
-            callbacks=fit_callbacks,
-            verbose=verbose,
-        )
-        _extend(history, part.history)
-    train_seconds = time.perf_counter() - start
+            blocks = [(train, train_encoded)]
+            if recipe.double_unordered and task.double_unordered:
+                swapped = train.swapped()
+                blocks.append((swapped, loader.encode(swapped)))
+            for examples, encoded in blocks:
+                loaded, sources = [], []
+                if teachers == "given":
+                    path = teacher_predictions_path(teacher_dir, task, examples.split)
+                    loaded, sources = [TeacherPredictions.load(path)], [path]
+                parts.append(TaskPart(examples, encoded, loaded, sources))
+            sizes[task.name] = sum(len(examples) for examples, _ in blocks)
 
-    dev_metrics, dev_outputs, scores = {}, {}, []
-    for task in tasks:
-        dev_metrics[task.name], dev_outputs[task.name] = {}, {}
-        for split in task.eval_split:
-            dev, dev_encoded = loader.load(task, split, eval_limit)
-            outputs = predict_outputs(model, dev_encoded)[task.name]
-            dev_outputs[task.name][split] = outputs
-            predictions = predictions_from_outputs(task, outputs)
-            dev_metrics[task.name][split] = glue_metrics(task, dev.labels, predictions)
-        scores.append(np.mean([m["score"] for m in dev_metrics[task.name].values()]))
-        logger.info("%s: %s", task.display_name, dev_metrics[task.name])
-    return StudentRun(
-        tasks=tasks,
-        model=model,
-        history=history,
-        dev_metrics=dev_metrics,
-        glue_average=float(np.mean(scores)),
-        multiples=multiples,
-        task_weights=weights,
-        train_seconds=train_seconds,
-        padding_fraction=batches.padding_fraction,
-        dev_outputs=dev_outputs,
-    )
+        multiples, weights = task_multiples_and_weights(sizes, weighting, temperature)
+        batches = multitask_batches(
+            parts,
+            tasks,
+            batch_size=recipe.batch_size,
+            multiples=multiples,
+            mixing=mixing,
+            teachers=teachers,
+            seed=recipe.seed,
+        )
+        total_steps = recipe.epochs * len(batches)
+        logger.info(
+            "Student on %s: sizes %s, multiples %s, weights %s, %d steps/epoch, "
+            "padding %.1f%%",
+            [t.name for t in tasks],
+            sizes,
+            multiples,
+            {k: round(v, 3) for k, v in weights.items()},
+            len(batches),
+            100 * batches.padding_fraction,
+        )
+
+        model = MultiTaskModel(
+            backbone_model,
+            tasks,
+            dropout=recipe.dropout,
+            distillation=distillation,
+            teacher_weight=teacher_weight,
+            task_weights=[weights[t.name] for t in tasks],
+            loss_reduction=recipe.loss_reduction,
+        )
+        model.compile(
+            optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
+        )
+        fit_callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
+            # First, so that it raises before a checkpoint saves the step's weights.
+            fit_callbacks.insert(0, StopOnNonFiniteLoss())
+        annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
+        if distillation == "annealed" and not annealing:
+            annealing = [TeacherAnnealing()]
+            fit_callbacks.append(annealing[0])
+        for callback in annealing:
+            # The total is the whole run's, also when a resumed run fits in two parts.
+            if callback.total_steps is None:
+                callback.total_steps = total_steps
+        epoch, batch = 0, 0
+        if checkpoint_dir is not None:
+            checkpoint = TrainingCheckpoint(
+                checkpoint_dir,
+                steps_per_epoch=len(batches),
+                save_every=save_every,
+                # What must be equal for the checkpoint to resume this run.
+                run_config={
+                    "tasks": [t.name for t in tasks],
+                    # A run may resume on another number of devices.
+                    "recipe": {
+                        k: v for k, v in recipe.to_dict().items() if k != "distribution"
+                    },
+                    "distillation": distillation,
+                    "teachers": teachers,
+                    "teacher_weight": teacher_weight,
+                    "mixing": mixing,
+                    "weighting": weighting,
+                    "temperature": temperature,
+                    "train_limit": train_limit,
+                    "train_sample_seed": train_sample_seed,
+                    "backbone_parameters": int(backbone_model.count_params()),
+                },
+            )
+            position = checkpoint.restore(model)
+            if position is not None:
+                epoch, batch = position
+                logger.info(
+                    "Resuming from %s at epoch %d, batch %d.",
+                    checkpoint_dir,
+                    epoch,
+                    batch,
+                )
+            fit_callbacks.append(checkpoint)
+        start = time.perf_counter()
+        history = {}
+        if batch and epoch < recipe.epochs:  # Finish the interrupted epoch first.
+            batches.set_epoch(epoch)
+            part = model.fit(
+                as_fit_input(RemainingBatches(batches, batch)),
+                epochs=1,
+                shuffle=False,
+                callbacks=fit_callbacks,
+                verbose=verbose,
+            )
+            _extend(history, part.history)
+            epoch += 1
+        if epoch < recipe.epochs:
+            batches.set_epoch(epoch)
+            part = model.fit(
+                as_fit_input(batches),
+                initial_epoch=epoch,
+                epochs=recipe.epochs,
+                shuffle=False,
+                callbacks=fit_callbacks,
+                verbose=verbose,
+            )
+            _extend(history, part.history)
+        train_seconds = time.perf_counter() - start
+
+        dev_metrics, dev_outputs, scores = {}, {}, []
+        for task in tasks:
+            dev_metrics[task.name], dev_outputs[task.name] = {}, {}
+            for split in task.eval_split:
+                dev, dev_encoded = loader.load(task, split, eval_limit)
+                outputs = predict_outputs(model, dev_encoded)[task.name]
+                dev_outputs[task.name][split] = outputs
+                predictions = predictions_from_outputs(task, outputs)
+                dev_metrics[task.name][split] = glue_metrics(
+                    task, dev.labels, predictions
+                )
+            scores.append(
+                np.mean([m["score"] for m in dev_metrics[task.name].values()])
+            )
+            logger.info("%s: %s", task.display_name, dev_metrics[task.name])
+        return StudentRun(
+            tasks=tasks,
+            model=model,
+            history=history,
+            dev_metrics=dev_metrics,
+            glue_average=float(np.mean(scores)),
+            multiples=multiples,
+            task_weights=weights,
+            train_seconds=train_seconds,
+            padding_fraction=batches.padding_fraction,
+            dev_outputs=dev_outputs,
+        )

@@ -14,7 +14,9 @@ import numpy as np
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import distribution_scope
 from keras_bam.backend_utils import set_seed
+from keras_bam.backend_utils import strip_padding
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.encoding import EncodedExamples
@@ -72,7 +74,10 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
 
 def task_loss(task: GlueTask, reduction: str = "sum"):
     """Cross-entropy on logits, or squared error for regression, summed over the
-    batch as in BAM (or averaged with `reduction="mean"`)."""
+    batch as in BAM (or averaged with `reduction="mean"`, over the rows with
+    nonzero weight: padding rows for data parallelism do not count)."""
+    if reduction == "mean":
+        reduction = "mean_with_sample_weight"
     if task.is_regression:
         return keras.losses.MeanSquaredError(reduction=reduction)
     return keras.losses.SparseCategoricalCrossentropy(
@@ -85,8 +90,9 @@ def predict_outputs(
 ) -> np.ndarray:
     """Model outputs for every encoded example, in example order (no dropout)."""
     batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
-    outputs = model.predict(as_fit_input(batches), verbose=0)
-    return batches.restore_order(outputs)
+    fit_input = as_fit_input(batches)
+    outputs = model.predict(fit_input, verbose=0)
+    return batches.restore_order(strip_padding(fit_input, outputs))
 
 
 def evaluate(
@@ -204,114 +210,124 @@ def train_teacher(
     task = get_task(task)
     check_backend()
     recipe = recipe or FineTuningRecipe.bam_single_task()
-    set_seed(recipe.seed)
-    backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
-        backbone, tokenizer
-    )
-    backbone_model = with_precision(backbone_model, recipe.precision)
-    check_backbone(backbone_model, tokenizer, recipe.max_length)
-    loader = SplitLoader(
-        tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
-    )
-    train, train_encoded = loader.load(
-        task, "train", train_limit, sample_seed=train_sample_seed
-    )
-    fit_positions = np.arange(len(train))
-    if train_indices is not None:
-        fit_positions = np.asarray(train_indices, dtype=np.int64)
-        if fit_positions.size == 0 or not np.all(
-            (fit_positions >= 0) & (fit_positions < len(train))
-        ):
-            raise ValueError(
-                f"train_indices must be positions in the {len(train)} training "
-                f"examples of {task.display_name}, got {fit_positions.size} "
-                f"ranging over [{fit_positions.min(initial=0)}, "
-                f"{fit_positions.max(initial=0)}]."
-            )
-    prediction_sets = [(train, train_encoded)]
-    fit_encoded = train_encoded.select(fit_positions)
-    fit_labels = train.labels[fit_positions]
-    if recipe.double_unordered and task.double_unordered:
-        swapped = train.swapped()
-        swapped_encoded = loader.encode(swapped)
-        prediction_sets.append((swapped, swapped_encoded))
-        fit_encoded = concatenate_encoded(
-            fit_encoded, swapped_encoded.select(fit_positions)
+    with distribution_scope(recipe.distribution):
+        set_seed(recipe.seed)
+        backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
+            backbone, tokenizer
         )
-        fit_labels = np.concatenate([fit_labels, swapped.labels[fit_positions]])
-    train_batches = BucketedBatches(
-        fit_encoded,
-        training_targets(task, fit_labels),
-        batch_size=recipe.batch_size,
-        shuffle=True,
-        seed=recipe.seed,
-    )
-    total_steps = recipe.epochs * len(train_batches)
-    logger.info(
-        "%s teacher: %d examples, %d steps/epoch, padding %.1f%%, shapes %s",
-        task.display_name,
-        len(fit_encoded),
-        len(train_batches),
-        100 * train_batches.padding_fraction,
-        train_batches.shapes,
-    )
-
-    model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
-    model.compile(
-        optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
-        loss=task_loss(task, recipe.loss_reduction),
-    )
-    fit_callbacks = list(callbacks or [])
-    if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
-        fit_callbacks.insert(0, StopOnNonFiniteLoss())
-    start = time.perf_counter()
-    history = model.fit(
-        as_fit_input(train_batches),
-        epochs=recipe.epochs,
-        shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
-        callbacks=fit_callbacks,
-        verbose=verbose,
-    )
-    train_seconds = time.perf_counter() - start
-
-    dev_metrics, dev_outputs = {}, {}
-    for split in task.eval_split:
-        dev, dev_encoded = loader.load(task, split, eval_limit)
-        dev_outputs[split] = predict_outputs(model, dev_encoded)
-        predictions = predictions_from_outputs(task, dev_outputs[split])
-        dev_metrics[split] = glue_metrics(task, dev.labels, predictions)
-        logger.info("%s %s: %s", task.display_name, split, dev_metrics[split])
-
-    run = TeacherRun(
-        task=task,
-        model=model,
-        history={k: [float(x) for x in v] for k, v in history.history.items()},
-        dev_metrics=dev_metrics,
-        train_seconds=train_seconds,
-        train_examples_per_second=len(fit_encoded) * recipe.epochs / train_seconds,
-        padding_fraction=train_batches.padding_fraction,
-        dev_outputs=dev_outputs,
-    )
-    if output_dir is not None:
-        os.makedirs(output_dir, exist_ok=True)
-        save_dev_outputs(
-            os.path.join(output_dir, f"{task.name}_dev_outputs.npz"),
-            {task.name: dev_outputs},
+        backbone_model = with_precision(
+            backbone_model,
+            recipe.precision,
+            copy=recipe.distribution != "none",
         )
-        for examples, encoded in prediction_sets:
-            predictions = TeacherPredictions.from_outputs(
-                examples,
-                predict_outputs(model, encoded),
-                backbone=str(backbone_name),
-                recipe=recipe.to_dict(),
-                backend=keras.backend.backend(),
+        # The heads' initialization depends on the seed only, not on how the
+        # backbone was made (a copy into a distribution scope draws numbers).
+        set_seed(recipe.seed)
+        check_backbone(backbone_model, tokenizer, recipe.max_length)
+        loader = SplitLoader(
+            tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
+        )
+        train, train_encoded = loader.load(
+            task, "train", train_limit, sample_seed=train_sample_seed
+        )
+        fit_positions = np.arange(len(train))
+        if train_indices is not None:
+            fit_positions = np.asarray(train_indices, dtype=np.int64)
+            if fit_positions.size == 0 or not np.all(
+                (fit_positions >= 0) & (fit_positions < len(train))
+            ):
+                raise ValueError(
+                    f"train_indices must be positions in the {len(train)} training "
+                    f"examples of {task.display_name}, got {fit_positions.size} "
+                    f"ranging over [{fit_positions.min(initial=0)}, "
+                    f"{fit_positions.max(initial=0)}]."
+                )
+        prediction_sets = [(train, train_encoded)]
+        fit_encoded = train_encoded.select(fit_positions)
+        fit_labels = train.labels[fit_positions]
+        if recipe.double_unordered and task.double_unordered:
+            swapped = train.swapped()
+            swapped_encoded = loader.encode(swapped)
+            prediction_sets.append((swapped, swapped_encoded))
+            fit_encoded = concatenate_encoded(
+                fit_encoded, swapped_encoded.select(fit_positions)
             )
-            run.predictions_paths[examples.split] = predictions.save(
-                os.path.join(output_dir, f"{task.name}_{examples.split}_teacher.npz")
+            fit_labels = np.concatenate([fit_labels, swapped.labels[fit_positions]])
+        train_batches = BucketedBatches(
+            fit_encoded,
+            training_targets(task, fit_labels),
+            batch_size=recipe.batch_size,
+            shuffle=True,
+            seed=recipe.seed,
+        )
+        total_steps = recipe.epochs * len(train_batches)
+        logger.info(
+            "%s teacher: %d examples, %d steps/epoch, padding %.1f%%, shapes %s",
+            task.display_name,
+            len(fit_encoded),
+            len(train_batches),
+            100 * train_batches.padding_fraction,
+            train_batches.shapes,
+        )
+
+        model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
+        model.compile(
+            optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
+            loss=task_loss(task, recipe.loss_reduction),
+        )
+        fit_callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
+            fit_callbacks.insert(0, StopOnNonFiniteLoss())
+        start = time.perf_counter()
+        history = model.fit(
+            as_fit_input(train_batches),
+            epochs=recipe.epochs,
+            shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
+            callbacks=fit_callbacks,
+            verbose=verbose,
+        )
+        train_seconds = time.perf_counter() - start
+
+        dev_metrics, dev_outputs = {}, {}
+        for split in task.eval_split:
+            dev, dev_encoded = loader.load(task, split, eval_limit)
+            dev_outputs[split] = predict_outputs(model, dev_encoded)
+            predictions = predictions_from_outputs(task, dev_outputs[split])
+            dev_metrics[split] = glue_metrics(task, dev.labels, predictions)
+            logger.info("%s %s: %s", task.display_name, split, dev_metrics[split])
+
+        run = TeacherRun(
+            task=task,
+            model=model,
+            history={k: [float(x) for x in v] for k, v in history.history.items()},
+            dev_metrics=dev_metrics,
+            train_seconds=train_seconds,
+            train_examples_per_second=len(fit_encoded) * recipe.epochs / train_seconds,
+            padding_fraction=train_batches.padding_fraction,
+            dev_outputs=dev_outputs,
+        )
+        if output_dir is not None:
+            os.makedirs(output_dir, exist_ok=True)
+            save_dev_outputs(
+                os.path.join(output_dir, f"{task.name}_dev_outputs.npz"),
+                {task.name: dev_outputs},
             )
-        if save_model:
-            run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
-            model.save(run.model_path)
-        with open(os.path.join(output_dir, f"{task.name}_teacher.json"), "w") as f:
-            json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
-    return run
+            for examples, encoded in prediction_sets:
+                predictions = TeacherPredictions.from_outputs(
+                    examples,
+                    predict_outputs(model, encoded),
+                    backbone=str(backbone_name),
+                    recipe=recipe.to_dict(),
+                    backend=keras.backend.backend(),
+                )
+                run.predictions_paths[examples.split] = predictions.save(
+                    os.path.join(
+                        output_dir, f"{task.name}_{examples.split}_teacher.npz"
+                    )
+                )
+            if save_model:
+                run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
+                model.save(run.model_path)
+            with open(os.path.join(output_dir, f"{task.name}_teacher.json"), "w") as f:
+                json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
+        return run

@@ -186,3 +186,33 @@ def test_keras_round_trip(rng, tmp_path):
     got, want = loaded.predict(x, verbose=0), model.predict(x, verbose=0)
     for name in TASKS:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_padding_rows_have_no_loss(reduction):
+    """Rows with task_id -1 (data-parallel padding) change neither the loss nor
+    the mean's denominator, even with non-finite outputs."""
+    model = keras_bam.MultiTaskModel(
+        make_tiny_backbone(), TASKS, distillation="gold", loss_reduction=reduction
+    )
+    y = {
+        "task_id": np.array([0, 1], "int32"),
+        "label": np.array([1.0, 0.6], "float32"),
+        "teacher": np.zeros((2, 2), "float32"),
+    }
+    y_pred = {
+        "rte": np.array([[0.1, 0.3], [5.0, 5.0]], "float32"),
+        "stsb": np.array([[9.0], [0.5]], "float32"),
+    }
+    padded_y = {
+        "task_id": np.array([0, 1, -1, -1], "int32"),
+        "label": np.array([1.0, 0.6, 1.0, 0.6], "float32"),
+        "teacher": np.zeros((4, 2), "float32"),
+    }
+    padded_pred = {
+        "rte": np.array([[0.1, 0.3], [5.0, 5.0], [np.inf, 0], [1, 2]], "float32"),
+        "stsb": np.array([[9.0], [0.5], [9.0], [np.nan]], "float32"),
+    }
+    loss = model.compute_loss(y=y, y_pred=y_pred)
+    padded = model.compute_loss(y=padded_y, y_pred=padded_pred)
+    assert float(padded) == pytest.approx(float(loss), rel=1e-6)

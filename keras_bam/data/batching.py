@@ -207,9 +207,9 @@ class BucketedBatches(PyDataset):
         """Token positions computed over an epoch, padding included."""
         return int(sum(len(indices) * length for indices, length in self._plan))
 
-    def to_tf_dataset(self):
+    def to_tf_dataset(self, first_pass_is_build: bool = False):
         """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self)
+        return to_tf_dataset(self, first_pass_is_build)
 
 
 class RemainingBatches(PyDataset):
@@ -245,24 +245,36 @@ class RemainingBatches(PyDataset):
     def on_epoch_begin(self):
         pass
 
-    def to_tf_dataset(self):
+    def to_tf_dataset(self, first_pass_is_build: bool = False):
         """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self)
+        return to_tf_dataset(self, first_pass_is_build)
 
 
-def to_tf_dataset(batches):
+def to_tf_dataset(batches, first_pass_is_build: bool = False):
     """A batch stream (`PyDataset`) as a `tf.data.Dataset` with dynamic lengths.
 
     Each pass over the dataset is one epoch: a pass starts by calling the
     stream's `on_epoch_begin`, as Keras does for a `PyDataset`, so the order is
     the same as when Keras iterates the stream itself.
+
+    Args:
+        batches: the stream.
+        first_pass_is_build: the first pass only builds the model and does not
+            start an epoch. Under a `tf.distribute` strategy, Keras's `fit`
+            reads a batch from an iterator it then drops (and which prefetches
+            much of the stream) before the first epoch; `as_fit_input` sets this
+            there so that the first epoch still trains on the stream's order for
+            `batches.epoch`.
     """
     import tensorflow as tf
 
     signature = tuple(_spec(element, tf) for element in batches[0])
+    passes = [0]
 
     def generate():
-        batches.on_epoch_begin()
+        passes[0] += 1
+        if not (first_pass_is_build and passes[0] == 1):
+            batches.on_epoch_begin()
         for i in range(len(batches)):
             yield batches[i]
 

@@ -168,18 +168,25 @@ def _tokenize(tokenizer, texts: list) -> tuple:
 
 
 def encode_examples(
-    examples: TaskExamples, tokenizer, max_length: int = 128
+    examples: TaskExamples,
+    tokenizer,
+    max_length: int = 128,
+    chunk_size: int = TOKENIZE_CHUNK,
 ) -> EncodedExamples:
     """Tokenizes and packs examples as BERT inputs.
 
     Pairs are packed as `[CLS] a [SEP] b [SEP]` with longest-first truncation to
-    `max_length`, single texts as `[CLS] a [SEP]`.
+    `max_length`, single texts as `[CLS] a [SEP]`. Examples are encoded
+    `chunk_size` at a time, so the working memory beyond the result (the
+    tokenizer's output and the packing's index arrays) does not grow with the
+    task: MNLI's 393k pairs need no more of it than 8k.
 
     Args:
         examples: the `TaskExamples` to encode.
         tokenizer: a KerasHub word-piece tokenizer, e.g.
             `keras_hub.models.BertTokenizer`.
         max_length: the packed length limit.
+        chunk_size: examples encoded at a time.
 
     Returns:
         An `EncodedExamples`.
@@ -196,6 +203,36 @@ def encode_examples(
     special = num_texts + 1
     if max_length <= special:
         raise ValueError(f"max_length={max_length} leaves no room for text.")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
+    n = len(examples)
+    chunks = [
+        _encode_chunk(
+            examples.select(np.arange(start, min(start + chunk_size, n))),
+            tokenizer,
+            max_length,
+        )
+        for start in range(0, n, chunk_size)
+    ] or [_encode_chunk(examples, tokenizer, max_length)]
+    encoded = chunks[0] if len(chunks) == 1 else concatenate_encoded(*chunks)
+    if encoded.num_truncated:
+        logger.info(
+            "%s %s: %d of %d examples truncated to %d tokens.",
+            examples.task.display_name,
+            examples.split,
+            encoded.num_truncated,
+            n,
+            max_length,
+        )
+    return encoded
+
+
+def _encode_chunk(
+    examples: TaskExamples, tokenizer, max_length: int
+) -> EncodedExamples:
+    """`encode_examples` of a few examples at once."""
+    num_texts = len(examples.texts)
+    special = num_texts + 1
     cls_id = tokenizer.token_to_id(tokenizer.cls_token)
     sep_id = tokenizer.token_to_id(tokenizer.sep_token)
     pad_id = tokenizer.token_to_id(tokenizer.pad_token)
@@ -207,7 +244,6 @@ def encode_examples(
     else:
         kept = list(truncate_longest_first(pieces[0][1], pieces[1][1], budget))
     truncated = np.any([k < p[1] for k, p in zip(kept, pieces)], axis=0)
-    num_truncated = int(truncated.sum())
     row_lengths = (np.sum(kept, axis=0) + special).astype(np.int32)
     first_lengths = (kept[0] + 2).astype(np.int32)
     out_offsets = np.concatenate([[0], np.cumsum(row_lengths, dtype=np.int64)])
@@ -223,15 +259,6 @@ def encode_examples(
         cursor = cursor + keep
         token_ids[cursor] = sep_id
         cursor = cursor + 1
-    if num_truncated:
-        logger.info(
-            "%s %s: %d of %d examples truncated to %d tokens.",
-            examples.task.display_name,
-            examples.split,
-            num_truncated,
-            n,
-            max_length,
-        )
     return EncodedExamples(
         token_ids=token_ids,
         row_lengths=row_lengths,

@@ -163,9 +163,9 @@ class InterleavedBatches(PyDataset):
         real = sum(int(stream.encoded.row_lengths.sum()) for stream in self.streams)
         return 1.0 - real / padded if padded else 0.0
 
-    def to_tf_dataset(self):
+    def to_tf_dataset(self, first_pass_is_build: bool = False):
         """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self)
+        return to_tf_dataset(self, first_pass_is_build)
 
 
 def multitask_batches(

@@ -95,3 +95,15 @@ def test_swapped_pairs_and_concatenation(glue_dir, tokenizer):
         keras_bam.concatenate_encoded(a, keras_bam.encode_examples(dev, tokenizer, 32))
     with pytest.raises(ValueError, match="not pairs"):
         keras_bam.read_glue_tsv("cola", "dev", glue_dir).swapped()
+
+
+@pytest.mark.parametrize("task, length", [("rte", 48), ("cola", 12)])
+def test_chunked_encoding_equals_one_chunk(glue_dir, tokenizer, task, length):
+    dev = keras_bam.read_glue_tsv(task, "dev", glue_dir).select(np.arange(100))
+    whole = keras_bam.encode_examples(dev, tokenizer, length, chunk_size=1000)
+    chunked = keras_bam.encode_examples(dev, tokenizer, length, chunk_size=7)
+    assert whole.num_truncated > 0  # Truncation is exercised across chunks.
+    for name in ("token_ids", "row_lengths", "first_lengths", "truncated"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+    with pytest.raises(ValueError, match="chunk_size must be positive"):
+        keras_bam.encode_examples(dev, tokenizer, 48, chunk_size=0)

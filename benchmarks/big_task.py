@@ -1,0 +1,265 @@
+"""Big tasks: memory and throughput of reading, encoding and batching vs task size.
+
+MNLI (393k pairs) and QQP (364k) are not on this machine, so this writes
+synthetic tasks in MNLI's real training-file format (the 12 columns of
+`MNLI/train.tsv`, header included; premises of ~22 words and hypotheses of ~11,
+drawn from the tokenizer's whole-word vocabulary) with 50k to 400k pairs, and
+measures, for each size in its own process (so that peak memory is its own):
+
+- **read**: `read_glue_tsv("mnli", "train")`: rows/s and resident memory after;
+- **encode**: `encode_examples` with the library's chunked encoding
+  (`chunk_size=8192`) and, for comparison, in one chunk (what it did before):
+  pairs/s, the peak resident memory (`ru_maxrss`), and the *working* memory: the
+  peak minus what was resident before encoding and minus the result's own arrays;
+- **batches**: one shuffled epoch of `BucketedBatches` (batch 32), every batch
+  padded: batches/s, the input pipeline's rate.
+
+Throughput should not fall and working memory should not grow with the size;
+what does grow is the data itself (the texts, then the encoded arrays).
+
+Usage:
+    python benchmarks/big_task.py --sizes 50000 100000 200000 400000 \
+        --output benchmarks/results/big_task_cpu2.json --readme README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+MNLI_TRAIN_COLUMNS = (
+    "index",
+    "promptID",
+    "pairID",
+    "genre",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "label1",
+    "gold_label",
+)
+LABELS = ("entailment", "neutral", "contradiction")
+GENRES = ("fiction", "government", "slate", "telephone", "travel")
+MARKER = "<!-- big-task-table -->"
+
+
+def write_synthetic_mnli(path: str, size: int, words: list, seed: int = 0):
+    """A `train.tsv` with `size` pairs in MNLI's training-file format."""
+    rng = np.random.default_rng(seed)
+    words = np.asarray(words)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\t".join(MNLI_TRAIN_COLUMNS) + "\n")
+        for start in range(0, size, 10000):
+            n = min(10000, size - start)
+            first = rng.integers(8, 40, n)
+            second = rng.integers(4, 20, n)
+            picks = rng.integers(0, len(words), int(first.sum() + second.sum()))
+            cursor = 0
+            lines = []
+            for i in range(n):
+                a = " ".join(words[picks[cursor : cursor + first[i]]]) + "."
+                cursor += first[i]
+                b = " ".join(words[picks[cursor : cursor + second[i]]]) + "."
+                cursor += second[i]
+                label = LABELS[(start + i) % 3]
+                parse_a, parse_b = f"( {a} )", f"( {b} )"
+                lines.append(
+                    "\t".join(
+                        (
+                            str(start + i),
+                            str(31193 + start + i),
+                            f"{31193 + start + i}n",
+                            GENRES[(start + i) % len(GENRES)],
+                            parse_a,
+                            parse_b,
+                            f"(ROOT {parse_a})",
+                            f"(ROOT {parse_b})",
+                            a,
+                            b,
+                            label,
+                            label,
+                        )
+                    )
+                )
+            f.write("\n".join(lines) + "\n")
+
+
+def _rss_mib() -> float:
+    """Current resident memory, from /proc (Linux)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(data_dir: str, chunk_size: int):
+    """Measures one size in this process; prints one JSON line."""
+    import keras_bam
+
+    tokenizer = keras_bam.load_tokenizer()
+    result = {"rss_start_mib": _rss_mib()}
+    start = time.perf_counter()
+    examples = keras_bam.read_glue_tsv("mnli", "train", data_dir)
+    seconds = time.perf_counter() - start
+    result.update(
+        rows=len(examples),
+        read_rows_per_s=len(examples) / seconds,
+        rss_after_read_mib=_rss_mib(),
+    )
+    before = _rss_mib()
+    start = time.perf_counter()
+    encoded = keras_bam.encode_examples(examples, tokenizer, 128, chunk_size=chunk_size)
+    seconds = time.perf_counter() - start
+    encoded_mib = (
+        sum(
+            getattr(encoded, name).nbytes
+            for name in ("token_ids", "row_lengths", "first_lengths", "truncated")
+        )
+        + encoded.offsets.nbytes
+    ) / 2**20
+    peak = _peak_mib()
+    result.update(
+        encode_pairs_per_s=len(examples) / seconds,
+        encoded_mib=encoded_mib,
+        peak_after_encode_mib=peak,
+        encode_working_mib=peak - before - encoded_mib,
+    )
+    batches = keras_bam.BucketedBatches(
+        encoded, examples.labels, batch_size=32, shuffle=True
+    )
+    start = time.perf_counter()
+    for index in range(len(batches)):
+        batches[index]
+    seconds = time.perf_counter() - start
+    result.update(
+        batches=len(batches),
+        batches_per_s=len(batches) / seconds,
+        padding_fraction=batches.padding_fraction,
+        peak_mib=_peak_mib(),
+    )
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run(args):
+    import keras_bam
+
+    tokenizer = keras_bam.load_tokenizer()
+    words = [
+        w for w in tokenizer.get_vocabulary()[2000:] if w.isalpha() and w.islower()
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
+        for size in args.sizes:
+            data_dir = os.path.join(work, str(size))
+            path = os.path.join(data_dir, "MNLI", "train.tsv")
+            write_synthetic_mnli(path, size, words)
+            file_mib = os.path.getsize(path) / 2**20
+            for mode, chunk in (("chunked", 8192), ("one chunk", size)):
+                if mode == "one chunk" and size > args.one_chunk_up_to:
+                    continue
+                output = subprocess.run(
+                    [sys.executable, __file__, "child", data_dir, str(chunk)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                line = [x for x in output.stdout.splitlines() if x.startswith("RESULT")]
+                row = {"size": size, "mode": mode, "file_mib": file_mib}
+                row.update(json.loads(line[-1][len("RESULT ") :]))
+                rows.append(row)
+                print(_format_row(row), flush=True)
+    result = {
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "rows": rows,
+    }
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.output}")
+    if args.readme:
+        render_readme(result, args.readme)
+
+
+def _format_row(row) -> str:
+    return (
+        f"| {row['size']:,} | {row['mode']} | {row['file_mib']:.0f} | "
+        f"{row['read_rows_per_s']:,.0f} | "
+        f"{row['rss_after_read_mib'] - row['rss_start_mib']:.0f} | "
+        f"{row['encode_pairs_per_s']:,.0f} | {row['encoded_mib']:.0f} | "
+        f"{row['encode_working_mib']:.0f} | {row['peak_mib']:.0f} | "
+        f"{row['batches_per_s']:,.0f} |"
+    )
+
+
+def table(result) -> str:
+    lines = [
+        "| pairs | encoding | file MiB | read rows/s | texts MiB | encode pairs/s "
+        "| encoded MiB | encode working MiB | peak RSS MiB | batches/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_format_row(row) for row in result["rows"]]
+    return "\n".join(lines)
+
+
+def render_readme(result, readme: str):
+    with open(readme) as f:
+        text = f.read()
+    if text.count(MARKER) != 2:
+        raise SystemExit(f"{readme} needs two {MARKER} lines around the table.")
+    before, _, rest = text.partition(MARKER)
+    _, _, after = rest.partition(MARKER)
+    body = f"\n{table(result)}\n\n`{result['command']}`\n"
+    with open(readme, "w") as f:
+        f.write(before + MARKER + body + MARKER + after)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        child(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[50000, 100000, 200000, 400000]
+    )
+    parser.add_argument(
+        "--one-chunk-up-to",
+        type=int,
+        default=400000,
+        help="also encode in one chunk (the old way) up to this size",
+    )
+    parser.add_argument("--work-dir", default=None, help="where the files go")
+    parser.add_argument(
+        "--output", default=os.path.join("benchmarks", "results", "big_task_cpu2.json")
+    )
+    parser.add_argument("--readme", default=None)
+    parser.add_argument("--show", default=None, help="re-render a stored result")
+    args = parser.parse_args()
+    if args.show:
+        with open(args.show) as f:
+            result = json.load(f)
+        print(table(result))
+        if args.readme:
+            render_readme(result, args.readme)
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

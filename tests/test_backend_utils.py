@@ -1,0 +1,80 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_bam
+
+
+class Batches(keras.utils.PyDataset):
+    """Three batches of 3, 4 and 1 rows, in the form the library's streams give."""
+
+    def __init__(self, targets="multitask"):
+        super().__init__()
+        self.sizes = [3, 4, 1]
+        self.targets = targets
+        self.epochs = 0
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def on_epoch_begin(self):
+        self.epochs += 1
+
+    def __getitem__(self, index):
+        n = self.sizes[index]
+        rows = np.arange(n) + 10 * index
+        inputs = {"token_ids": np.stack([rows, rows + 1], axis=1).astype("int32")}
+        if self.targets == "none":
+            return (inputs,)
+        if self.targets == "multitask":
+            return inputs, {
+                "task_id": np.full(n, 1, "int32"),
+                "label": rows.astype("float32"),
+            }
+        return inputs, rows.astype("int32")
+
+
+def test_padded_multitask_rows_have_task_id_minus_one():
+    padded = keras_bam.ReplicaPaddedBatches(Batches(), multiple=2)
+    inputs, targets = padded[0]
+    assert inputs["token_ids"].shape == (4, 2)
+    np.testing.assert_array_equal(inputs["token_ids"][3], inputs["token_ids"][0])
+    np.testing.assert_array_equal(targets["task_id"], [1, 1, 1, -1])
+    np.testing.assert_array_equal(targets["label"], [0, 1, 2, 0])
+    inputs, targets = padded[1]  # Already a multiple: unchanged.
+    assert inputs["token_ids"].shape == (4, 2)
+    np.testing.assert_array_equal(targets["task_id"], [1, 1, 1, 1])
+
+
+def test_padded_rows_get_zero_sample_weight():
+    inputs, labels, weights = keras_bam.ReplicaPaddedBatches(
+        Batches("labels"), multiple=4
+    )[2]
+    assert inputs["token_ids"].shape == (4, 2)
+    np.testing.assert_array_equal(labels, [20, 20, 20, 20])
+    np.testing.assert_array_equal(weights, [1, 0, 0, 0])
+
+
+def test_strip_drops_the_padding_outputs():
+    padded = keras_bam.ReplicaPaddedBatches(Batches("none"), multiple=2)
+    outputs = np.concatenate([padded[i][0]["token_ids"][:, 0] for i in range(3)])
+    assert len(outputs) == 4 + 4 + 2
+    np.testing.assert_array_equal(padded.strip(outputs), [0, 1, 2, 10, 11, 12, 13, 20])
+    stripped = padded.strip({"rte": outputs[:, None]})
+    np.testing.assert_array_equal(stripped["rte"][:, 0], [0, 1, 2, 10, 11, 12, 13, 20])
+
+
+def test_padding_passes_epochs_on():
+    stream = Batches()
+    keras_bam.ReplicaPaddedBatches(stream, multiple=2).on_epoch_begin()
+    assert stream.epochs == 1
+
+
+def test_distribution_scope_none_and_unknown():
+    with keras_bam.distribution_scope("none") as scope:
+        assert scope is None
+    with pytest.raises(ValueError, match="Unknown distribution 'tpu'"):
+        with keras_bam.distribution_scope("tpu"):
+            pass
+    with pytest.raises(ValueError, match="distribution must be one of"):
+        keras_bam.FineTuningRecipe(distribution="mirrored")
