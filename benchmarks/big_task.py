@@ -6,11 +6,13 @@ synthetic tasks in MNLI's real training-file format (the 12 columns of
 drawn from the tokenizer's whole-word vocabulary) with 50k to 400k pairs, and
 measures, for each size in its own process (so that peak memory is its own):
 
-- **read**: `read_glue_tsv("mnli", "train")`: rows/s and resident memory after;
+- **read**: `read_glue_tsv("mnli", "train")`: rows/s, its peak memory above the
+  start and the resident memory after (the texts);
 - **encode**: `encode_examples` with the library's chunked encoding
   (`chunk_size=8192`) and, for comparison, in one chunk (what it did before):
-  pairs/s, the peak resident memory (`ru_maxrss`), and the *working* memory: the
-  peak minus what was resident before encoding and minus the result's own arrays;
+  pairs/s and the *working* memory: the peak resident memory during encoding
+  (VmHWM, reset before it) minus what was resident before and minus the
+  result's own arrays;
 - **batches**: one shuffled epoch of `BucketedBatches` (batch 32), every batch
   padded: batches/s, the input pipeline's rate.
 
@@ -104,7 +106,18 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _reset_peak():
+    """Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def _peak_mib() -> float:
+    """The peak resident memory since the last `_reset_peak` (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -114,6 +127,7 @@ def child(data_dir: str, chunk_size: int):
 
     tokenizer = keras_bam.load_tokenizer()
     result = {"rss_start_mib": _rss_mib()}
+    _reset_peak()
     start = time.perf_counter()
     examples = keras_bam.read_glue_tsv("mnli", "train", data_dir)
     seconds = time.perf_counter() - start
@@ -121,8 +135,10 @@ def child(data_dir: str, chunk_size: int):
         rows=len(examples),
         read_rows_per_s=len(examples) / seconds,
         rss_after_read_mib=_rss_mib(),
+        read_peak_mib=_peak_mib(),
     )
     before = _rss_mib()
+    _reset_peak()
     start = time.perf_counter()
     encoded = keras_bam.encode_examples(examples, tokenizer, 128, chunk_size=chunk_size)
     seconds = time.perf_counter() - start
@@ -151,7 +167,7 @@ def child(data_dir: str, chunk_size: int):
         batches=len(batches),
         batches_per_s=len(batches) / seconds,
         padding_fraction=batches.padding_fraction,
-        peak_mib=_peak_mib(),
+        peak_mib=max(result["read_peak_mib"], peak, _peak_mib()),
     )
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -201,6 +217,7 @@ def _format_row(row) -> str:
     return (
         f"| {row['size']:,} | {row['mode']} | {row['file_mib']:.0f} | "
         f"{row['read_rows_per_s']:,.0f} | "
+        f"{row['read_peak_mib'] - row['rss_start_mib']:.0f} | "
         f"{row['rss_after_read_mib'] - row['rss_start_mib']:.0f} | "
         f"{row['encode_pairs_per_s']:,.0f} | {row['encoded_mib']:.0f} | "
         f"{row['encode_working_mib']:.0f} | {row['peak_mib']:.0f} | "
@@ -210,9 +227,10 @@ def _format_row(row) -> str:
 
 def table(result) -> str:
     lines = [
-        "| pairs | encoding | file MiB | read rows/s | texts MiB | encode pairs/s "
-        "| encoded MiB | encode working MiB | peak RSS MiB | batches/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| pairs | encoding | file MiB | read rows/s | read peak MiB | texts MiB "
+        "| encode pairs/s | encoded MiB | encode working MiB | peak RSS MiB "
+        "| batches/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_format_row(row) for row in result["rows"]]
     return "\n".join(lines)

@@ -11,11 +11,8 @@ import keras
 import numpy as np
 
 from keras_bam.annealing import TeacherAnnealing
-from keras_bam.backbones import resolve_backbone_and_tokenizer
-from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import distribution_scope
-from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
 from keras_bam.data.batching import RemainingBatches
@@ -31,8 +28,8 @@ from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
 from keras_bam.teacher import predict_outputs
+from keras_bam.teacher import prepared_backbone
 from keras_bam.teacher_predictions import TeacherPredictions
-from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
@@ -183,19 +180,7 @@ def train_student(
     if teachers == "given" and teacher_dir is None:
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
     with distribution_scope(recipe.distribution):
-        set_seed(recipe.seed)
-        backbone_model, tokenizer, _ = resolve_backbone_and_tokenizer(
-            backbone, tokenizer
-        )
-        backbone_model = with_precision(
-            backbone_model,
-            recipe.precision,
-            copy=recipe.distribution != "none",
-        )
-        # The heads' initialization depends on the seed only, not on how the
-        # backbone was made (a copy into a distribution scope draws numbers).
-        set_seed(recipe.seed)
-        check_backbone(backbone_model, tokenizer, recipe.max_length)
+        backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
         loader = SplitLoader(
             tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
         )

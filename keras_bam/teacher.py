@@ -72,6 +72,30 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
     return optimizer
 
 
+def prepared_backbone(backbone, tokenizer, recipe: FineTuningRecipe) -> tuple:
+    """The backbone and tokenizer a run trains, ready in the current scope.
+
+    Seeds the run, resolves `backbone` (see `train_teacher`), puts it in the
+    recipe's precision (a copy made in the current `distribution_scope` when
+    the recipe distributes), seeds again so that the heads' initialization
+    depends on the seed only (a copy draws random numbers), and checks the
+    tokenizer and `max_length` against it.
+
+    Returns:
+        `(backbone_model, tokenizer, backbone_name)`.
+    """
+    set_seed(recipe.seed)
+    backbone_model, tokenizer, name = resolve_backbone_and_tokenizer(
+        backbone, tokenizer
+    )
+    backbone_model = with_precision(
+        backbone_model, recipe.precision, copy=recipe.distribution != "none"
+    )
+    set_seed(recipe.seed)
+    check_backbone(backbone_model, tokenizer, recipe.max_length)
+    return backbone_model, tokenizer, name
+
+
 def task_loss(task: GlueTask, reduction: str = "sum"):
     """Cross-entropy on logits, or squared error for regression, summed over the
     batch as in BAM (or averaged with `reduction="mean"`, over the rows with
@@ -211,19 +235,9 @@ def train_teacher(
     check_backend()
     recipe = recipe or FineTuningRecipe.bam_single_task()
     with distribution_scope(recipe.distribution):
-        set_seed(recipe.seed)
-        backbone_model, tokenizer, backbone_name = resolve_backbone_and_tokenizer(
-            backbone, tokenizer
+        backbone_model, tokenizer, backbone_name = prepared_backbone(
+            backbone, tokenizer, recipe
         )
-        backbone_model = with_precision(
-            backbone_model,
-            recipe.precision,
-            copy=recipe.distribution != "none",
-        )
-        # The heads' initialization depends on the seed only, not on how the
-        # backbone was made (a copy into a distribution scope draws numbers).
-        set_seed(recipe.seed)
-        check_backbone(backbone_model, tokenizer, recipe.max_length)
         loader = SplitLoader(
             tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
         )
