@@ -6,15 +6,19 @@ synthetic tasks in MNLI's real training-file format (the 12 columns of
 drawn from the tokenizer's whole-word vocabulary) with 50k to 400k pairs, and
 measures, for each size in its own process (so that peak memory is its own):
 
-- **read**: `read_glue_tsv("mnli", "train")`: rows/s, its peak memory above the
-  start and the resident memory after (the texts);
-- **encode**: `encode_examples` with the library's chunked encoding
-  (`chunk_size=8192`) and, for comparison, in one chunk (what it did before):
-  pairs/s and the *working* memory: the peak resident memory during encoding
-  (VmHWM, reset before it) minus what was resident before and minus the
-  result's own arrays;
-- **batches**: one shuffled epoch of `BucketedBatches` (batch 32), every batch
-  padded: batches/s, the input pipeline's rate.
+- **read**: `read_glue_tsv("mnli", "train")` (streamed): rows/s, its peak
+  memory above the start and what stays resident after (the texts);
+- **encode**: `EncodedCache.encode` on a first run: the examples encoded 8,192
+  at a time, each chunk appended to the entry's files: pairs/s and the
+  *working* memory: the peak resident memory during it (VmHWM, reset before
+  each phase) minus what was resident before;
+- **cache open**: the entry opened again as a later run does (checksums
+  streamed, arrays memory-mapped): seconds and the resident memory it adds;
+- **batches**: one shuffled epoch of `BucketedBatches` (batch 32) over the
+  memory-mapped encoding, every batch padded: batches/s;
+- **predict+write**: `write_teacher_predictions` (chunks of 65,536) with a
+  tiny random BERT (1 layer, width 16; the writer is measured, not the model):
+  examples/s and working memory (its peak minus what was resident before).
 
 Throughput should not fall and working memory should not grow with the size;
 what does grow is the data itself (the texts, then the encoded arrays).
@@ -31,6 +35,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +60,7 @@ MNLI_TRAIN_COLUMNS = (
 LABELS = ("entailment", "neutral", "contradiction")
 GENRES = ("fiction", "government", "slate", "telephone", "travel")
 MARKER = "<!-- big-task-table -->"
+ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated")
 
 
 def write_synthetic_mnli(path: str, size: int, words: list, seed: int = 0):
@@ -121,12 +127,16 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(data_dir: str, chunk_size: int):
+def child(data_dir: str, cache_dir: str):
     """Measures one size in this process; prints one JSON line."""
+    import keras
+    import keras_hub
+
     import keras_bam
 
     tokenizer = keras_bam.load_tokenizer()
     result = {"rss_start_mib": _rss_mib()}
+
     _reset_peak()
     start = time.perf_counter()
     examples = keras_bam.read_glue_tsv("mnli", "train", data_dir)
@@ -137,25 +147,35 @@ def child(data_dir: str, chunk_size: int):
         rss_after_read_mib=_rss_mib(),
         read_peak_mib=_peak_mib(),
     )
+
     before = _rss_mib()
     _reset_peak()
     start = time.perf_counter()
-    encoded = keras_bam.encode_examples(examples, tokenizer, 128, chunk_size=chunk_size)
+    # Encoded (chunk by chunk) and written to the cache, as a first run does.
+    encoded = keras_bam.EncodedCache(cache_dir).encode(examples, tokenizer, 128)
     seconds = time.perf_counter() - start
-    encoded_mib = (
-        sum(
-            getattr(encoded, name).nbytes
-            for name in ("token_ids", "row_lengths", "first_lengths", "truncated")
-        )
-        + encoded.offsets.nbytes
-    ) / 2**20
-    peak = _peak_mib()
     result.update(
         encode_pairs_per_s=len(examples) / seconds,
-        encoded_mib=encoded_mib,
-        peak_after_encode_mib=peak,
-        encode_working_mib=peak - before - encoded_mib,
+        encoded_mib=sum(getattr(encoded, name).nbytes for name in ARRAYS) / 2**20,
+        # The encoding is on disk, memory-mapped: nothing of it is subtracted.
+        encode_working_mib=_peak_mib() - before,
     )
+
+    # Opened memory-mapped, as a later run does.
+    del encoded
+    before = _rss_mib()
+    _reset_peak()
+    start = time.perf_counter()
+    cache = keras_bam.EncodedCache(cache_dir)
+    encoded = cache.encode(examples, tokenizer, 128)
+    assert cache.hits == 1 and isinstance(encoded.token_ids, np.memmap)
+    result.update(
+        cache_open_s=time.perf_counter() - start,
+        cache_open_resident_mib=_rss_mib() - before,
+        cache_open_peak_mib=_peak_mib() - before,
+    )
+
+    _reset_peak()
     batches = keras_bam.BucketedBatches(
         encoded, examples.labels, batch_size=32, shuffle=True
     )
@@ -167,7 +187,38 @@ def child(data_dir: str, chunk_size: int):
         batches=len(batches),
         batches_per_s=len(batches) / seconds,
         padding_fraction=batches.padding_fraction,
-        peak_mib=max(result["read_peak_mib"], peak, _peak_mib()),
+        batches_peak_mib=_peak_mib(),
+    )
+
+    # Teacher predictions, written chunk by chunk, by a tiny random BERT (the
+    # model's own cost is not the point; the writer's memory and rate are).
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=1,
+        hidden_dim=16,
+        intermediate_dim=16,
+        max_sequence_length=128,
+    )
+    model = keras_bam.SingleTaskModel(backbone, "mnli")
+    before = _rss_mib()
+    _reset_peak()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=cache_dir) as out:
+        keras_bam.write_teacher_predictions(
+            model, examples, encoded, os.path.join(out, "mnli_train_teacher.npz")
+        )
+    result.update(
+        predict_examples_per_s=len(examples) / (time.perf_counter() - start),
+        predict_peak_mib=_peak_mib(),
+        predict_working_mib=_peak_mib() - before,
+    )
+    result["peak_mib"] = max(
+        result["read_peak_mib"],
+        result["batches_peak_mib"],
+        result["predict_peak_mib"],
+        before + result["cache_open_peak_mib"],
     )
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -186,20 +237,25 @@ def run(args):
             path = os.path.join(data_dir, "MNLI", "train.tsv")
             write_synthetic_mnli(path, size, words)
             file_mib = os.path.getsize(path) / 2**20
-            for mode, chunk in (("chunked", 8192), ("one chunk", size)):
-                if mode == "one chunk" and size > args.one_chunk_up_to:
-                    continue
-                output = subprocess.run(
-                    [sys.executable, __file__, "child", data_dir, str(chunk)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                line = [x for x in output.stdout.splitlines() if x.startswith("RESULT")]
-                row = {"size": size, "mode": mode, "file_mib": file_mib}
-                row.update(json.loads(line[-1][len("RESULT ") :]))
-                rows.append(row)
-                print(_format_row(row), flush=True)
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "child",
+                    data_dir,
+                    os.path.join(data_dir, "cache"),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            if output.returncode:
+                raise SystemExit(f"size {size} failed:\n{output.stderr[-3000:]}")
+            line = [x for x in output.stdout.splitlines() if x.startswith("RESULT")]
+            row = {"size": size, "file_mib": file_mib}
+            row.update(json.loads(line[-1][len("RESULT ") :]))
+            rows.append(row)
+            print(_format_row(row), flush=True)
+            shutil.rmtree(data_dir)
     result = {
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
@@ -214,23 +270,28 @@ def run(args):
 
 
 def _format_row(row) -> str:
+    start = row["rss_start_mib"]
     return (
-        f"| {row['size']:,} | {row['mode']} | {row['file_mib']:.0f} | "
-        f"{row['read_rows_per_s']:,.0f} | "
-        f"{row['read_peak_mib'] - row['rss_start_mib']:.0f} | "
-        f"{row['rss_after_read_mib'] - row['rss_start_mib']:.0f} | "
-        f"{row['encode_pairs_per_s']:,.0f} | {row['encoded_mib']:.0f} | "
-        f"{row['encode_working_mib']:.0f} | {row['peak_mib']:.0f} | "
-        f"{row['batches_per_s']:,.0f} |"
+        f"| {row['size']:,} | {row['file_mib']:.0f} "
+        f"| {row['read_rows_per_s']:,.0f} | {row['read_peak_mib'] - start:.0f} "
+        f"| {row['rss_after_read_mib'] - start:.0f} "
+        f"| {row['encode_pairs_per_s']:,.0f} | {row['encoded_mib']:.0f} "
+        f"| {row['encode_working_mib']:.0f} "
+        f"| {row['cache_open_s']:.1f} | {row['cache_open_resident_mib']:.0f} "
+        f"| {row['batches_per_s']:,.0f} "
+        f"| {row['predict_examples_per_s']:,.0f} "
+        f"| {row['predict_working_mib']:.0f} "
+        f"| {row['peak_mib']:.0f} |"
     )
 
 
 def table(result) -> str:
     lines = [
-        "| pairs | encoding | file MiB | read rows/s | read peak MiB | texts MiB "
-        "| encode pairs/s | encoded MiB | encode working MiB | peak RSS MiB "
-        "| batches/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| pairs | file MiB | read rows/s | read peak MiB | texts MiB "
+        "| encode pairs/s | encoded MiB | encode working MiB | cache open s "
+        "| cache open MiB | batches/s | predict+write ex/s | predict working MiB "
+        "| peak RSS MiB |",
+        "|" + "---|" * 14,
     ]
     lines += [_format_row(row) for row in result["rows"]]
     return "\n".join(lines)
@@ -250,17 +311,11 @@ def render_readme(result, readme: str):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "child":
-        child(sys.argv[2], int(sys.argv[3]))
+        child(sys.argv[2], sys.argv[3])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[50000, 100000, 200000, 400000]
-    )
-    parser.add_argument(
-        "--one-chunk-up-to",
-        type=int,
-        default=400000,
-        help="also encode in one chunk (the old way) up to this size",
     )
     parser.add_argument("--work-dir", default=None, help="where the files go")
     parser.add_argument(

@@ -8,7 +8,7 @@ MiniLM-L6-H384 backbone:
   `BucketedBatches`, `keras_bam.as_fit_input`, compiled with
   `keras_bam.teacher.make_optimizer` / `task_loss` and
   `FineTuningRecipe.bam_single_task()`, as `keras_bam.train_teacher` builds it; and
-  `keras_bam.teacher.predict_outputs` for prediction.
+  `keras_bam.predict_outputs` for prediction.
 - **keras-bam BAM** (same children): `MultiTaskModel(distillation="annealed")` over
   the tasks' mixed, length-bucketed batches (`multitask_batches`, BAM's size^0.75
   task weighting) with teacher targets (`teachers="uninformative"`: the same compute
@@ -380,8 +380,8 @@ def child_keras_bam(cfg: dict) -> None:
 
     import keras_bam
     from keras_bam.backend_utils import set_seed
+    from keras_bam.prediction import predict_outputs
     from keras_bam.teacher import make_optimizer
-    from keras_bam.teacher import predict_outputs
     from keras_bam.teacher import task_loss
     from keras_bam.teacher import training_targets
 

@@ -57,6 +57,9 @@ from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
 from keras_bam.pipeline import glue_scores
 from keras_bam.pipeline import run_glue
+from keras_bam.prediction import evaluate
+from keras_bam.prediction import predict_outputs
+from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.statistics import mean_and_sd
@@ -76,8 +79,6 @@ from keras_bam.tasks import GLUE_TASKS
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import TeacherRun
-from keras_bam.teacher import evaluate
-from keras_bam.teacher import predict_outputs
 from keras_bam.teacher import train_teacher
 from keras_bam.teacher_predictions import TeacherPredictions
 from keras_bam.validation import check_backbone

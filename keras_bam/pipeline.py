@@ -14,11 +14,11 @@ from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs
+from keras_bam.prediction import predict_outputs
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.student import train_student
 from keras_bam.submission import write_glue_submission
 from keras_bam.tasks import get_task
-from keras_bam.teacher import predict_outputs
 from keras_bam.teacher import train_teacher
 
 logger = logging.getLogger(__name__)

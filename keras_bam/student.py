@@ -22,12 +22,12 @@ from keras_bam.data.multitask import multitask_batches
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
+from keras_bam.prediction import predict_outputs
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.task_weighting import WEIGHTINGS
 from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
-from keras_bam.teacher import predict_outputs
 from keras_bam.teacher import prepared_backbone
 from keras_bam.teacher_predictions import TeacherPredictions
 from keras_bam.validation import check_backend

@@ -54,7 +54,7 @@ def write_glue_submission(model, loader, output_dir, predict) -> dict:
         loader: the run's `SplitLoader` (same tokenizer and length as training).
         output_dir: the folder for the files.
         predict: `predict(model, encoded)` returning the model's outputs in example
-            order (`keras_bam.teacher.predict_outputs`).
+            order (`keras_bam.predict_outputs`).
 
     Returns:
         File name to the number of predictions written.

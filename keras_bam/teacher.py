@@ -16,12 +16,9 @@ from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import distribution_scope
 from keras_bam.backend_utils import set_seed
-from keras_bam.backend_utils import strip_padding
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
-from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
-from keras_bam.data.examples import TaskExamples
 from keras_bam.data.loading import SplitLoader
 from keras_bam.io_utils import save_dev_outputs
 from keras_bam.metrics import glue_metrics
@@ -29,17 +26,16 @@ from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
+from keras_bam.prediction import predict_outputs
+from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
-from keras_bam.teacher_predictions import TeacherPredictions
 from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
-
-EVAL_BATCH_SIZE = 128
 
 
 def training_targets(task: GlueTask, labels: np.ndarray) -> np.ndarray:
@@ -107,28 +103,6 @@ def task_loss(task: GlueTask, reduction: str = "sum"):
     return keras.losses.SparseCategoricalCrossentropy(
         from_logits=True, reduction=reduction
     )
-
-
-def predict_outputs(
-    model, encoded: EncodedExamples, batch_size: int = EVAL_BATCH_SIZE, buckets=None
-) -> np.ndarray:
-    """Model outputs for every encoded example, in example order (no dropout)."""
-    batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
-    fit_input = as_fit_input(batches)
-    outputs = model.predict(fit_input, verbose=0)
-    return batches.restore_order(strip_padding(fit_input, outputs))
-
-
-def evaluate(
-    model,
-    examples: TaskExamples,
-    encoded: EncodedExamples,
-    batch_size: int = EVAL_BATCH_SIZE,
-) -> dict:
-    """The official GLUE metrics of `model` on labeled `examples`."""
-    outputs = predict_outputs(model, encoded, batch_size)
-    predictions = predictions_from_outputs(examples.task, outputs)
-    return glue_metrics(examples.task, examples.labels, predictions)
 
 
 @dataclasses.dataclass
@@ -327,17 +301,16 @@ def train_teacher(
                 {task.name: dev_outputs},
             )
             for examples, encoded in prediction_sets:
-                predictions = TeacherPredictions.from_outputs(
+                run.predictions_paths[examples.split] = write_teacher_predictions(
+                    model,
                     examples,
-                    predict_outputs(model, encoded),
+                    encoded,
+                    os.path.join(
+                        output_dir, f"{task.name}_{examples.split}_teacher.npz"
+                    ),
                     backbone=str(backbone_name),
                     recipe=recipe.to_dict(),
                     backend=keras.backend.backend(),
-                )
-                run.predictions_paths[examples.split] = predictions.save(
-                    os.path.join(
-                        output_dir, f"{task.name}_{examples.split}_teacher.npz"
-                    )
                 )
             if save_model:
                 run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")

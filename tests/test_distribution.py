@@ -54,6 +54,7 @@ for task in ("rte", "stsb"):
         backbone=backbone(), save_model=False, **common)
     result[f"teacher_{task}_loss"] = run.history["loss"]
     result[f"teacher_{task}_dev"] = run.dev_outputs["dev"].tolist()
+    result[f"teacher_{task}_metrics"] = run.dev_metrics["dev"]
     result[f"teacher_{task}_train"] = keras_bam.TeacherPredictions.load(
         run.predictions_paths["train"]).outputs.tolist()
 
@@ -125,6 +126,7 @@ def test_teacher_matches_one_device(runs, task):
             atol=1e-4,
             err_msg=key,
         )
+    _assert_same_metrics(two[f"teacher_{task}_metrics"], one[f"teacher_{task}_metrics"])
 
 
 def test_student_matches_one_device(runs):
@@ -148,3 +150,16 @@ def test_student_matches_one_device(runs):
     np.testing.assert_allclose(
         two["student_weights"], one["student_weights"], rtol=1e-2, atol=1e-3
     )
+    _assert_same_metrics(two["student_metrics"], one["student_metrics"])
+
+
+def _assert_same_metrics(two, one):
+    """GLUE metrics on 20 dev examples: equal up to one example's flip (0.05)
+    for accuracy and F1, and 1e-2 for correlations."""
+    assert two.keys() == one.keys()
+    for key, value in one.items():
+        if isinstance(value, dict):
+            _assert_same_metrics(two[key], value)
+        else:
+            tolerance = 1e-2 if key in ("pearson", "spearman") else 0.051
+            assert two[key] == pytest.approx(value, abs=tolerance), key

@@ -2,56 +2,69 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
+from keras_bam.data.encoding import TOKENIZE_CHUNK
 from keras_bam.data.encoding import EncodedExamples
-from keras_bam.data.encoding import encode_examples
+from keras_bam.data.encoding import encoded_chunks
+from keras_bam.data.encoding import log_truncation
 from keras_bam.data.encoding import tokenizer_fingerprint
 from keras_bam.data.examples import TaskExamples
 from keras_bam.io_utils import NPZ_READ_ERRORS
-from keras_bam.io_utils import arrays_sha256
-from keras_bam.io_utils import atomic_savez
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 3
-_ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated", "pad_id")
+CACHE_FORMAT_VERSION = 4
+_ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated")
+_METADATA = "metadata.json"
 
 
 class EncodedCache:
-    """Encoded splits cached as `.npz` files (plain arrays, never pickles).
+    """Encoded splits cached on disk and read back memory-mapped (never pickles).
 
-    A cache entry is named by task, split, `max_length` and the tokenizer's
-    vocabulary fingerprint, and records the hash of the examples it encodes. An
-    entry whose recorded source hash, vocabulary or format differs from the
+    An entry is a folder named by task, split, `max_length` and the tokenizer's
+    vocabulary fingerprint, holding one `.npy` file per array and a
+    `metadata.json` that records the hash of the examples it encodes and the
+    SHA-256 of the array files. Entries are read memory-mapped
+    (`np.load(mmap_mode="r")`): MNLI's encoding is paged in as batches use it,
+    not loaded whole, and the checksum is computed by streaming the files.
+
+    An entry whose recorded source hash, vocabulary or format differs from the
     request (the data changed, say) is stale: it is reported, re-encoded and
-    replaced, never reused. The entry's metadata holds the SHA-256 of its arrays
-    (`arrays_sha256`), checked on every read: a corrupt or truncated entry, like an
-    unreadable one, is logged as stale and rebuilt (the cache is derived data).
+    replaced, never reused. A corrupt, truncated or unreadable entry is logged
+    as stale and rebuilt too (the cache is derived data). Entries are written
+    to a temporary folder and moved into place, so a killed run leaves no
+    half-written entry.
 
     Args:
-        directory: where cache files live (created if missing).
+        directory: where cache entries live (created if missing).
+        chunk_size: examples encoded (and written) at a time.
 
     Example:
     ```python
     cache = keras_bam.EncodedCache("/tmp/keras_bam_cache")
     encoded = cache.encode(examples, tokenizer, max_length=128)  # encodes
-    encoded = cache.encode(examples, tokenizer, max_length=128)  # reads the file
+    encoded = cache.encode(examples, tokenizer, max_length=128)  # memory-maps
     ```
     """
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, chunk_size: int = TOKENIZE_CHUNK):
         self.directory = os.fspath(directory)
+        self.chunk_size = int(chunk_size)
         self.hits = 0
         self.misses = 0
         self.stale = 0
 
     def path_for(self, examples: TaskExamples, vocab: str, max_length: int) -> str:
-        name = f"{examples.task.name}-{examples.split}-len{max_length}-{vocab[:12]}.npz"
+        """The entry folder for `examples` encoded to `max_length` with `vocab`."""
+        name = f"{examples.task.name}-{examples.split}-len{max_length}-{vocab[:12]}"
         return os.path.join(self.directory, name)
 
     def encode(
@@ -80,33 +93,50 @@ class EncodedCache:
                 "Encoded cache entry %s is stale (%s); re-encoding.", path, reason
             )
         self.misses += 1
-        encoded = encode_examples(examples, tokenizer, max_length)
-        _write_entry(path, encoded, metadata)
-        return encoded
+        _write_entry(path, examples, tokenizer, max_length, metadata, self.chunk_size)
+        cached, reason = _read_entry(path, metadata)
+        if cached is None:  # Written just now: only a failing disk gets here.
+            raise OSError(f"The encoded cache entry {path} cannot be read: {reason}")
+        return cached
+
+
+def files_sha256(paths) -> str:
+    """SHA-256 of the files' bytes in order, streamed (bounded memory)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _read_entry(path, expected):
     """`(EncodedExamples, None)` if the entry matches `expected`, else `(None, why)`."""
+    damaged = "unreadable (corrupt or truncated)"
+    files = [os.path.join(path, f"{name}.npy") for name in _ARRAYS]
     try:
-        with np.load(path, allow_pickle=False) as data:
-            metadata = json.loads(str(data["metadata"]))
-            if not isinstance(metadata, dict):
-                return None, "unreadable: the metadata is not a JSON object"
-            for key, value in expected.items():
-                if metadata.get(key) != value:
-                    return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
-            arrays = {name: data[name] for name in _ARRAYS}
-    except NPZ_READ_ERRORS as e:
-        return None, f"unreadable (corrupt or truncated): {e}"
-    checksum = arrays_sha256(arrays)
-    if metadata.get("sha256") != checksum:
-        return None, (
-            f"corrupt: the arrays' SHA-256 is {checksum[:12]}..., the entry "
-            f"recorded {str(metadata.get('sha256'))[:12]}..."
-        )
-    pad_id = int(arrays.pop("pad_id"))
+        with open(os.path.join(path, _METADATA)) as f:
+            metadata = json.load(f)
+        if not isinstance(metadata, dict):
+            return None, f"{damaged}: the metadata is not a JSON object"
+        for key, value in expected.items():
+            if metadata.get(key) != value:
+                return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
+        checksum = files_sha256(files)
+        if metadata.get("sha256") != checksum:
+            return None, (
+                f"{damaged}: the arrays' SHA-256 is {checksum[:12]}..., the entry "
+                f"recorded {str(metadata.get('sha256'))[:12]}..."
+            )
+        arrays = {
+            name: np.load(file, mmap_mode="r", allow_pickle=False)
+            for name, file in zip(_ARRAYS, files)
+        }
+        pad_id = int(metadata["pad_id"])
+    except (*NPZ_READ_ERRORS, json.JSONDecodeError) as e:
+        return None, f"{damaged}: {e}"
     if len(arrays["row_lengths"]) != expected["num_examples"] or int(
-        arrays["row_lengths"].sum()
+        np.sum(arrays["row_lengths"], dtype=np.int64)
     ) != len(arrays["token_ids"]):
         return None, "array sizes do not match"
     return (
@@ -115,12 +145,63 @@ def _read_entry(path, expected):
     )
 
 
-def _write_entry(path, encoded: EncodedExamples, metadata: dict):
-    arrays = {
-        name: np.asarray(getattr(encoded, name)) for name in _ARRAYS if name != "pad_id"
-    }
-    arrays["pad_id"] = np.array(encoded.pad_id)
-    metadata = {**metadata, "sha256": arrays_sha256(arrays)}
-    atomic_savez(
-        path, metadata=np.array(json.dumps(metadata, sort_keys=True)), **arrays
-    )
+def _write_entry(
+    path, examples, tokenizer, max_length: int, metadata: dict, chunk_size: int
+):
+    """Encodes `examples` chunk by chunk straight into a new entry at `path`:
+    only one chunk's encoding is in memory at a time."""
+    parent = os.path.dirname(path) or "."
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=".partial-")
+    try:
+        writers = {
+            name: _NpyAppender(os.path.join(staging, f"{name}.npy")) for name in _ARRAYS
+        }
+        pad_id, truncated = None, 0
+        for chunk in encoded_chunks(examples, tokenizer, max_length, chunk_size):
+            for name, writer in writers.items():
+                writer.append(getattr(chunk, name))
+            pad_id, truncated = chunk.pad_id, truncated + chunk.num_truncated
+        files = [writer.close() for writer in writers.values()]
+        log_truncation(examples, truncated, max_length)
+        metadata = {**metadata, "pad_id": int(pad_id), "sha256": files_sha256(files)}
+        with open(os.path.join(staging, _METADATA), "w") as f:
+            json.dump(metadata, f, sort_keys=True, indent=1)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+class _NpyAppender:
+    """Writes a 1-D `.npy` file whose length is known only at the end: rows go
+    to a raw file as they come; `close` writes the header and copies them after
+    it in blocks."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._raw = open(path + ".raw", "wb")
+        self._dtype = None
+        self._length = 0
+
+    def append(self, values):
+        values = np.ascontiguousarray(values)
+        if self._dtype is None:
+            self._dtype = values.dtype
+        self._raw.write(values.astype(self._dtype, copy=False).tobytes())
+        self._length += len(values)
+
+    def close(self) -> str:
+        self._raw.close()
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self._dtype),
+            "fortran_order": False,
+            "shape": (self._length,),
+        }
+        with open(self.path, "wb") as out, open(self.path + ".raw", "rb") as raw:
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(raw, out, 1 << 20)
+        os.remove(self.path + ".raw")
+        return self.path

@@ -199,32 +199,45 @@ def encode_examples(
     batch = encoded.pad_batch([0, 1, 2])
     ```
     """
-    num_texts = len(examples.texts)
-    special = num_texts + 1
+    chunks = list(encoded_chunks(examples, tokenizer, max_length, chunk_size))
+    encoded = chunks[0] if len(chunks) == 1 else concatenate_encoded(*chunks)
+    log_truncation(examples, encoded.num_truncated, max_length)
+    return encoded
+
+
+def encoded_chunks(
+    examples: TaskExamples,
+    tokenizer,
+    max_length: int = 128,
+    chunk_size: int = TOKENIZE_CHUNK,
+):
+    """Yields the `EncodedExamples` of `examples`, `chunk_size` at a time (at
+    least one chunk, empty for no examples); see `encode_examples`."""
+    special = len(examples.texts) + 1
     if max_length <= special:
         raise ValueError(f"max_length={max_length} leaves no room for text.")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}.")
     n = len(examples)
-    chunks = [
-        _encode_chunk(
-            examples.select(np.arange(start, min(start + chunk_size, n))),
-            tokenizer,
-            max_length,
-        )
-        for start in range(0, n, chunk_size)
-    ] or [_encode_chunk(examples, tokenizer, max_length)]
-    encoded = chunks[0] if len(chunks) == 1 else concatenate_encoded(*chunks)
-    if encoded.num_truncated:
+    if n <= chunk_size:
+        yield _encode_chunk(examples, tokenizer, max_length)
+        return
+    for start in range(0, n, chunk_size):
+        chunk = examples.select(np.arange(start, min(start + chunk_size, n)))
+        yield _encode_chunk(chunk, tokenizer, max_length)
+
+
+def log_truncation(examples: TaskExamples, num_truncated: int, max_length: int):
+    """Logs how many of `examples` were truncated, if any."""
+    if num_truncated:
         logger.info(
             "%s %s: %d of %d examples truncated to %d tokens.",
             examples.task.display_name,
             examples.split,
-            encoded.num_truncated,
-            n,
+            num_truncated,
+            len(examples),
             max_length,
         )
-    return encoded
 
 
 def _encode_chunk(

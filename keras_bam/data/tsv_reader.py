@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 import os
@@ -27,19 +29,35 @@ def glue_tsv_path(task: str | GlueTask, split: str, data_dir: str | os.PathLike)
     return os.path.join(os.fspath(data_dir), task.tsv_folder, task.split(split).file)
 
 
-def _split_lines(raw: bytes):
-    """Yields `(line_number, bytes)` for each line; tolerates a missing final newline,
-    a UTF-8 byte-order mark and Windows line ends. Only `\\n` ends a line: GLUE
+def _split_lines(file):
+    """Yields `(line_number, bytes)` for each line of a binary file, reading as it
+    goes; tolerates a missing final newline, a UTF-8 byte-order mark and Windows
+    line ends. Only `\\n` ends a line (binary files split on nothing else): GLUE
     texts may hold other Unicode line separators."""
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(file, start=1):
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+            if not line:  # A file holding only the mark.
+                return
+        if line.endswith(b"\n"):
+            line = line[:-1]
         if line.endswith(b"\r"):
             line = line[:-1]
         yield number, line
+
+
+@contextlib.contextmanager
+def _collection_paused():
+    """Pauses Python's cyclic garbage collector: the millions of short-lived row
+    objects of a large file would otherwise trigger collections that scan all
+    that was kept so far."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_glue_tsv(
@@ -79,10 +97,13 @@ def read_glue_tsv(
             f"{path}: no such file: the {task.display_name} '{split}' split is "
             f"expected at <data_dir>/{task.tsv_folder}/{layout.file}."
         )
-    with open(path, "rb") as f:
-        raw = f.read()
-    lines = _split_lines(raw)
+    # Streamed: the file is never held whole, only the rows kept.
+    with open(path, "rb") as f, _collection_paused():
+        return _read_rows(task, split, layout, path, _split_lines(f))
 
+
+def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExamples:
+    """`read_glue_tsv` of the `(line_number, bytes)` pairs of `lines`."""
     errors = []
 
     def problem(line, field, message):

@@ -18,8 +18,11 @@ class CountingTokenizer:
         return getattr(self._tokenizer, name)
 
 
+ARRAYS = ("token_ids", "row_lengths", "first_lengths", "truncated")
+
+
 def assert_same(a, b):
-    for name in ("token_ids", "row_lengths", "first_lengths", "truncated"):
+    for name in ARRAYS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
@@ -35,7 +38,10 @@ def test_second_run_reads_the_cache(tmp_path, glue_dir, tokenizer):
     # Another length is another entry, not a reuse.
     other = cache.encode(dev, counting, 64)
     assert counting.calls > calls and other.max_length == 64
-    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert len(list(tmp_path.glob("*/metadata.json"))) == 2
+    # Read back memory-mapped, not loaded whole.
+    assert isinstance(second.token_ids, np.memmap)
+    assert not list(tmp_path.glob(".partial-*"))  # No staging folder is left.
 
 
 def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, caplog):
@@ -52,11 +58,27 @@ def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, cap
     assert keras_bam.EncodedCache(tmp_path).encode(changed, tokenizer, 128) is not None
 
 
+def entry(tmp_path):
+    (path,) = tmp_path.glob("*/metadata.json")
+    return path.parent
+
+
 def test_corrupt_entry_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
     dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
     keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
-    (path,) = tmp_path.glob("*.npz")
-    path.write_bytes(path.read_bytes()[:100])
+    metadata = entry(tmp_path) / "metadata.json"
+    metadata.write_bytes(metadata.read_bytes()[:100])
+    cache = keras_bam.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoded = cache.encode(dev, tokenizer, 128)
+    assert cache.stale == 1 and "unreadable" in caplog.text
+    assert_same(encoded, keras_bam.encode_examples(dev, tokenizer, 128))
+
+
+def test_missing_array_file_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
+    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    (entry(tmp_path) / "row_lengths.npy").unlink()
     cache = keras_bam.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(dev, tokenizer, 128)
@@ -71,13 +93,10 @@ def test_entry_of_another_format_version_is_stale(
 
     dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
     keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
-    (path,) = tmp_path.glob("*.npz")
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    metadata = json.loads(str(arrays["metadata"]))
+    path = entry(tmp_path) / "metadata.json"
+    metadata = json.loads(path.read_text())
     metadata["format_version"] = 0
-    arrays["metadata"] = np.array(json.dumps(metadata))
-    np.savez(path, **arrays)
+    path.write_text(json.dumps(metadata))
     cache = keras_bam.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         cache.encode(dev, tokenizer, 128)
@@ -87,17 +106,30 @@ def test_entry_of_another_format_version_is_stale(
 def test_entry_with_changed_arrays_fails_its_checksum(
     tmp_path, glue_dir, tokenizer, caplog
 ):
-    """A well-formed archive whose arrays changed after writing is not reused."""
+    """A well-formed entry whose arrays changed after writing is not reused."""
     dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(50))
     expected = keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 64)
-    (path,) = tmp_path.glob("*.npz")
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    arrays["token_ids"] = arrays["token_ids"].copy()
-    arrays["token_ids"][7] += 1
-    np.savez(path, **arrays)
+    expected = {name: np.array(getattr(expected, name)) for name in ARRAYS}
+    path = entry(tmp_path) / "token_ids.npy"
+    token_ids = np.load(path)
+    token_ids[7] += 1
+    np.save(path, token_ids)
     cache = keras_bam.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(dev, tokenizer, 64)
-    assert cache.stale == 1 and "stale (corrupt: the arrays' SHA-256 is" in caplog.text
-    assert_same(encoded, expected)
+    assert cache.stale == 1
+    assert "stale (unreadable (corrupt or truncated): the arrays' SHA-256 is" in (
+        caplog.text
+    )
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(encoded, name), expected[name])
+
+
+def test_entry_written_chunk_by_chunk_equals_one_encoding(
+    tmp_path, glue_dir, tokenizer
+):
+    dev = keras_bam.read_glue_tsv("mrpc", "dev", glue_dir).select(np.arange(60))
+    cached = keras_bam.EncodedCache(tmp_path, chunk_size=7).encode(dev, tokenizer, 40)
+    assert isinstance(cached.token_ids, np.memmap) and cached.num_truncated > 0
+    assert_same(cached, keras_bam.encode_examples(dev, tokenizer, 40))
+    assert not list(tmp_path.rglob("*.raw"))
