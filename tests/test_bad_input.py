@@ -39,6 +39,10 @@ MESSAGES = {
     "unknown_split": "Task 'rte' has no split 'validation'. Known splits: ['dev', "
     "'test', 'train'].",
     "unknown_source": "Unknown data source 'csv'; use one of ('tsv', 'tfds').",
+    "unknown_distribution": "distribution must be one of ('none', "
+    "'data_parallel'), got 'mirrored'.",
+    "cli_unknown_distribution": "keras-bam teacher: error: argument --distribution: "
+    "invalid choice: 'mirrored'",
     "teacher_missing": "rte_train_teacher.npz: no such teacher-predictions file.",
     "teacher_empty": "rte_train_teacher.npz: the teacher-predictions file is empty "
     "(0 bytes)",
@@ -169,6 +173,21 @@ def test_unknown_task_on_the_command_line(capsys):
         cli.main(["teacher", "--tasks", "rte", "rtee"])
     assert info.value.code == 2
     assert MESSAGES["cli_unknown_task"] in capsys.readouterr().err
+
+
+def test_unknown_distribution():
+    assert MESSAGES["unknown_distribution"] in raised(
+        ValueError, keras_bam.FineTuningRecipe, distribution="mirrored"
+    )
+
+
+def test_unknown_distribution_on_the_command_line(capsys):
+    from keras_bam import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["teacher", "--tasks", "rte", "--distribution", "mirrored"])
+    assert info.value.code == 2
+    assert MESSAGES["cli_unknown_distribution"] in capsys.readouterr().err
 
 
 def test_unknown_split(tmp_path):
