@@ -33,6 +33,7 @@ from keras_bam.data import concatenate_encoded
 from keras_bam.data import default_buckets
 from keras_bam.data import encode_examples
 from keras_bam.data import example_fingerprint
+from keras_bam.data import fitted_buckets
 from keras_bam.data import glue_tsv_path
 from keras_bam.data import load_glue
 from keras_bam.data import load_glue_tfds

@@ -3,6 +3,7 @@
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.batching import default_buckets
+from keras_bam.data.batching import fitted_buckets
 from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded

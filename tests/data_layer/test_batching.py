@@ -156,5 +156,44 @@ def test_default_buckets_follow_the_backend(encoded):
             encoded, batch_size=8, buckets=keras_bam.default_buckets(encoded.max_length)
         )
         assert batches.padding_fraction < coarse.padding_fraction
-    else:  # Each shape compiles: few of them.
-        assert batches.buckets == keras_bam.default_buckets(encoded.max_length)
+    else:  # Each shape compiles: as few as powers of two, placed on the data.
+        powers = keras_bam.default_buckets(encoded.max_length)
+        used = len(set(np.searchsorted(powers, encoded.row_lengths)))
+        assert batches.buckets == keras_bam.fitted_buckets(
+            encoded.row_lengths, used, encoded.max_length
+        )
+        coarse = keras_bam.BucketedBatches(encoded, batch_size=8, buckets=powers)
+        assert batches.padding_fraction <= coarse.padding_fraction
+
+
+def _padded_tokens(lengths, buckets):
+    return sum(buckets[np.searchsorted(buckets, n)] for n in lengths)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fitted_buckets_waste_the_least_padding(seed):
+    """Against every choice of at most `count` boundaries, by brute force."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 60, rng.integers(1, 40))
+    count = int(rng.integers(1, 4))
+    fitted = keras_bam.fitted_buckets(lengths, count, max_length=60)
+    assert len(fitted) <= count and fitted[-1] >= lengths.max()
+    assert list(fitted) == sorted(set(fitted))
+    top = min(-(-int(lengths.max()) // 8) * 8, 60)
+    candidates = sorted({*range(8, top, 8), top})
+    best = min(
+        _padded_tokens(lengths, list(inner) + [top])
+        for size in range(count)
+        for inner in itertools.combinations(candidates[:-1], size)
+    )
+    assert _padded_tokens(lengths, list(fitted)) == best
+
+
+def test_fitted_buckets_edges():
+    assert keras_bam.fitted_buckets([30, 41, 45, 60, 98], 2, 128) == (48, 104)
+    assert keras_bam.fitted_buckets([], 4, 128) == (128,)
+    assert keras_bam.fitted_buckets([5, 5], 4, 128) == (8,)
+    with pytest.raises(ValueError, match="above 64"):
+        keras_bam.fitted_buckets([65], 2, 64)
