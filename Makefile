@@ -29,8 +29,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: $(STAMP) lint
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q
-	KERAS_BACKEND=jax $(PY) -m pytest -q
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --durations=15
+	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
