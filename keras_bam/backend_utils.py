@@ -69,6 +69,7 @@ class ReplicaPaddedBatches(PyDataset):
         super().__init__(**kwargs)
         self.batches = batches
         self.multiple = int(multiple)
+        self._rows = {}  # Batch index to its rows before padding, for `strip`.
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -79,6 +80,7 @@ class ReplicaPaddedBatches(PyDataset):
     def __getitem__(self, index: int):
         batch = self.batches[index]
         rows = len(keras.tree.flatten(batch[0])[0])
+        self._rows[int(index)] = rows
         extra = -rows % self.multiple
         if not extra:
             return batch
@@ -101,8 +103,9 @@ class ReplicaPaddedBatches(PyDataset):
         """Drops the padding rows from the outputs of `predict` over this stream."""
         keep = []
         for index in range(len(self.batches)):
-            batch = self.batches[index]
-            rows = len(keras.tree.flatten(batch[0])[0])
+            rows = self._rows.get(index)
+            if rows is None:  # Not fetched through this wrapper: count it now.
+                rows = len(keras.tree.flatten(self.batches[index][0])[0])
             keep.append(np.ones(rows, bool))
             keep.append(np.zeros(-rows % self.multiple, bool))
         keep = np.concatenate(keep)
