@@ -63,7 +63,10 @@ here), `T` the non-padding tokens and `len_i` each example's length:
 per layer forward, three times that with the backward pass). `MFU` is useful
 FLOPs per second over the machine's fp32 matrix-multiply peak, measured in the
 same run (numpy and PyTorch sgemm, 2048x2048 and 4096x4096, best of several
-repetitions, in its own subprocess).
+repetitions, in its own subprocess). The FLOPs are the whole model's for every
+system: keras-bam computes the last layer for `[CLS]` only
+(`keras_bam.ClassTokenEncoder`, about 14% fewer FLOPs than the formula), so its
+MFU measures throughput in the model's FLOPs, not what its hardware executed.
 
 **Targets** (printed as PASS/FAIL lines, per keras-bam backend): the BAM step
 reaches at least 1.3x the peer's non-padding tokens/s on the multi-task workload;

@@ -5,6 +5,7 @@ from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import new_backbone_and_tokenizer
+from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import DISTRIBUTIONS
@@ -43,7 +44,10 @@ from keras_bam.data import read_glue_tsv
 from keras_bam.data import tokenizer_fingerprint
 from keras_bam.data import truncate_longest_first
 from keras_bam.export import export_saved_model
+from keras_bam.layers import BitGeneratorDropout
+from keras_bam.layers import ClassTokenEncoder
 from keras_bam.layers import TaskHead
+from keras_bam.layers import use_bit_generator_dropout
 from keras_bam.losses import blend_classification_targets
 from keras_bam.losses import blend_regression_targets
 from keras_bam.losses import soft_cross_entropy

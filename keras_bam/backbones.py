@@ -7,6 +7,8 @@ import os
 import keras
 import keras_hub
 
+from keras_bam.layers import ClassTokenEncoder
+
 DEFAULT_BACKBONE = "minilm"
 
 
@@ -65,6 +67,43 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     backbone.test_function = None
     backbone.predict_function = None
     return backbone
+
+
+def pooled_output(backbone: keras.Model):
+    """The backbone's symbolic pooled output, with its last transformer layer
+    computed for the `[CLS]` position only (`ClassTokenEncoder`).
+
+    For a KerasHub `BertBackbone` the result is a tensor of the backbone's own
+    functional graph, up to the last layer's input, followed by
+    `ClassTokenEncoder` and the backbone's `pooled_dense`: a model built on it
+    holds the backbone's layers and weights, computes the same pooled output
+    (up to float rounding) and skips the last layer's work on every other
+    position. Other backbones give `backbone(backbone.input)["pooled_output"]`.
+
+    Args:
+        backbone: a KerasHub BERT-family backbone.
+
+    Returns:
+        A symbolic `(batch, hidden)` tensor over `backbone.input`.
+
+    Example:
+    ```python
+    backbone = keras_bam.load_backbone()
+    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    ```
+    """
+    last = backbone.transformer_layers[-1] if backbone.transformer_layers else None
+    if not (
+        isinstance(backbone, keras_hub.models.BertBackbone)
+        and type(last) is keras_hub.layers.TransformerEncoder
+        and len(last._inbound_nodes) == 1
+    ):
+        return backbone(backbone.input)["pooled_output"]
+    hidden, padding_mask = last.input
+    first = ClassTokenEncoder(last, name=f"{last.name}_class_token")(
+        hidden, padding_mask=padding_mask
+    )
+    return backbone.pooled_dense(first)
 
 
 def with_precision(

@@ -3,6 +3,69 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
+
+from keras_bam import backend_utils
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class BitGeneratorDropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` with its mask drawn by `backend_utils.dropout`.
+
+    Same rate, noise shape, seed generator and config as Keras's layer; on JAX
+    the mask comes from XLA's bit generator, about 7x cheaper on a CPU than
+    `jax.random.bernoulli`, which took a fifth of a MiniLM training step. On
+    TensorFlow it is Keras's dropout.
+
+    Args:
+        rate: the fraction of entries dropped.
+        noise_shape: the mask's shape, as in `keras.layers.Dropout`.
+        seed: an integer seed.
+        **kwargs: standard layer arguments (`name`, ...).
+
+    Example:
+    ```python
+    layer = keras_bam.BitGeneratorDropout(0.1, seed=1)
+    outputs = layer(keras.ops.ones((2, 8)), training=True)
+    ```
+    """
+
+    def call(self, inputs, training=False):
+        if training and self.rate > 0:
+            return backend_utils.dropout(
+                inputs, self.rate, self.seed_generator, self.noise_shape
+            )
+        return inputs
+
+
+def use_bit_generator_dropout(model: keras.layers.Layer) -> keras.layers.Layer:
+    """Makes every `keras.layers.Dropout` inside `model` a `BitGeneratorDropout`.
+
+    KerasHub builds its dropout layers inside its backbones (embeddings,
+    attention probabilities, each transformer sublayer); this switches them in
+    place. Their rates, seed generators (and states) and configs are unchanged;
+    only how the mask is sampled differs, and only on JAX.
+
+    Args:
+        model: a layer or model, changed in place.
+
+    Returns:
+        `model`.
+
+    Example:
+    ```python
+    backbone = keras_bam.use_bit_generator_dropout(keras_bam.load_backbone())
+    ```
+    """
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if type(layer) is keras.layers.Dropout:
+            layer.__class__ = BitGeneratorDropout
+    # Functions traced before the change would keep the old sampling.
+    if isinstance(model, keras.Model):
+        model.train_function = None
+        model.test_function = None
+        model.predict_function = None
+    return model
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
@@ -40,7 +103,7 @@ class TaskHead(keras.layers.Layer):
         if kernel_initializer == "truncated_normal_002":
             kernel_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self._dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self._dropout = BitGeneratorDropout(self.dropout, dtype=self.dtype_policy)
         self._dense = keras.layers.Dense(
             self.num_outputs,
             kernel_initializer=self.kernel_initializer,
@@ -71,3 +134,77 @@ class TaskHead(keras.layers.Layer):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class ClassTokenEncoder(keras.layers.Wrapper):
+    """A KerasHub `TransformerEncoder` computed for the `[CLS]` position only.
+
+    BERT's pooled output reads the last layer at position 0 alone, yet the
+    backbone computes that layer for every position. This runs the same layer
+    (its own sublayers and weights) with the first position as the only
+    attention query: the attention reads every position's keys and values, and
+    the attention output, feed-forward block and layer norms run on one
+    position instead of all. The result is the layer's output at position 0, up
+    to float rounding; on MiniLM it skips 10 of the 72 `d^2` matrix-multiply
+    FLOPs per token (14% of a forward and backward pass).
+
+    Args:
+        layer: the `keras_hub.layers.TransformerEncoder` to compute.
+        **kwargs: standard layer arguments (`name`, ...); the dtype policy is
+            the layer's unless given.
+
+    Returns (when called):
+        `(batch, hidden)`: the layer's output at the first position, from
+        `hidden` of shape `(batch, length, hidden)` and an optional
+        `padding_mask` of shape `(batch, length)`.
+
+    Example:
+    ```python
+    encoder = keras_hub.layers.TransformerEncoder(intermediate_dim=32, num_heads=2)
+    hidden = keras.random.normal((2, 5, 16))
+    first = keras_bam.ClassTokenEncoder(encoder)(hidden)  # == encoder(hidden)[:, 0]
+    ```
+    """
+
+    def __init__(self, layer, **kwargs):
+        # Compute in the wrapped layer's precision (its residuals mix with it).
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        self.built = True
+
+    def call(self, hidden, padding_mask=None, training=None):
+        encoder = self.layer
+        query = hidden[:, :1, :]
+        mask = None
+        if padding_mask is not None:
+            # KerasHub's padding mask broadcast over the one query.
+            mask = ops.cast(ops.expand_dims(padding_mask, axis=1), "int32")
+        residual = query
+        if encoder.normalize_first:
+            query = encoder._self_attention_layer_norm(query)
+            hidden = encoder._self_attention_layer_norm(hidden)
+        x = encoder._self_attention_layer(
+            query=query, value=hidden, attention_mask=mask, training=training
+        )
+        x = encoder._self_attention_dropout(x, training=training)
+        x = x + residual
+        if not encoder.normalize_first:
+            x = encoder._self_attention_layer_norm(x)
+        residual = x
+        if encoder.normalize_first:
+            x = encoder._feedforward_layer_norm(x)
+        x = encoder._feedforward_intermediate_dense(x)
+        x = encoder._feedforward_output_dense(x)
+        x = encoder._feedforward_dropout(x, training=training)
+        x = x + residual
+        if not encoder.normalize_first:
+            x = encoder._feedforward_layer_norm(x)
+        return x[:, 0, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])

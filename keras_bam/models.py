@@ -7,9 +7,11 @@ from keras import ops
 
 from keras_bam.annealing import LastValue
 from keras_bam.annealing import TeacherAnnealingState
+from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backend_utils import loss_replicas
 from keras_bam.layers import TaskHead
+from keras_bam.layers import use_bit_generator_dropout
 from keras_bam.losses import blend_classification_targets
 from keras_bam.losses import blend_regression_targets
 from keras_bam.losses import soft_cross_entropy
@@ -24,11 +26,13 @@ class BackboneTaskModel(keras.Model):
 
     @staticmethod
     def pooled_encoder(backbone, exact_gelu: bool):
-        """`(inputs, pooled_output)` of `backbone`, after setting its GELU."""
+        """`(inputs, pooled_output)` of `backbone` (see `pooled_output`: the
+        last layer runs for `[CLS]` only), after setting its GELU and its
+        dropout sampling (`use_bit_generator_dropout`)."""
         check_backend()
         set_exact_gelu(backbone, exact_gelu)
-        inputs = backbone.input
-        return inputs, backbone(inputs)["pooled_output"]
+        use_bit_generator_dropout(backbone)
+        return backbone.input, pooled_output(backbone)
 
     def backbone_config(self) -> dict:
         """The config entries every task model shares."""

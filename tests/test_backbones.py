@@ -2,10 +2,12 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
 import keras_bam
+from tests.conftest import make_tiny_backbone
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "minilm_reference.npz")
 
@@ -36,6 +38,37 @@ def test_exact_gelu_reproduces_hugging_face(reference):
     approximate = keras_bam.set_exact_gelu(backbone, exact=False)
     sequence, _ = max_differences(approximate, reference)
     assert sequence > 1e-3  # KerasHub's tanh GELU is measurably off this checkpoint.
+
+
+@pytest.mark.integration
+def test_class_token_pooled_output_reproduces_hugging_face(reference):
+    backbone = keras_bam.load_backbone()
+    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    inputs = {k: reference[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    pooled = encoder.predict(inputs, verbose=0)
+    assert np.abs(pooled - reference["pooled_output"]).max() < 2e-5
+
+
+def test_pooled_output_skips_the_last_layer_off_cls():
+    backbone = make_tiny_backbone()
+    inputs = {
+        "token_ids": np.array([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]], "int32"),
+        "segment_ids": np.array([[0, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0]], "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]], "int32"),
+    }
+    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    np.testing.assert_allclose(
+        np.asarray(encoder(inputs)),
+        np.asarray(backbone(inputs)["pooled_output"]),
+        atol=1e-6,
+    )
+    names = [layer.name for layer in encoder.layers]
+    last = backbone.transformer_layers[-1].name
+    assert last not in names and f"{last}_class_token" in names
+    # The encoder trains the backbone's own weights.
+    assert {id(w) for w in encoder.trainable_weights} == {
+        id(w) for w in backbone.trainable_weights
+    }
 
 
 @pytest.mark.integration

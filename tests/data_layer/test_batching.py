@@ -150,12 +150,15 @@ def test_default_buckets_follow_the_backend(encoded):
         keras_bam.default_buckets(40, step=0)
     batches = keras_bam.BucketedBatches(encoded, batch_size=8)
     if keras.backend.backend() == "tensorflow":
-        # One traced step takes every length: pad to multiples of 8.
-        assert batches.buckets == keras_bam.default_buckets(encoded.max_length, 8)
-        coarse = keras_bam.BucketedBatches(
-            encoded, batch_size=8, buckets=keras_bam.default_buckets(encoded.max_length)
-        )
-        assert batches.padding_fraction < coarse.padding_fraction
+        # One traced step takes every length: a bucket per length.
+        assert batches.buckets == keras_bam.default_buckets(encoded.max_length, 1)
+        for step in (8, None):
+            coarse = keras_bam.BucketedBatches(
+                encoded,
+                batch_size=8,
+                buckets=keras_bam.default_buckets(encoded.max_length, step),
+            )
+            assert batches.padding_fraction < coarse.padding_fraction
     else:  # Each shape compiles: as few as powers of two, placed on the data.
         powers = keras_bam.default_buckets(encoded.max_length)
         used = len(set(np.searchsorted(powers, encoded.row_lengths)))
