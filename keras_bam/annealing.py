@@ -142,10 +142,14 @@ class TeacherAnnealing(keras.callbacks.Callback):
                 )
             total = steps * epochs
         state.total_steps.assign(float(total))
+        traced = (state.schedule, state.constant)
         state.schedule = self.schedule
         state.constant = self.value
-        # The step function reads the schedule when it is traced: trace it anew.
-        self.model.make_train_function(force=True)
+        # The step function reads the schedule when it is traced: trace it anew
+        # when the schedule changed (a later `fit` with the same one reuses the
+        # compiled step; the total is a variable).
+        if traced != (self.schedule, self.value):
+            self.model.make_train_function(force=True)
 
     def get_config(self):
         if callable(self.schedule):

@@ -116,6 +116,23 @@ def test_constant_and_function_schedules(rng):
     np.testing.assert_allclose(recorder.values, [0.25, 0.5625], atol=1e-7)
 
 
+def test_a_later_fit_with_the_same_schedule_reuses_the_compiled_step(rng):
+    x, y = data(rng, n=8)
+    model = student()
+    recorder = RecordGoldWeight()
+    fit = dict(batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, callbacks=[keras_bam.TeacherAnnealing(total_steps=4)], **fit)
+    step_function = model.train_function
+    model.fit(
+        x, y, callbacks=[keras_bam.TeacherAnnealing(total_steps=8), recorder], **fit
+    )
+    assert model.train_function is step_function
+    # The new total is read from its variable: steps 2 and 3 of 8.
+    np.testing.assert_allclose(recorder.values, [2 / 8, 3 / 8], atol=1e-7)
+    model.fit(x, y, callbacks=[keras_bam.TeacherAnnealing("constant", 0.5)], **fit)
+    assert model.train_function is not step_function
+
+
 def test_annealed_mode_requires_the_callback(rng):
     x, y = data(rng, n=4)
     with pytest.raises(ValueError, match="needs the TeacherAnnealing callback"):
