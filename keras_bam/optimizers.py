@@ -130,10 +130,20 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         )
 
     def apply(self, grads, trainable_variables=None):
-        """Applies `grads`, clipping the whole batch's gradient under
-        `tf.distribute` (Keras clips each replica's share before summing them)."""
-        replicas = loss_replicas()
-        if replicas > 1 and self.global_clipnorm is not None:
+        """Applies `grads`, clipped by the norm of the whole batch's gradient.
+
+        On TensorFlow Keras's own clipping would see each replica's share
+        under `tf.distribute`, and an embedding's sparse gradient (one row per
+        token occurrence), whose norm is not the gradient's when a token
+        repeats. There the gradients are densified, summed over replicas,
+        clipped by their global norm, and each replica gets its share, so one
+        device, several, and JAX (whose gradients are dense) clip alike;
+        Keras's clipping is then a no-op.
+        """
+        if self.global_clipnorm is not None and keras.backend.backend() == (
+            "tensorflow"
+        ):
+            replicas = loss_replicas()
             variables = trainable_variables or self._trainable_variables
             grads = all_reduce_sum(
                 [
@@ -144,8 +154,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
             norm = ops.sqrt(ops.sum(ops.stack(squares)))
             clip = ops.cast(self.global_clipnorm, norm.dtype)
-            # Each replica's share of the clipped sum; Keras sums them again,
-            # and its own clipping of a share is then a no-op.
+            # Each replica's share of the clipped sum; Keras sums the shares.
             scale = clip / ops.maximum(norm, clip) / replicas
             grads = [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
         return super().apply(grads, trainable_variables)

@@ -140,3 +140,28 @@ def test_trains_without_clipping(rng):
     # Only the rows of the tokens seen move, weight decay aside (AdamW decays all
     # rows; BAM's decoupled decay applies to every embedding row).
     assert set(np.unique(x["token_ids"])) <= set(changed)
+
+
+def test_clipping_uses_the_norm_of_the_summed_gradient():
+    """A token seen twice gives TensorFlow's embedding two sparse gradient rows;
+    the clipping norm is that of their sum (the dense gradient), as on JAX and
+    under `tf.distribute`, not of the rows apart."""
+    embeddings = keras.Variable(np.zeros((4, 2), "float32"), name="embeddings")
+    optimizer = keras_bam.AdamWeightDecay(learning_rate=1.0, global_clipnorm=1.0)
+    optimizer.build([embeddings])
+    rows = np.array([[3.0, 0.0], [3.0, 0.0]], "float32")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gradient = tf.IndexedSlices(
+            tf.constant(rows), tf.constant([1, 1]), tf.constant([4, 2])
+        )
+    else:
+        gradient = np.zeros((4, 2), "float32")
+        gradient[1] = rows.sum(axis=0)
+    optimizer.apply([gradient], [embeddings])
+    # The summed gradient (6, 0) clipped to norm 1 is (1, 0); the momentum is
+    # (1 - beta_1) times it. With the rows' norm, 18 ** 0.5, it would be 0.141.
+    momentum = keras.ops.convert_to_numpy(optimizer._momentums[0])
+    np.testing.assert_allclose(momentum[1], [0.1, 0.0], rtol=1e-6)
+    np.testing.assert_array_equal(momentum[[0, 2, 3]], 0.0)
