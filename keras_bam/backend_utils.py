@@ -304,9 +304,9 @@ def dropout(inputs, rate: float, seed_generator, noise_shape=None):
 
     On JAX the keep mask comes from XLA's `RngBitGenerator` (Threefry, keyed by
     the seed generator's next seed): one uint32 per entry compared with
-    `round((1 - rate) * 2**32)`. `jax.random.bernoulli` (what Keras uses) costs
-    about 10 ns per entry on a CPU, a fifth of a MiniLM training step; this
-    costs about 1.4 ns. Other backends use `keras.random.dropout` (TensorFlow's
+    `round((1 - rate) * 2**32)`. `jax.random.bernoulli` (what Keras uses) cost
+    6–10 ns per entry on this 2-core CPU, a fifth of a MiniLM training step;
+    this costs about 1.4 ns. Other backends use `keras.random.dropout` (TensorFlow's
     stateless Philox is as fast as a bit generator there).
 
     Args:

@@ -13,7 +13,7 @@ class BitGeneratorDropout(keras.layers.Dropout):
     """`keras.layers.Dropout` with its mask drawn by `backend_utils.dropout`.
 
     Same rate, noise shape, seed generator and config as Keras's layer; on JAX
-    the mask comes from XLA's bit generator, about 7x cheaper on a CPU than
+    the mask comes from XLA's bit generator, 4–7x cheaper on a CPU than
     `jax.random.bernoulli`, which took a fifth of a MiniLM training step. On
     TensorFlow it is Keras's dropout.
 
