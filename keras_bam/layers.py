@@ -179,15 +179,14 @@ class ClassTokenEncoder(keras.layers.Wrapper):
 
     def call(self, hidden, padding_mask=None, training=None):
         encoder = self.layer
-        query = hidden[:, :1, :]
         mask = None
         if padding_mask is not None:
             # KerasHub's padding mask broadcast over the one query.
             mask = ops.cast(ops.expand_dims(padding_mask, axis=1), "int32")
-        residual = query
+        residual = hidden[:, :1, :]
         if encoder.normalize_first:
-            query = encoder._self_attention_layer_norm(query)
             hidden = encoder._self_attention_layer_norm(hidden)
+        query = hidden[:, :1, :]
         x = encoder._self_attention_layer(
             query=query, value=hidden, attention_mask=mask, training=training
         )

@@ -130,34 +130,36 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         )
 
     def apply(self, grads, trainable_variables=None):
-        """Applies `grads`, clipped by the norm of the whole batch's gradient.
+        """Applies `grads`; on TensorFlow with clipping, densified first.
 
-        On TensorFlow Keras's own clipping would see each replica's share
-        under `tf.distribute`, and an embedding's sparse gradient (one row per
-        token occurrence), whose norm is not the gradient's when a token
-        repeats. There the gradients are densified, summed over replicas,
-        clipped by their global norm, and each replica gets its share, so one
-        device, several, and JAX (whose gradients are dense) clip alike;
-        Keras's clipping is then a no-op.
+        TensorFlow gives an embedding a sparse gradient (one row per token
+        occurrence), whose norm is not the gradient's when a token repeats;
+        densified, the global norm Keras clips by is the gradient's, as on JAX.
         """
         if self.global_clipnorm is not None and keras.backend.backend() == (
             "tensorflow"
         ):
-            replicas = loss_replicas()
             variables = trainable_variables or self._trainable_variables
-            grads = all_reduce_sum(
-                [
-                    None if g is None else ops.reshape(dense(g), v.shape)
-                    for g, v in zip(grads, variables)
-                ]
-            )
-            squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
-            norm = ops.sqrt(ops.sum(ops.stack(squares)))
-            clip = ops.cast(self.global_clipnorm, norm.dtype)
-            # Each replica's share of the clipped sum; Keras sums the shares.
-            scale = clip / ops.maximum(norm, clip) / replicas
-            grads = [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+            grads = [
+                None if g is None else ops.reshape(dense(g), v.shape)
+                for g, v in zip(grads, variables)
+            ]
         return super().apply(grads, trainable_variables)
+
+    def _clip_gradients(self, grads):
+        """Keras's clipping, except under `tf.distribute`: Keras would clip each
+        replica's share; here the shares are summed, clipped by the whole
+        batch's norm, and each replica gets its share of the result."""
+        replicas = loss_replicas()
+        if self.global_clipnorm is None or replicas == 1:
+            return super()._clip_gradients(grads)
+        grads = all_reduce_sum(grads)
+        squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
+        norm = ops.sqrt(ops.sum(ops.stack(squares)))
+        clip = ops.cast(self.global_clipnorm, norm.dtype)
+        # Each replica's share of the clipped sum; Keras sums the shares.
+        scale = clip / ops.maximum(norm, clip) / replicas
+        return [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
