@@ -124,8 +124,7 @@ VARIANT_LABELS = {
     "keras-hub": "KerasHub BertTextClassifier",
     "hf": "transformers + PyTorch",
 }
-README_START = "<!-- speed-table -->"
-README_END = "<!-- /speed-table -->"
+README_MARKER = "speed-table"
 PACKAGES = (
     "keras",
     "keras-hub",
@@ -284,7 +283,10 @@ def child_peak(cfg: dict) -> None:
                 results[f"cuda_{n}"] = best(cuda_mm, n, cfg["peak_reps"])
     cpu = max(v for k, v in results.items() if not k.startswith("cuda"))
     gpu = max((v for k, v in results.items() if k.startswith("cuda")), default=None)
-    emit({"kind": "peak", "gflops": results, "cpu_peak": cpu, "gpu_peak": gpu})
+    record = {"kind": "peak", "gflops": results, "cpu_peak": cpu, "gpu_peak": gpu}
+    if gpu is not None:
+        record["gpu_name"] = torch.cuda.get_device_name(0)
+    emit(record)
 
 
 def keras_pass_timer():
@@ -885,6 +887,7 @@ def derive(record: dict, shape: dict, peaks: dict) -> dict:
         "system": record["system"],
         "variant": record["variant"],
         "backend": record["backend"],
+        "device": record.get("device"),
         "mode": record["mode"],
         "workload": record["workload"],
         "summed": record.get("summed", False),
@@ -1049,14 +1052,15 @@ def table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def fill_readme(path: str, text: str) -> None:
-    """Replaces what is between the speed-table markers of `path` with `text`."""
+def fill_readme(path: str, text: str, marker: str = README_MARKER) -> None:
+    """Replaces what is between the `<!-- marker -->` markers of `path` with `text`."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     with open(path) as f:
         content = f.read()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(content):
-        raise ValueError(f"{path} has no {README_START} ... {README_END} markers.")
-    block = f"{README_START}\n{text}\n{README_END}"
+        raise ValueError(f"{path} has no {start} ... {end} markers.")
+    block = f"{start}\n{text}\n{end}"
     with open(path, "w") as f:
         f.write(pattern.sub(lambda _: block, content, count=1))
 
@@ -1110,6 +1114,11 @@ def parse_args(argv=None):
         "--readme", default=None, help="fill this file's speed-table markers"
     )
     parser.add_argument(
+        "--readme-marker",
+        default=README_MARKER,
+        help="which markers --readme fills (<!-- NAME --> ... <!-- /NAME -->)",
+    )
+    parser.add_argument(
         "--data-dir", default=os.path.join(ROOT, "..", "shared", "glue")
     )
     parser.add_argument("--model", default=None, help="HF folder (MiniLM default)")
@@ -1136,7 +1145,7 @@ def main(argv=None):
         return
     if args.show:
         with open(args.show) as f:
-            show(json.load(f), args.readme)
+            show(json.load(f), args.readme, args.readme_marker)
         return
     cfg = {
         k: getattr(args, k)
@@ -1208,7 +1217,7 @@ def main(argv=None):
     path = os.path.join(args.results_dir, f"speed_{args.label}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
-    show(result, args.readme)
+    show(result, args.readme, args.readme_marker)
     print(f"\nWrote {path} ({result['total_seconds']:.0f} s in all)")
 
 
@@ -1220,6 +1229,14 @@ def report_text(result: dict) -> str:
         if peaks.get("cpu_peak")
         else "peak not measured"
     )
+    on_gpu = any(r.get("device") in ("gpu", "cuda") for r in result["records"])
+    if on_gpu and peaks.get("gpu_peak"):
+        # MFU on a GPU is against the GPU's peak (see `derive`); the host's is aside.
+        peak_text = (
+            f"{peaks.get('gpu_name') or 'GPU'} fp32 matmul peak "
+            f"{peaks['gpu_peak'] / 1000:.1f} TFLOP/s (PyTorch CUDA sgemm, TF32 off; "
+            f"the MFU column's denominator), host {peak_text}"
+        )
     heading = (
         f"**{result['label']}**, {machine['cpu_model']}, {machine['cores']} cores, "
         f"{peak_text}; {', '.join(cfg['tasks'])}: first {cfg['limit']} training "
@@ -1235,13 +1252,13 @@ def report_text(result: dict) -> str:
     )
 
 
-def show(result: dict, readme: str | None = None):
-    """Prints a result's table; with `readme`, fills its speed-table markers."""
+def show(result: dict, readme: str | None = None, marker: str = README_MARKER):
+    """Prints a result's table; with `readme`, fills its `marker` markers."""
     text = report_text(result)
     print()
     print(text)
     if readme:
-        fill_readme(readme, text)
+        fill_readme(readme, text, marker)
         print(f"Filled the speed table of {readme}")
 
 

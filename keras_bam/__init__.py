@@ -13,6 +13,7 @@ from keras_bam.backend_utils import ReplicaPaddedBatches
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import data_parallel_devices
 from keras_bam.backend_utils import distribution_scope
+from keras_bam.backend_utils import enable_compilation_cache
 from keras_bam.backend_utils import strip_padding
 from keras_bam.callbacks import NonFiniteLossError
 from keras_bam.callbacks import StopOnNonFiniteLoss

@@ -46,6 +46,20 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     )
     parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
+    parser.add_argument(
+        "--compilation-cache",
+        default=os.path.join(".cache", "xla"),
+        help="where JAX keeps compiled programs for later runs ('none': off; "
+        "TensorFlow has no such cache)",
+    )
+
+
+def use_compilation_cache(args) -> None:
+    """Turns on `enable_compilation_cache` as the options say."""
+    import keras_bam
+
+    if args.compilation_cache and args.compilation_cache.lower() != "none":
+        keras_bam.enable_compilation_cache(args.compilation_cache)
 
 
 def add_teacher_arguments(parser: argparse.ArgumentParser):
@@ -92,6 +106,7 @@ def run_teachers(args, tasks) -> dict:
 
     import keras_bam
 
+    use_compilation_cache(args)
     summaries = {}
     for task in tasks:
         run = keras_bam.train_teacher(
@@ -226,6 +241,7 @@ def run_glue_from_arguments(args):
     """Runs `run_glue` with the parsed options and prints the dev table."""
     import keras_bam
 
+    use_compilation_cache(args)
     run = keras_bam.run_glue(**glue_settings(args))
     print(run.table)
     print(f"Everything is in {run.output_dir} (dev_table.md, results.json).")

@@ -1,6 +1,8 @@
 """Shared fixtures: the real GLUE folder beside the checkout, a tiny backbone."""
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -8,6 +10,26 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GLUE_DIR = os.path.join(ROOT, "..", "shared", "glue")
 TFDS_MANUAL_DIR = os.path.join(ROOT, "..", "shared", "glue-tfds-manual")
+
+
+def pytest_configure(config):
+    """On JAX, one compilation cache for the session and its subprocesses.
+
+    Many tests compile the same tiny models at the same shapes; with the cache
+    each program compiles once per session (a fresh, empty folder: nothing is
+    carried between sessions). It cut two JAX test files from 196 s to 134 s.
+    """
+    if os.environ.get("KERAS_BACKEND") != "jax":
+        return
+    config._xla_cache = tempfile.mkdtemp(prefix="keras-bam-tests-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = config._xla_cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_xla_cache", None):
+        shutil.rmtree(config._xla_cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

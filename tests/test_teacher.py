@@ -114,6 +114,8 @@ def test_command_line(glue_dir, tmp_path):
             str(tmp_path),
             "--cache-dir",
             str(tmp_path / "cache"),
+            "--compilation-cache",
+            str(tmp_path / "xla"),
             "--epochs",
             "1",
             "--train-limit",
@@ -130,6 +132,9 @@ def test_command_line(glue_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rte      dev" in result.stdout
     assert os.path.exists(tmp_path / "rte" / "rte_train_teacher.npz")
+    # JAX keeps the compiled programs for the next run; TensorFlow has none to keep.
+    kept = os.listdir(tmp_path / "xla") if os.path.isdir(tmp_path / "xla") else []
+    assert bool(kept) == (keras.backend.backend() == "jax")
     bad = subprocess.run(
         [sys.executable, "-m", "keras_bam", "teacher", "--tasks", "rtee"],
         capture_output=True,

@@ -1,39 +1,89 @@
 #!/usr/bin/env bash
-# The quality protocol and the speed benchmark on a lent GPU machine (JAX and PyTorch,
-# no TensorFlow): benchmarks/quality.py and benchmarks/speed.py on KERAS_BACKEND=jax.
+# The speed benchmark and the quality protocol on a lent GPU machine (JAX and
+# PyTorch, no TensorFlow): benchmarks/speed.py and benchmarks/quality.py on
+# KERAS_BACKEND=jax, inside one call's time budget.
 #
 # Prepare here with `bash benchmarks/device/prepare.sh` (.whl/: keras, keras-hub,
 # namex, optree wheels for Python 3.12; .devcarry/: MiniLM in float16, GLUE TSVs),
 # then run with the device tool, carrying both:
 #   bash benchmarks/device/quality_gpu.sh
-# Options: SEEDS="0 1 2", SYSTEMS (quality systems), SETTING, TRAIN_LIMIT (examples per
-# task; 0: all), LIMIT (seconds for the quality part), SKIP_SPEED=1, AUTOTUNE (XLA GEMM
-# autotuning level, 0 by default). Results come back as $OUT/quality.tgz (one JSON per
-# (system, seed), resumable: unpack into benchmarks/results/quality/ and run again to
-# continue) and $OUT/speed.json, plus logs.
+#
+# Order: the speed benchmark first (fp32 on both sides: JAX at "highest" matmul
+# precision, PyTorch's default fp32 matmuls), then the quality protocol's core
+# comparison (teachers, multi-task, BAM) seed by seed, then the ablations, each
+# (system, seed) result stored on its own until BUDGET runs out.
+#
+# Measured on an H100 (2026-11-26): with an empty XLA cache the speed benchmark's JAX
+# process takes 220 s (41 s with the cache filled) and each full-data teacher 60-90 s,
+# mostly compilation; a 15-minute device session completes the speed benchmark and about
+# three teachers. Later sessions: SKIP_SPEED=1 and quality-partial.tgz.
+#
+# Options: BUDGET (seconds for the whole script, 540), SPEED_LIMIT (seconds for the
+# speed part, 300), SPEED_EXAMPLES (per task, 1024), SPEED_STEPS (64), SKIP_SPEED=1,
+# SEEDS="0 1 2", CORE / ABLATIONS (quality systems), SETTING, TRAIN_LIMIT (examples per
+# task; 0: all), QUALITY_PRECISION (JAX matmul precision of the quality runs,
+# tensorfloat32), AUTOTUNE (XLA GEMM autotuning level, 0), PY (python3), NO_INSTALL=1
+# (rehearsal on a machine that already has keras and keras-hub).
+# Results come back as $OUT/quality.tgz (one JSON per (system, seed), resumable: put it
+# in the repository root as quality-partial.tgz and run again to continue) and
+# $OUT/speed_gpu.json, plus logs (logs.tgz: each speed child's and quality run's).
 set -u
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
-export XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_DEFAULT_MATMUL_PRECISION=highest
+START=$(date +%s)
+BUDGET=${BUDGET:-540}
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+PY=${PY:-python3}
+if [ -z "${NO_INSTALL:-}" ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
 export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
-OUT=${OUT:-/tmp/out}; RES=/tmp/results; mkdir -p "$RES" "$OUT"
-SEEDS=${SEEDS:-"0 1 2"}; LIMIT=${LIMIT:-420}; SETTING=${SETTING:-minilm-full-gpu}
-SYSTEMS=${SYSTEMS:-"teachers multitask bam distilled uninformative born_again oof_bam"}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+OUT=${OUT:-/tmp/out}
+RES=${RES:-/tmp/results}
+WORK=${WORK:-/tmp/quality}
+mkdir -p "$RES" "$OUT"
+SEEDS=${SEEDS:-"0 1 2"}
+SETTING=${SETTING:-minilm-full-gpu}
+CORE=${CORE:-"teachers multitask bam"}
+ABLATIONS=${ABLATIONS:-"distilled uninformative born_again oof_bam"}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
 # GEMM autotuning made XLA spend about 45 s compiling each batch shape on an H200.
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=${AUTOTUNE:-0}"
+{
+  echo "start $(date -u +%FT%TZ) budget ${BUDGET}s"
+  $PY -c "import jax, keras, keras_hub; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'keras_hub', keras_hub.__version__)"
+} >"$OUT/timeline.log" 2>&1
+
+if [ -z "${SKIP_SPEED:-}" ]; then
+  JAX_DEFAULT_MATMUL_PRECISION=highest timeout "${SPEED_LIMIT:-300}" \
+    $PY benchmarks/speed.py --systems keras-bam-jax hf-torch \
+    --limit "${SPEED_EXAMPLES:-1024}" --steps "${SPEED_STEPS:-64}" \
+    --data-dir .devcarry/glue --model .devcarry/minilm --label gpu \
+    --cache-dir /tmp/speedcache --results-dir "$OUT" >"$OUT/speed.log" 2>&1
+  echo "speed rc $? at $(($(date +%s) - START))s" >>"$OUT/timeline.log"
+fi
+
 # Results already collected (from an earlier call) are skipped.
 if [ -f quality-partial.tgz ]; then tar xzf quality-partial.tgz -C "$RES"; fi
-timeout "$LIMIT" python3 benchmarks/quality.py run --setting "$SETTING" \
-  --train-limit "${TRAIN_LIMIT:-0}" --student-batch-size 128 --student-epochs 6 \
-  --seeds $SEEDS --systems $SYSTEMS --data-dir .devcarry/glue \
-  --backbone .devcarry/minilm --work-dir /tmp/quality --results-dir "$RES" \
-  > "$OUT/quality.log" 2>&1
+for systems in "$CORE" "$ABLATIONS"; do
+  [ -n "$systems" ] || continue
+  seconds=$(($(left) - 10))
+  [ "$seconds" -gt 30 ] || break
+  echo "quality ($systems) for ${seconds}s from $(($(date +%s) - START))s" >>"$OUT/timeline.log"
+  JAX_DEFAULT_MATMUL_PRECISION=${QUALITY_PRECISION:-tensorfloat32} timeout "$seconds" \
+    $PY benchmarks/quality.py run --setting "$SETTING" \
+    --train-limit "${TRAIN_LIMIT:-0}" --student-batch-size 128 --student-epochs 6 \
+    --seeds $SEEDS --systems $systems --data-dir .devcarry/glue \
+    --backbone .devcarry/minilm --work-dir "$WORK" --results-dir "$RES" \
+    >>"$OUT/quality.log" 2>&1
+  echo "quality rc $? at $(($(date +%s) - START))s" >>"$OUT/timeline.log"
+done
 tar czf "$OUT/quality.tgz" -C "$RES" .
-if [ -z "${SKIP_SPEED:-}" ]; then
-  timeout 170 python3 benchmarks/speed.py --systems keras-bam-jax hf-torch \
-    --data-dir .devcarry/glue --model .devcarry/minilm --label gpu \
-    --results-dir "$OUT" > "$OUT/speed.log" 2>&1
-fi
-tail -n 5 "$OUT"/*.log
+# The speed children's logs and the quality runs' logs (at most 8 files come back).
+tar czf "$OUT/logs.tgz" runs/speed/gpu $(find "$WORK" -name "*.log" -o -name "*.csv" 2>/dev/null) 2>/dev/null
+cat "$OUT/timeline.log"
+tail -n 25 "$OUT/speed.log" 2>/dev/null
+grep -h "wrote\|running\|Error\|error" "$OUT/quality.log" | tail -n 30
