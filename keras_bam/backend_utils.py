@@ -297,6 +297,10 @@ def enable_compilation_cache(
     stale program. TensorFlow traces its steps in every process and has no such
     cache: there this does nothing.
 
+    The folder holds machine code that JAX runs, like Python's `__pycache__`:
+    keep it where only you can write (whoever can write there can run code in
+    your process); never share or download one.
+
     Args:
         directory: where the programs are kept (created if needed).
         min_compile_seconds: programs that compiled faster are not kept.
@@ -320,6 +324,11 @@ def enable_compilation_cache(
         "jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds)
     )
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # A cache JAX already opened (another folder, or none) is reopened at the next
+    # compilation with these settings.
+    from jax.experimental.compilation_cache import compilation_cache
+
+    compilation_cache.reset_cache()
     return True
 
 

@@ -50,7 +50,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "--compilation-cache",
         default=os.path.join(".cache", "xla"),
         help="where JAX keeps compiled programs for later runs ('none': off; "
-        "TensorFlow has no such cache)",
+        "TensorFlow has no such cache); JAX runs what it finds there, so keep it "
+        "where only you can write",
     )
 
 

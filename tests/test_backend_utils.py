@@ -102,5 +102,8 @@ def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
         assert any(p.name.startswith("jit_") for p in directory.iterdir())
         assert jax.config.jax_compilation_cache_dir == str(directory)
     finally:
+        from jax.experimental.compilation_cache import compilation_cache
+
         for name, value in before.items():
             jax.config.update(name, value)
+        compilation_cache.reset_cache()
