@@ -323,7 +323,6 @@ def enable_compilation_cache(
     jax.config.update(
         "jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds)
     )
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     # A cache JAX already opened (another folder, or none) is reopened at the next
     # compilation with these settings.
     from jax.experimental.compilation_cache import compilation_cache

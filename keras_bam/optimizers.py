@@ -148,18 +148,14 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
 
     def _clip_gradients(self, grads):
         """Keras's clipping, except under `tf.distribute`: Keras would clip each
-        replica's share; here the shares are summed, clipped by the whole
-        batch's norm, and each replica gets its share of the result."""
+        replica's share; here the shares are summed and clipped by Keras by the
+        whole batch's norm, and each replica gets its share of the result."""
         replicas = loss_replicas()
         if self.global_clipnorm is None or replicas == 1:
             return super()._clip_gradients(grads)
-        grads = all_reduce_sum(grads)
-        squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
-        norm = ops.sqrt(ops.sum(ops.stack(squares)))
-        clip = ops.cast(self.global_clipnorm, norm.dtype)
+        clipped = super()._clip_gradients(all_reduce_sum(grads))
         # Each replica's share of the clipped sum; Keras sums the shares.
-        scale = clip / ops.maximum(norm, clip) / replicas
-        return [None if g is None else g * ops.cast(scale, g.dtype) for g in grads]
+        return [None if g is None else g / replicas for g in clipped]
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype

@@ -24,7 +24,6 @@ def pytest_configure(config):
     config._xla_cache = tempfile.mkdtemp(prefix="keras-bam-tests-xla-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = config._xla_cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
 def pytest_unconfigure(config):

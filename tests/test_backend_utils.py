@@ -91,7 +91,6 @@ def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
     names = (
         "jax_compilation_cache_dir",
         "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
     )
     before = {name: getattr(jax.config, name) for name in names}
     try:
