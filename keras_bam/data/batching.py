@@ -338,6 +338,19 @@ def to_tf_dataset(batches, first_pass_is_build: bool = False):
             much of the stream) before the first epoch; `as_fit_input` sets this
             there so that the first epoch still trains on the stream's order for
             `batches.epoch`.
+
+    Returns:
+        The `tf.data.Dataset`, prefetching two batches, with `tf.data`'s
+        autotuning off: the batches are made in Python and there is nothing for
+        it to tune, while on a 2-core machine its background work made about
+        one `fit` epoch in two start 5 s late and one `predict` call in two end
+        1 s late (the same MRPC epoch took 5.7 s or 10.3 s).
+
+    Example:
+    ```python
+    dataset = batches.to_tf_dataset()  # TensorFlow only
+    model.fit(dataset, epochs=3, shuffle=False)
+    ```
     """
     import tensorflow as tf
 
@@ -353,7 +366,9 @@ def to_tf_dataset(batches, first_pass_is_build: bool = False):
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
-    return dataset.prefetch(2)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(2).with_options(options)
 
 
 def _take(values, indices):
