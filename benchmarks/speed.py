@@ -14,7 +14,10 @@ MiniLM-L6-H384 backbone:
   task weighting) with teacher targets (`teachers="uninformative"`: the same compute
   as real teacher files) and the `TeacherAnnealing` callback, as
   `keras_bam.train_student` builds it. The single-task step is also timed on exactly
-  these batches (same examples, order and padded shapes), for the overhead target.
+  these batches (same examples, order and padded shapes), for the overhead target;
+  the two models train in alternating passes (BAM first in even passes, the
+  single-task step first in odd ones), so a machine that slows down or speeds up
+  during the run shifts both alike.
 - **KerasHub** (`keras-hub-tf`, `keras-hub-jax`): `keras_hub.models.BertTextClassifier`
   with its own `BertTextClassifierPreprocessor(sequence_length=128)` from the same
   local preset folder, fed raw strings as a Keras user writes it:
@@ -338,6 +341,43 @@ def fit_timed(model, fit_input, warmup: int, passes: int, callbacks=(), **kwargs
     return timer.ends[warmup - 1] - start, seconds[warmup:]
 
 
+def fits_alternating(runs, warmup: int, passes: int, check=None):
+    """`[(warmup_seconds, [seconds per timed pass])]` of several `fit` runs, one
+    pass of each in turn, the first run first in even passes and last in odd
+    ones, so that drift in the machine's speed shifts all of them alike.
+
+    Args:
+        runs: `(model, fit_input, callbacks)` triples.
+        warmup: untimed passes of each run.
+        passes: timed passes of each run.
+        check: called after each round of passes (e.g. that the runs' batch
+            streams are at the same epoch).
+    """
+    timers = [keras_pass_timer() for _ in runs]
+    warmup_seconds = [0.0] * len(runs)
+    for epoch in range(warmup + passes):
+        order = range(len(runs)) if epoch % 2 == 0 else reversed(range(len(runs)))
+        for i in order:
+            model, fit_input, callbacks = runs[i]
+            start = time.perf_counter()
+            model.fit(
+                fit_input,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                verbose=0,
+                callbacks=[*callbacks, timers[i]],
+                shuffle=False,
+            )
+            if epoch < warmup:
+                warmup_seconds[i] += time.perf_counter() - start
+        if check is not None:
+            check()
+    return [
+        (w, [e - b for b, e in zip(t.begins, t.ends)][warmup:])
+        for w, t in zip(warmup_seconds, timers)
+    ]
+
+
 def calls_timed(call, warmup: int, passes: int):
     """`(warmup_seconds, [seconds per timed call])` of a whole-pass function."""
     start = time.perf_counter()
@@ -504,7 +544,6 @@ def child_keras_bam(cfg: dict) -> None:
     passes = timed_passes(len(mixed), cfg["steps"])
     warmup = covering_warmup(mixed, cfg["warmup_passes"], passes)
 
-    say(f"{backend} BAM train {workload}: {warmup}+{passes} passes")
     set_seed(multi.seed)
     backbone = keras_bam.load_backbone(cfg["model"])
     student = keras_bam.MultiTaskModel(
@@ -517,17 +556,6 @@ def child_keras_bam(cfg: dict) -> None:
     )
     total_steps = (warmup + passes) * len(mixed)
     student.compile(optimizer=make_optimizer(multi, total_steps, backbone.num_layers))
-    warmup_s, seconds = fit_timed(
-        student,
-        keras_bam.as_fit_input(mixed),
-        warmup,
-        passes,
-        callbacks=[keras_bam.TeacherAnnealing(total_steps=total_steps)],
-        shuffle=False,
-    )
-    emit(train_record("bam", workload, mixed, warmup, passes, seconds, warmup_s))
-    del student
-    gc.collect()
 
     # The single-task step on the same batches: same encoded examples, seed and
     # buckets give the same plan; the first task's head takes every label.
@@ -554,14 +582,42 @@ def child_keras_bam(cfg: dict) -> None:
         ):
             raise AssertionError("The single-task batches differ from BAM's.")
     same.set_epoch(0)
-    say(f"{backend} single-task train on BAM's batches: {warmup}+{passes} passes")
+    mixed.set_epoch(0)
     model = single_task_model(head, same, warmup, passes)
-    warmup_s, seconds = fit_timed(
-        model, keras_bam.as_fit_input(same), warmup, passes, shuffle=False
+
+    def same_epoch():
+        if same.epoch != mixed.epoch:
+            raise AssertionError(
+                f"The streams drifted apart: epoch {same.epoch} and {mixed.epoch}."
+            )
+
+    say(
+        f"{backend} BAM train {workload} and the single-task step on its batches, "
+        f"alternating: {warmup}+{passes} passes each"
     )
+    (bam_warmup, bam_seconds), (single_warmup, single_seconds) = fits_alternating(
+        [
+            (
+                student,
+                keras_bam.as_fit_input(mixed),
+                [keras_bam.TeacherAnnealing(total_steps=total_steps)],
+            ),
+            (model, keras_bam.as_fit_input(same), []),
+        ],
+        warmup,
+        passes,
+        check=same_epoch,
+    )
+    emit(train_record("bam", workload, mixed, warmup, passes, bam_seconds, bam_warmup))
     emit(
         train_record(
-            "single-bam-batches", workload, same, warmup, passes, seconds, warmup_s
+            "single-bam-batches",
+            workload,
+            same,
+            warmup,
+            passes,
+            single_seconds,
+            single_warmup,
         )
     )
 
