@@ -1,0 +1,250 @@
+"""Probes behind the speed analysis: tf.data autotuning and JAX batch shapes.
+
+Two small measurements the README's speed analysis rests on, each in its own
+process (MiniLM, the first 256 MRPC training examples, batch 32):
+
+- `autotune` (TensorFlow): the same `predict_outputs` call and the same `fit`
+  epoch over keras-bam's batch stream, with `tf.data`'s autotuning off (as
+  `to_tf_dataset` makes it) and switched back on. With it on, about one call in
+  two ends 1 s late and about one epoch in two starts 5 s late on 2 cores.
+- `shapes` (JAX): the time of one prediction batch `(rows, length)` for lengths
+  just under and at multiples of 8, and for rows of 128, to show what finer
+  buckets or packing would buy.
+
+    python benchmarks/probes.py --label cpu2
+
+writes `benchmarks/results/probes_<label>.json` and prints a table per probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT = "PROBE_RESULT "
+SHAPES = [(32, 13), (32, 16), (32, 45), (32, 48), (32, 61), (32, 64), (12, 128)]
+
+
+def load(task: str, limit: int, data_dir: str):
+    import keras_bam
+
+    tokenizer = keras_bam.load_tokenizer()
+    loader = keras_bam.SplitLoader(tokenizer, 128, data_dir=data_dir)
+    return loader.load(task, "train", limit)
+
+
+def child_autotune(cfg: dict) -> dict:
+    """Seconds of `predict_outputs` calls and `fit` epochs, autotuning off and on."""
+    import keras
+    import tensorflow as tf
+
+    import keras_bam
+    import keras_bam.data.batching as batching
+    from keras_bam.backend_utils import set_seed
+    from keras_bam.teacher import make_optimizer
+    from keras_bam.teacher import task_loss
+    from keras_bam.teacher import training_targets
+
+    examples, encoded = load("mrpc", cfg["limit"], cfg["data_dir"])
+    made = batching.to_tf_dataset
+    out = {}
+    for autotune in (False, True):
+
+        def to_tf_dataset(batches, first_pass_is_build=False, autotune=autotune):
+            dataset = made(batches, first_pass_is_build)
+            if autotune:  # What `tf.data` does unless told otherwise.
+                options = tf.data.Options()
+                options.autotune.enabled = True
+                dataset = dataset.with_options(options)
+            return dataset
+
+        batching.to_tf_dataset = to_tf_dataset
+        set_seed(0)
+        model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+        calls = []
+        for _ in range(cfg["calls"] + 1):  # The first call traces.
+            start = time.perf_counter()
+            keras_bam.predict_outputs(model, encoded, batch_size=32)
+            calls.append(time.perf_counter() - start)
+        recipe = keras_bam.FineTuningRecipe.bam_single_task(batch_size=32)
+        model.compile(
+            optimizer=make_optimizer(recipe, 1000, 6),
+            loss=task_loss(model.task, recipe.loss_reduction),
+        )
+        batches = keras_bam.BucketedBatches(
+            encoded,
+            training_targets(examples.task, examples.labels),
+            batch_size=32,
+            shuffle=True,
+        )
+
+        class EpochTimer(keras.callbacks.Callback):
+            seconds, first_batch = [], []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.begin = time.perf_counter()
+                self.first = None
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.first is None:
+                    self.first = time.perf_counter() - self.begin
+
+            def on_epoch_end(self, epoch, logs=None):
+                EpochTimer.seconds.append(time.perf_counter() - self.begin)
+                EpochTimer.first_batch.append(self.first)
+
+        EpochTimer.seconds, EpochTimer.first_batch = [], []
+        model.fit(
+            keras_bam.as_fit_input(batches),
+            epochs=cfg["epochs"] + 1,  # The first epoch traces.
+            shuffle=False,
+            verbose=0,
+            callbacks=[EpochTimer()],
+        )
+        out["on" if autotune else "off"] = {
+            "predict_seconds": calls[1:],
+            "epoch_seconds": EpochTimer.seconds[1:],
+            "first_batch_seconds": EpochTimer.first_batch[1:],
+        }
+    batching.to_tf_dataset = made
+    return out
+
+
+def child_shapes(cfg: dict) -> dict:
+    """Median milliseconds of one prediction batch per `(rows, length)`."""
+    import numpy as np
+
+    import keras_bam
+
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    rng = np.random.default_rng(0)
+    out = {}
+    for rows, length in SHAPES:
+        batch = {
+            "token_ids": rng.integers(1000, 30000, (rows, length)).astype("int32"),
+            "segment_ids": np.zeros((rows, length), "int32"),
+            "padding_mask": np.ones((rows, length), "int32"),
+        }
+        model.predict_on_batch(batch)  # Compiles.
+        seconds = []
+        for _ in range(cfg["reps"]):
+            start = time.perf_counter()
+            model.predict_on_batch(batch)
+            seconds.append(time.perf_counter() - start)
+        out[f"{rows}x{length}"] = {
+            "rows": rows,
+            "length": length,
+            "median_ms": 1000 * float(np.median(seconds)),
+            "seconds": seconds,
+        }
+    return out
+
+
+CHILDREN = {"autotune": ("tensorflow", child_autotune), "shapes": ("jax", child_shapes)}
+
+
+def spread(values) -> str:
+    return f"{min(values):.2f}–{max(values):.2f}"
+
+
+def report(result: dict) -> str:
+    lines = [f"**{result['label']}**: `{result['command']}`", ""]
+    autotune = result["probes"].get("autotune")
+    if autotune:
+        lines += [
+            "| tf.data autotuning | predict calls (s) | slow calls | fit epochs (s) "
+            "| slow epochs | first batch (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key in ("off", "on"):
+            p = autotune[key]
+            fast = min(p["predict_seconds"])
+            slow_calls = sum(s > 1.4 * fast for s in p["predict_seconds"])
+            fastest_epoch = min(p["epoch_seconds"])
+            slow_epochs = sum(s > 1.4 * fastest_epoch for s in p["epoch_seconds"])
+            lines.append(
+                f"| {key} | {spread(p['predict_seconds'])} | "
+                f"{slow_calls} of {len(p['predict_seconds'])} | "
+                f"{spread(p['epoch_seconds'])} | "
+                f"{slow_epochs} of {len(p['epoch_seconds'])} | "
+                f"{spread(p['first_batch_seconds'])} |"
+            )
+        lines.append("")
+    shapes = result["probes"].get("shapes")
+    if shapes:
+        lines += [
+            "| JAX prediction batch | ms (median) | padded tokens/s |",
+            "|---|---|---|",
+        ]
+        for p in shapes.values():
+            rate = p["rows"] * p["length"] / (p["median_ms"] / 1000)
+            lines.append(
+                f"| ({p['rows']}, {p['length']}) | {p['median_ms']:.1f} | {rate:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--label", default="cpu2")
+    parser.add_argument("--probes", nargs="+", default=list(CHILDREN))
+    parser.add_argument("--limit", type=int, default=256)
+    parser.add_argument("--calls", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument(
+        "--data-dir", default=os.path.join(ROOT, "..", "shared", "glue")
+    )
+    parser.add_argument(
+        "--results-dir", default=os.path.join(ROOT, "benchmarks", "results")
+    )
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-config", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        out = CHILDREN[args.child][1](json.loads(args.child_config))
+        print(RESULT + json.dumps(out), flush=True)
+        return
+    cfg = {k: getattr(args, k) for k in ("limit", "calls", "epochs", "reps")}
+    cfg["data_dir"] = args.data_dir
+    result = {
+        "label": args.label,
+        "command": "python benchmarks/probes.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "config": cfg,
+        "probes": {},
+    }
+    for name in args.probes:
+        backend, _ = CHILDREN[name]
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (ROOT, env.get("PYTHONPATH")) if p
+        )
+        command = [sys.executable, os.path.abspath(__file__), "--child", name]
+        done = subprocess.run(
+            [*command, "--child-config", json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT)]
+        if done.returncode != 0 or not lines:
+            raise SystemExit(f"probe {name} failed:\n{done.stderr[-3000:]}")
+        result["probes"][name] = json.loads(lines[-1][len(RESULT) :])
+    os.makedirs(args.results_dir, exist_ok=True)
+    path = os.path.join(args.results_dir, f"probes_{args.label}.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(report(result))
+    print(f"\nWrote {path}")
+
+
+if __name__ == "__main__":
+    main()
