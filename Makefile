@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - creates .venv if needed, then runs the main job (examples/glue.py)
 #   make test   - creates .venv if needed, then runs ruff and the tests on both backends
+#                 (at once; `make test-jax` or `make test-tensorflow` for one)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ TASKS ?= rte mrpc stsb cola
 ARGS ?=
 BACKEND ?= tensorflow
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean test-jax test-tensorflow
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +29,24 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Both backends' suites run at once: each is mostly one core's work (tracing,
+# XLA compilation), so on a 2-core machine this takes the longer suite's time.
+# Each writes to its own log, printed whole when both are done.
 test: $(STAMP) lint
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --durations=15
-	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=15
+	@logs=$$(mktemp -d); \
+	echo "Testing on JAX and TensorFlow at once (logs in $$logs)..."; \
+	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider --durations=15 \
+		> $$logs/jax.log 2>&1 & jax=$$!; \
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider --durations=15 \
+		> $$logs/tensorflow.log 2>&1; tf=$$?; \
+	wait $$jax; jx=$$?; \
+	echo "===== TensorFlow (exit $$tf) ====="; cat $$logs/tensorflow.log; \
+	echo "===== JAX (exit $$jx) ====="; cat $$logs/jax.log; \
+	rm -rf $$logs; test $$tf -eq 0 && test $$jx -eq 0
+
+# One backend's suite, its output as it runs: `make test-jax`, `make test-tensorflow`.
+test-%: $(STAMP)
+	KERAS_BACKEND=$* $(PY) -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
-"""Probes behind the speed analysis: tf.data autotuning and JAX batch shapes.
+"""Probes behind the speed analysis: tf.data autotuning, JAX batch shapes, and
+what prediction would gain with no padding.
 
-Two small measurements the README's speed analysis rests on, each in its own
+Small measurements the README's speed analysis rests on, each in its own
 process (MiniLM, the first 256 MRPC training examples, batch 32):
 
 - `autotune` (TensorFlow): the same `predict_outputs` call and the same `fit`
@@ -10,6 +11,13 @@ process (MiniLM, the first 256 MRPC training examples, batch 32):
 - `shapes` (JAX): the time of one prediction batch `(rows, length)` for lengths
   just under and at multiples of 8, and for rows of 128, to show what finer
   buckets or packing would buy.
+- `padding-bound-keras` (JAX) and `padding-bound-torch` (the peer): prediction
+  over the first 256 MRPC and CoLA training examples, the same token ids in
+  both. keras-bam with its default buckets and with a bucket per length (each
+  batch of length-sorted examples padded to its own longest: the least padding
+  batches of 32 allow); the peer in dataset order, as `speed.py` measures it,
+  and length-sorted, in the very batches of keras-bam's bucket-per-length plan.
+  Their processes alternate (`--rounds`), so the machine's drift falls on both.
 
     python benchmarks/probes.py --label cpu2
 
@@ -145,7 +153,127 @@ def child_shapes(cfg: dict) -> dict:
     return out
 
 
-CHILDREN = {"autotune": ("tensorflow", child_autotune), "shapes": ("jax", child_shapes)}
+def timed_plan(predict, warmup: int, passes: int) -> dict:
+    """Seconds of whole prediction passes: the warm-up (compilation) and the rest."""
+    start = time.perf_counter()
+    for _ in range(warmup):
+        predict()
+    warmup_seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(passes):
+        begin = time.perf_counter()
+        predict()
+        seconds.append(time.perf_counter() - begin)
+    return {"warmup_seconds": warmup_seconds, "seconds": seconds}
+
+
+def child_padding_bound_keras(cfg: dict) -> dict:
+    """keras-bam's JAX prediction with its default buckets and with a bucket per
+    length (each batch of length-sorted examples padded to its longest only)."""
+    import keras_bam
+
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    out = {}
+    for task in ("mrpc", "cola"):
+        _, encoded = load(task, cfg["limit"], cfg["data_dir"])
+        for plan, buckets in (("default", None), ("every length", range(1, 129))):
+            buckets = tuple(buckets) if buckets else None
+            batches = keras_bam.BucketedBatches(encoded, batch_size=32, buckets=buckets)
+            timing = timed_plan(
+                lambda encoded=encoded, buckets=buckets: keras_bam.predict_outputs(
+                    model, encoded, batch_size=32, buckets=buckets
+                ),
+                warmup=2,
+                passes=cfg["passes"],
+            )
+            out[f"{task}/{plan}"] = {
+                "system": "keras-bam (jax)",
+                "task": task,
+                "plan": plan,
+                "shapes": len(batches.shapes),
+                "real_tokens": int(encoded.row_lengths.sum()),
+                "padded_tokens": batches.padded_tokens,
+                **timing,
+            }
+    return out
+
+
+def child_padding_bound_torch(cfg: dict) -> dict:
+    """The peer's forward (transformers + PyTorch) on the same token ids, in
+    dataset order (as `speed.py` predicts) and length-sorted."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from keras_bam.backbones import resolve_preset
+
+    torch.set_num_threads(os.cpu_count())
+    path = resolve_preset("minilm")
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    model.eval()
+    out = {}
+    for task in ("mrpc", "cola"):
+        _, encoded = load(task, cfg["limit"], cfg["data_dir"])
+        lengths = encoded.row_lengths
+        orders = {
+            "dataset order": np.arange(len(lengths)),
+            "length-sorted": np.argsort(lengths, kind="stable"),
+        }
+        for plan, order in orders.items():
+            chunks = [order[s : s + 32] for s in range(0, len(order), 32)]
+            batches = []
+            for chunk in chunks:
+                padded = encoded.pad_batch(chunk, int(lengths[chunk].max()))
+                batches.append(
+                    {
+                        "input_ids": torch.from_numpy(padded["token_ids"]).long(),
+                        "token_type_ids": torch.from_numpy(
+                            padded["segment_ids"]
+                        ).long(),
+                        "attention_mask": torch.from_numpy(
+                            padded["padding_mask"]
+                        ).long(),
+                    }
+                )
+
+            def predict(batches=batches):
+                with torch.inference_mode():
+                    return [model(**b).logits for b in batches]
+
+            timing = timed_plan(predict, warmup=2, passes=cfg["passes"])
+            out[f"{task}/{plan}"] = {
+                "system": "transformers + PyTorch",
+                "task": task,
+                "plan": plan,
+                "shapes": len({tuple(b["input_ids"].shape) for b in batches}),
+                "real_tokens": int(lengths.sum()),
+                "padded_tokens": int(sum(b["input_ids"].numel() for b in batches)),
+                **timing,
+            }
+    return out
+
+
+CHILDREN = {
+    "autotune": ("tensorflow", child_autotune),
+    "shapes": ("jax", child_shapes),
+    "padding-bound-keras": ("jax", child_padding_bound_keras),
+    "padding-bound-torch": ("jax", child_padding_bound_torch),
+}
+
+
+PAIRED = ("padding-bound-keras", "padding-bound-torch")
+
+
+def merge_rounds(before: dict | None, now: dict) -> dict:
+    """One round's results added to the earlier rounds' (seconds appended)."""
+    if before is None:
+        return {
+            k: {**v, "warmup_seconds": [v["warmup_seconds"]]} for k, v in now.items()
+        }
+    for key, value in now.items():
+        before[key]["seconds"] += value["seconds"]
+        before[key]["warmup_seconds"].append(value["warmup_seconds"])
+    return before
 
 
 def spread(values) -> str:
@@ -186,6 +314,44 @@ def report(result: dict) -> str:
             lines.append(
                 f"| ({p['rows']}, {p['length']}) | {p['median_ms']:.1f} | {rate:,.0f} |"
             )
+    bound = {
+        **result["probes"].get("padding-bound-keras", {}),
+        **result["probes"].get("padding-bound-torch", {}),
+    }
+    if bound:
+        lines += ["", padding_bound_table(bound)]
+    return "\n".join(lines)
+
+
+def padding_bound_table(bound: dict) -> str:
+    """Prediction tokens/s per system and plan, per task and summed, against
+    the peer in dataset order."""
+    import numpy as np
+
+    rows = {}
+    for p in bound.values():
+        key = (p["system"], p["plan"])
+        row = rows.setdefault(key, {"real": 0, "padded": 0, "seconds": 0.0})
+        seconds = float(np.median(p["seconds"]))
+        row[p["task"]] = (p["real_tokens"] / seconds, p["padded_tokens"], p["shapes"])
+        row["real"] += p["real_tokens"]
+        row["padded"] += p["padded_tokens"]
+        row["seconds"] += seconds
+    peer = rows.get(("transformers + PyTorch", "dataset order"))
+    lines = [
+        "| prediction | plan | mrpc tokens/s | cola tokens/s | mrpc+cola tokens/s "
+        "| padding | shapes | x peer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (system, plan), row in rows.items():
+        rate = row["real"] / row["seconds"]
+        ratio = rate / (peer["real"] / peer["seconds"]) if peer else float("nan")
+        shapes = sum(row[t][2] for t in ("mrpc", "cola"))
+        lines.append(
+            f"| {system} | {plan} | {row['mrpc'][0]:,.0f} | {row['cola'][0]:,.0f} "
+            f"| {rate:,.0f} | {1 - row['real'] / row['padded']:.0%} | {shapes} "
+            f"| {ratio:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -197,6 +363,8 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--data-dir", default=os.path.join(ROOT, "..", "shared", "glue")
     )
@@ -210,7 +378,7 @@ def main(argv=None):
         out = CHILDREN[args.child][1](json.loads(args.child_config))
         print(RESULT + json.dumps(out), flush=True)
         return
-    cfg = {k: getattr(args, k) for k in ("limit", "calls", "epochs", "reps")}
+    cfg = {k: getattr(args, k) for k in ("limit", "calls", "epochs", "reps", "passes")}
     cfg["data_dir"] = args.data_dir
     result = {
         "label": args.label,
@@ -220,7 +388,15 @@ def main(argv=None):
         "config": cfg,
         "probes": {},
     }
+    runs = []
     for name in args.probes:
+        pair = [n for n in PAIRED if n in args.probes]
+        if name in PAIRED:  # Alternate the pair's processes, so drift hits both.
+            if name == pair[0]:
+                runs += pair * args.rounds
+        else:
+            runs.append(name)
+    for name in runs:
         backend, _ = CHILDREN[name]
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
         env["PYTHONPATH"] = os.pathsep.join(
@@ -237,7 +413,10 @@ def main(argv=None):
         lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT)]
         if done.returncode != 0 or not lines:
             raise SystemExit(f"probe {name} failed:\n{done.stderr[-3000:]}")
-        result["probes"][name] = json.loads(lines[-1][len(RESULT) :])
+        out = json.loads(lines[-1][len(RESULT) :])
+        if name in PAIRED:
+            out = merge_rounds(result["probes"].get(name), out)
+        result["probes"][name] = out
     os.makedirs(args.results_dir, exist_ok=True)
     path = os.path.join(args.results_dir, f"probes_{args.label}.json")
     with open(path, "w") as f:
