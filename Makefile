@@ -45,7 +45,7 @@ test: $(STAMP) lint
 	rm -rf $$logs; test $$tf -eq 0 && test $$jx -eq 0
 
 # One backend's suite, its output as it runs: `make test-jax`, `make test-tensorflow`.
-test-%: $(STAMP)
+test-jax test-tensorflow: test-%: $(STAMP)
 	KERAS_BACKEND=$* $(PY) -m pytest -q --durations=15
 
 clean:
