@@ -289,9 +289,10 @@ def enable_compilation_cache(
     """Keeps JAX's compiled XLA programs on disk, so a later run reuses them.
 
     JAX compiles one program per step and batch shape; for MiniLM that is
-    8–17 s per training shape and 1–3 s per prediction shape on a 2-core CPU;
-    on an H100 (GEMM autotuning off) the speed benchmark's JAX process took 220 s
-    with an empty cache and 41 s with this cache filled. A program is
+    8–17 s per training shape and about 0.6 s per prediction shape (batch 32)
+    on a 2-core CPU; on an H100 (GEMM autotuning off) the speed benchmark's
+    JAX process took 220 s with an empty cache and 41 s with this cache
+    filled. A program is
     looked up by a hash of its computation, shapes, devices, XLA flags and JAX
     version, so a changed model or machine compiles anew and never reuses a
     stale program. TensorFlow traces its steps in every process and has no such
