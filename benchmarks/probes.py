@@ -155,15 +155,10 @@ def child_shapes(cfg: dict) -> dict:
 
 def timed_plan(predict, warmup: int, passes: int) -> dict:
     """Seconds of whole prediction passes: the warm-up (compilation) and the rest."""
-    start = time.perf_counter()
-    for _ in range(warmup):
-        predict()
-    warmup_seconds = time.perf_counter() - start
-    seconds = []
-    for _ in range(passes):
-        begin = time.perf_counter()
-        predict()
-        seconds.append(time.perf_counter() - begin)
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from speed import calls_timed
+
+    warmup_seconds, seconds = calls_timed(predict, warmup, passes)
     return {"warmup_seconds": warmup_seconds, "seconds": seconds}
 
 
