@@ -29,11 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from speed import calls_timed  # noqa: E402
+from speed import keras_pass_timer  # noqa: E402
+from speed import run_child  # noqa: E402
+
 RESULT = "PROBE_RESULT "
 SHAPES = [(32, 13), (32, 16), (32, 45), (32, 48), (32, 61), (32, 64), (12, 128)]
 
@@ -91,33 +96,28 @@ def child_autotune(cfg: dict) -> dict:
             shuffle=True,
         )
 
-        class EpochTimer(keras.callbacks.Callback):
-            seconds, first_batch = [], []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.begin = time.perf_counter()
-                self.first = None
+        class FirstBatch(keras.callbacks.Callback):
+            ends = []
 
             def on_train_batch_end(self, batch, logs=None):
-                if self.first is None:
-                    self.first = time.perf_counter() - self.begin
+                if batch == 0:
+                    FirstBatch.ends.append(time.perf_counter())
 
-            def on_epoch_end(self, epoch, logs=None):
-                EpochTimer.seconds.append(time.perf_counter() - self.begin)
-                EpochTimer.first_batch.append(self.first)
-
-        EpochTimer.seconds, EpochTimer.first_batch = [], []
+        FirstBatch.ends = []
+        timer = keras_pass_timer()
         model.fit(
             keras_bam.as_fit_input(batches),
             epochs=cfg["epochs"] + 1,  # The first epoch traces.
             shuffle=False,
             verbose=0,
-            callbacks=[EpochTimer()],
+            callbacks=[timer, FirstBatch()],
         )
         out["on" if autotune else "off"] = {
             "predict_seconds": calls[1:],
-            "epoch_seconds": EpochTimer.seconds[1:],
-            "first_batch_seconds": EpochTimer.first_batch[1:],
+            "epoch_seconds": [e - b for b, e in zip(timer.begins, timer.ends)][1:],
+            "first_batch_seconds": [
+                e - b for b, e in zip(timer.begins, FirstBatch.ends)
+            ][1:],
         }
     batching.to_tf_dataset = made
     return out
@@ -155,9 +155,6 @@ def child_shapes(cfg: dict) -> dict:
 
 def timed_plan(predict, warmup: int, passes: int) -> dict:
     """Seconds of whole prediction passes: the warm-up (compilation) and the rest."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    from speed import calls_timed
-
     warmup_seconds, seconds = calls_timed(predict, warmup, passes)
     return {"warmup_seconds": warmup_seconds, "seconds": seconds}
 
@@ -383,32 +380,19 @@ def main(argv=None):
         "config": cfg,
         "probes": {},
     }
-    runs = []
-    for name in args.probes:
-        pair = [n for n in PAIRED if n in args.probes]
-        if name in PAIRED:  # Alternate the pair's processes, so drift hits both.
-            if name == pair[0]:
-                runs += pair * args.rounds
-        else:
-            runs.append(name)
+    # The paired probes' processes alternate, so the machine's drift hits both.
+    paired = [name for name in args.probes if name in PAIRED]
+    runs = [name for name in args.probes if name not in PAIRED] + paired * args.rounds
+    log_dir = os.path.join(ROOT, "runs", "probes", args.label)
+    os.makedirs(log_dir, exist_ok=True)
     for name in runs:
         backend, _ = CHILDREN[name]
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (ROOT, env.get("PYTHONPATH")) if p
+        records, _ = run_child(
+            name, name, backend, cfg, log_dir, script=__file__, prefix=RESULT
         )
-        command = [sys.executable, os.path.abspath(__file__), "--child", name]
-        done = subprocess.run(
-            [*command, "--child-config", json.dumps(cfg)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT)]
-        if done.returncode != 0 or not lines:
-            raise SystemExit(f"probe {name} failed:\n{done.stderr[-3000:]}")
-        out = json.loads(lines[-1][len(RESULT) :])
+        if not records or "error" in records[-1]:
+            raise SystemExit(f"probe {name} failed; its log is in {log_dir}.")
+        out = records[-1]
         if name in PAIRED:
             out = merge_rounds(result["probes"].get(name), out)
         result["probes"][name] = out

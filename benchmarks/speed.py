@@ -890,8 +890,17 @@ CHILDREN = {
 # ---------------------------------------------------------------- the parent
 
 
-def run_child(name: str, kind: str, backend: str | None, cfg: dict, log_dir: str):
-    """Runs one child process; returns its records (an `error` record on failure)."""
+def run_child(
+    name: str,
+    kind: str,
+    backend: str | None,
+    cfg: dict,
+    log_dir: str,
+    script: str = __file__,
+    prefix: str = RESULT,
+):
+    """Runs one child process of `script` (`--child kind`); returns the records
+    it printed after `prefix` (an `error` record on failure) and its seconds."""
     env = dict(os.environ)
     if backend:
         env["KERAS_BACKEND"] = backend
@@ -901,7 +910,7 @@ def run_child(name: str, kind: str, backend: str | None, cfg: dict, log_dir: str
     child_cfg = {**cfg, "system": name}
     command = [
         sys.executable,
-        os.path.abspath(__file__),
+        os.path.abspath(script),
         "--child",
         kind,
         "--child-config",
@@ -914,8 +923,8 @@ def run_child(name: str, kind: str, backend: str | None, cfg: dict, log_dir: str
             command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT
         )
         for line in process.stdout:
-            if line.startswith(RESULT):
-                records.append(json.loads(line[len(RESULT) :]))
+            if line.startswith(prefix):
+                records.append(json.loads(line[len(prefix) :]))
             else:
                 print(f"  {name}: {line.rstrip()}", flush=True)
         code = process.wait()
