@@ -18,6 +18,14 @@ process (MiniLM, the first 256 MRPC training examples, batch 32):
   batches of 32 allow); the peer in dataset order, as `speed.py` measures it,
   and length-sorted, in the very batches of keras-bam's bucket-per-length plan.
   Their processes alternate (`--rounds`), so the machine's drift falls on both.
+- `kernels` (JAX, with PyTorch in the same process): the products of a MiniLM
+  forward at a (32, 64) batch in XLA and in PyTorch, keras-bam's jitted JAX
+  forward of such a batch, and the seconds one more prediction shape takes to
+  compile; in `--rounds` processes.
+- `xla-flags` (JAX): that forward in its own process under each of
+  `XLA_FLAG_SETS` (plain first and last, to show the drift).
+- `tf-ops` (TensorFlow): keras-bam's forward of a (32, 64) batch, with
+  `jit_compile=True` too, and its op time by op type from TensorFlow's profiler.
 
     python benchmarks/probes.py --label cpu2
 
@@ -245,11 +253,198 @@ def child_padding_bound_torch(cfg: dict) -> dict:
     return out
 
 
+KERNEL_ROWS = 32 * 64  # The token positions of a (32, 64) batch.
+COMPILE_SHAPES = [(32, 40), (32, 41), (32, 57), (32, 90), (17, 64), (32, 120)]
+XLA_FLAG_SETS = [
+    "",
+    "--xla_cpu_use_onednn=true",
+    "--xla_cpu_enable_concurrency_optimized_scheduler=false",
+    "--xla_cpu_experimental_ynn_fusion_type=",
+    "",
+]
+
+
+def median_ms(call, reps: int) -> float:
+    """Median milliseconds of `call()` after one untimed call."""
+    import numpy as np
+
+    call()
+    seconds = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return 1000 * float(np.median(seconds))
+
+
+def random_batch(rows: int, length: int, seed: int = 0) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "token_ids": rng.integers(1000, 30000, (rows, length)).astype("int32"),
+        "segment_ids": np.zeros((rows, length), "int32"),
+        "padding_mask": np.ones((rows, length), "int32"),
+    }
+
+
+def jax_forward_ms(reps: int) -> float:
+    """keras-bam's JAX forward of a (32, 64) batch, jitted, in milliseconds."""
+    import jax
+
+    import keras_bam
+
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    trainable = [v.value for v in model.trainable_variables]
+    other = [v.value for v in model.non_trainable_variables]
+    batch = random_batch(32, 64)
+
+    @jax.jit
+    def forward(trainable, other, batch):
+        return model.stateless_call(trainable, other, batch, training=False)[0]
+
+    return median_ms(lambda: forward(trainable, other, batch).block_until_ready(), reps)
+
+
+def child_kernels(cfg: dict) -> dict:
+    """The products of a MiniLM forward at a (32, 64) batch in XLA (JAX) and in
+    PyTorch, and the seconds one more prediction shape takes to compile."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    import keras_bam
+
+    reps = cfg["reps"] * 3
+    x = jnp.ones((KERNEL_ROWS, 384))
+    h = jnp.ones((KERNEL_ROWS, 1536))
+    # Three different weights: XLA would merge three products by one matrix.
+    wq, wk, wv = (jnp.full((384, 384), v) for v in (1.0, 2.0, 3.0))
+    w384, w1152 = wq, jnp.ones((384, 1152))
+    w1536, w_out = jnp.ones((384, 1536)), jnp.ones((1536, 384))
+    heads = jnp.ones((32, 12, 64, 32))
+    product = jax.jit(lambda a, b: a @ b)
+    three = jax.jit(lambda x, a, b, c: (x @ a, x @ b, x @ c))
+    scores = jax.jit(lambda q, k: jnp.einsum("bhqd,bhkd->bhqk", q, k))
+
+    def xla(call, *args):
+        return median_ms(lambda: jax.block_until_ready(call(*args)), reps)
+
+    out = {"xla": {}, "torch": {}}
+    out["xla"]["(2048,384)x(384,1536)"] = xla(product, x, w1536)
+    out["xla"]["(2048,1536)x(1536,384)"] = xla(product, h, w_out)
+    out["xla"]["(2048,384)x(384,384)"] = xla(product, x, w384)
+    out["xla"]["3 x (2048,384)x(384,384)"] = xla(three, x, wq, wk, wv)
+    out["xla"]["(2048,384)x(384,1152)"] = xla(product, x, w1152)
+    out["xla"]["attention scores, 32x12 heads (64,32)x(32,64)"] = xla(
+        scores, heads, heads
+    )
+
+    # keras-bam's own forward and compilation, before PyTorch's threads start.
+    out["forward_ms"] = jax_forward_ms(reps)
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    model.predict_on_batch(random_batch(32, 16))  # Makes the predict function.
+    out["compile"] = {}
+    for rows, length in COMPILE_SHAPES:
+        batch = random_batch(rows, length)
+        start = time.perf_counter()
+        model.predict_on_batch(batch)
+        first = time.perf_counter() - start
+        steady = median_ms(lambda batch=batch: model.predict_on_batch(batch), 5)
+        out["compile"][f"{rows}x{length}"] = {
+            "first_s": first,
+            "steady_s": steady / 1000,
+            "compile_s": first - steady / 1000,
+        }
+
+    torch.set_num_threads(os.cpu_count())
+    tx, th = torch.ones(KERNEL_ROWS, 384), torch.ones(KERNEL_ROWS, 1536)
+    tw = {
+        "384": torch.ones(384, 384),
+        "1152": torch.ones(384, 1152),
+        "1536": torch.ones(384, 1536),
+        "out": torch.ones(1536, 384),
+    }
+    tqkv = [torch.full((384, 384), v) for v in (1.0, 2.0, 3.0)]
+    theads = torch.ones(32, 12, 64, 32)
+    with torch.inference_mode():
+        out["torch"]["(2048,384)x(384,1536)"] = median_ms(lambda: tx @ tw["1536"], reps)
+        out["torch"]["(2048,1536)x(1536,384)"] = median_ms(lambda: th @ tw["out"], reps)
+        out["torch"]["(2048,384)x(384,384)"] = median_ms(lambda: tx @ tw["384"], reps)
+        out["torch"]["3 x (2048,384)x(384,384)"] = median_ms(
+            lambda: [tx @ w for w in tqkv], reps
+        )
+        out["torch"]["(2048,384)x(384,1152)"] = median_ms(lambda: tx @ tw["1152"], reps)
+        out["torch"]["attention scores, 32x12 heads (64,32)x(32,64)"] = median_ms(
+            lambda: theads @ theads.transpose(-1, -2), reps
+        )
+
+    return out
+
+
+def child_xla_flags(cfg: dict) -> dict:
+    """keras-bam's JAX forward of a (32, 64) batch under `cfg["xla_flags"]`
+    (set before JAX starts)."""
+    os.environ["XLA_FLAGS"] = cfg["xla_flags"]
+    return {
+        "xla_flags": cfg["xla_flags"],
+        "forward_ms": jax_forward_ms(cfg["reps"] * 3),
+    }
+
+
+def child_tf_ops(cfg: dict) -> dict:
+    """keras-bam's TensorFlow forward of a (32, 64) batch: its time, with
+    `jit_compile=True` too, and its op time by op type from TensorFlow's profiler."""
+    import collections
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    import keras_bam
+
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    batch = {k: tf.constant(v) for k, v in random_batch(32, 64).items()}
+    forward = tf.function(lambda x: model(x, training=False))
+    compiled = tf.function(lambda x: model(x, training=False), jit_compile=True)
+    reps = cfg["reps"] * 3
+    out = {
+        "forward_ms": median_ms(lambda: forward(batch).numpy(), reps),
+        "jit_compile_forward_ms": median_ms(lambda: compiled(batch).numpy(), reps),
+    }
+    calls = 5
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(calls):
+            forward(batch).numpy()
+        tf.profiler.experimental.stop()
+        path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+    op_ms = collections.Counter()
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" in name.replace("::", ""):  # "<op name>:<op type>"
+                    op_ms[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9 / calls
+    out["op_ms_by_type"] = dict(op_ms.most_common())
+    return out
+
+
 CHILDREN = {
     "autotune": ("tensorflow", child_autotune),
     "shapes": ("jax", child_shapes),
     "padding-bound-keras": ("jax", child_padding_bound_keras),
     "padding-bound-torch": ("jax", child_padding_bound_torch),
+    "kernels": ("jax", child_kernels),
+    "xla-flags": ("jax", child_xla_flags),
+    "tf-ops": ("tensorflow", child_tf_ops),
 }
 
 
@@ -306,6 +501,49 @@ def report(result: dict) -> str:
             lines.append(
                 f"| ({p['rows']}, {p['length']}) | {p['median_ms']:.1f} | {rate:,.0f} |"
             )
+    kernels = result["probes"].get("kernels")
+    if kernels:
+        lines += [
+            "",
+            "| product at a (32, 64) batch | XLA (JAX) ms | PyTorch ms |",
+            "|---|---|---|",
+        ]
+        for op in kernels[0]["xla"]:
+            xla_ms = [k["xla"][op] for k in kernels]
+            torch_ms = [k["torch"][op] for k in kernels]
+            lines.append(f"| {op} | {spread(xla_ms)} | {spread(torch_ms)} |")
+        forward = [k["forward_ms"] for k in kernels]
+        compile_s = [c["compile_s"] for k in kernels for c in k["compile"].values()]
+        lines += [
+            "",
+            f"Ranges over {len(kernels)} processes. keras-bam's jitted JAX forward of "
+            f"a (32, 64) batch: {spread(forward)} ms; one more prediction shape "
+            f"compiles in {spread(compile_s)} s ({', '.join(kernels[0]['compile'])}).",
+        ]
+    flags = result["probes"].get("xla-flags")
+    if flags:
+        lines += [
+            "",
+            "| XLA_FLAGS (own process, in run order) | JAX forward (32, 64) ms |",
+        ]
+        lines.append("|---|---|")
+        for p in flags:
+            lines.append(f"| `{p['xla_flags'] or '(none)'}` | {p['forward_ms']:.1f} |")
+    tf_ops = result["probes"].get("tf-ops")
+    if tf_ops:
+        ops = tf_ops["op_ms_by_type"]
+        products = sum(v for k, v in ops.items() if "MatMul" in k)
+        lines += [
+            "",
+            f"TensorFlow forward of a (32, 64) batch: {tf_ops['forward_ms']:.1f} ms "
+            f"(`jit_compile=True`: {tf_ops['jit_compile_forward_ms']:.1f} ms); op time "
+            f"summed over its threads: products {products:.1f} ms, everything else "
+            f"{sum(ops.values()) - products:.1f} ms ("
+            + ", ".join(
+                f"{k} {v:.1f}" for k, v in list(ops.items())[:12] if "MatMul" not in k
+            )
+            + ").",
+        ]
     bound = {
         **result["probes"].get("padding-bound-keras", {}),
         **result["probes"].get("padding-bound-torch", {}),
@@ -387,15 +625,33 @@ def main(argv=None):
     os.makedirs(log_dir, exist_ok=True)
     for name in runs:
         backend, _ = CHILDREN[name]
-        records, _ = run_child(
-            name, name, backend, cfg, log_dir, script=__file__, prefix=RESULT
-        )
-        if not records or "error" in records[-1]:
-            raise SystemExit(f"probe {name} failed; its log is in {log_dir}.")
-        out = records[-1]
-        if name in PAIRED:
-            out = merge_rounds(result["probes"].get(name), out)
-        result["probes"][name] = out
+        # Repeated in their own processes: XLA's timings differ from one process
+        # to the next (it schedules independent products side by side or not).
+        if name == "xla-flags":
+            settings = [{"xla_flags": flags} for flags in XLA_FLAG_SETS]
+        elif name == "kernels":
+            settings = [{"round": i} for i in range(args.rounds)]
+        else:
+            settings = [None]
+        for i, extra in enumerate(settings):
+            records, _ = run_child(
+                name if extra is None else f"{name}-{i}",
+                name,
+                backend,
+                {**cfg, **(extra or {})},
+                log_dir,
+                script=__file__,
+                prefix=RESULT,
+            )
+            if not records or "error" in records[-1]:
+                raise SystemExit(f"probe {name} failed; its log is in {log_dir}.")
+            out = records[-1]
+            if name in PAIRED:
+                out = merge_rounds(result["probes"].get(name), out)
+            if extra is None:
+                result["probes"][name] = out
+            else:
+                result["probes"].setdefault(name, []).append(out)
     os.makedirs(args.results_dir, exist_ok=True)
     path = os.path.join(args.results_dir, f"probes_{args.label}.json")
     with open(path, "w") as f:
