@@ -11,9 +11,19 @@ run across several sittings (or machines) and a second run skips what is done:
 - `distilled`: distillation with a fixed teacher weight (0.5), no annealing;
 - `uninformative`: the control, annealing towards a uniform (or mean) teacher;
 - `born_again`: single-task born-again students (one per task, annealed
-  towards its own teacher, with the teacher's recipe);
+  towards its own teacher, with the teacher's recipe and another seed, so that
+  initialization, dropout and data order are not the teacher's);
 - `oof_bam`: BAM with out-of-fold teacher predictions (k-fold cross-fitting:
-  no teacher predicts an example it trained on).
+  no teacher predicts an example it trained on);
+
+and the ablations of keras-bam's own options against BAM's defaults:
+
+- `bam_length_grouped`: BAM with length-grouped batches (a speed option);
+- `bam_trained_multiples`: BAM with multiples and weights computed among the
+  trained tasks only (`weighting="bam_trained"`) instead of BAM's table;
+- `bam_ensemble`: BAM distilling from the teachers of every seed of
+  `ENSEMBLE_SEEDS` per task, their probabilities averaged (MT-DNN's);
+- `bam_ensemble_logits`: the same with the teachers' logits averaged.
 
 `report` aggregates what is there: per task and GLUE-average mean ± sd over
 seeds; paired comparisons of BAM with every other system (paired t-test over
@@ -45,6 +55,7 @@ import keras
 import numpy as np
 
 import keras_bam
+from keras_bam.io_utils import load_dev_outputs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -57,6 +68,10 @@ SYSTEMS = (
     "uninformative",
     "born_again",
     "oof_bam",
+    "bam_length_grouped",
+    "bam_trained_multiples",
+    "bam_ensemble",
+    "bam_ensemble_logits",
 )
 LABELS = {
     "teachers": "single-task teachers",
@@ -66,6 +81,10 @@ LABELS = {
     "uninformative": "annealing, uninformative teacher",
     "born_again": "single-task born-again",
     "oof_bam": "BAM, out-of-fold teachers",
+    "bam_length_grouped": "BAM, length-grouped batches",
+    "bam_trained_multiples": "BAM, multiples among the trained tasks",
+    "bam_ensemble": "BAM, 3-teacher ensemble (probabilities averaged)",
+    "bam_ensemble_logits": "BAM, 3-teacher ensemble (logits averaged)",
 }
 # The students' `train_student` arguments.
 STUDENT_MODES = {
@@ -73,9 +92,39 @@ STUDENT_MODES = {
     "bam": {"distillation": "annealed", "teachers": "given"},
     "distilled": {"distillation": "fixed", "teachers": "given"},
     "uninformative": {"distillation": "annealed", "teachers": "uninformative"},
+    "bam_length_grouped": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "recipe": {"batching": "length_grouped"},
+    },
+    "bam_trained_multiples": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "weighting": "bam_trained",
+    },
+    "bam_ensemble": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "teacher_combination": "probabilities",
+        "ensemble": True,
+    },
+    "bam_ensemble_logits": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "teacher_combination": "logits",
+        "ensemble": True,
+    },
 }
 # Systems that need the seed's teachers (run first when missing).
-NEEDS_TEACHERS = ("bam", "distilled", "born_again")
+NEEDS_TEACHERS = (
+    "bam",
+    "distilled",
+    "born_again",
+    "bam_length_grouped",
+    "bam_trained_multiples",
+)
+# The ensemble systems distill, for every seed, from the teachers of these seeds.
+ENSEMBLE_SEEDS = (0, 1, 2)
 # The training sample is the same for every seed: seeds vary initialization,
 # dropout and data order, the paired comparisons' unit.
 SAMPLE_SEED = 0
@@ -96,35 +145,48 @@ class Setting:
     max_length: int
     folds: int
     backend: str
+    batching: str = "random"
 
     def to_dict(self) -> dict:
         """As stored with every result (JSON: the tasks as a list)."""
         return dataclasses.asdict(self) | {"tasks": list(self.tasks)}
 
-    def teacher_recipe(self, seed: int):
-        return keras_bam.FineTuningRecipe.bam_single_task(
-            epochs=self.teacher_epochs, max_length=self.max_length, seed=seed
+    def teacher_recipe(self, seed: int, **overrides):
+        values = dict(
+            epochs=self.teacher_epochs,
+            max_length=self.max_length,
+            seed=seed,
+            batching=self.batching,
         )
+        return keras_bam.FineTuningRecipe.bam_single_task(**{**values, **overrides})
 
-    def student_recipe(self, seed: int):
-        return keras_bam.FineTuningRecipe.bam_multi_task(
+    def student_recipe(self, seed: int, **overrides):
+        values = dict(
             epochs=self.student_epochs,
             batch_size=self.student_batch_size,
             learning_rate=self.student_learning_rate,
             max_length=self.max_length,
             seed=seed,
+            batching=self.batching,
         )
+        return keras_bam.FineTuningRecipe.bam_multi_task(**{**values, **overrides})
 
 
 class GoldWeightRecorder(keras.callbacks.Callback):
-    """Records λ (`gold_weight`) after every training step."""
+    """Records λ (`gold_weight`) after every training step of this sitting, and
+    the step it started at (a student resumed from a checkpoint starts late)."""
 
     def __init__(self):
         super().__init__()
         self.values = []
+        self.first_step = None
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and "gold_weight" in logs:
+            if self.first_step is None:
+                annealing = getattr(self.model, "annealing", None)
+                step = 0 if annealing is None else int(annealing.step.numpy())
+                self.first_step = max(step - 1, 0)
             self.values.append(float(logs["gold_weight"]))
 
 
@@ -202,43 +264,66 @@ def common_arguments(setting: Setting, args) -> dict:
     )
 
 
-def run_teachers(setting: Setting, seed: int, args, teacher_dir: str) -> dict:
-    dev_metrics, predictions, seconds, train_stats = {}, {}, {}, {}
-    for name in setting.tasks:
+def teacher_task_result(setting: Setting, seed: int, name: str, args, teacher_dir):
+    """One task's teacher: trained, or read back from `teacher_dir/<task>` when a
+    finished teacher of the same recipe is there (a sitting ended mid-seed)."""
+    task_dir = os.path.join(teacher_dir, name)
+    summary_path = os.path.join(task_dir, f"{name}_teacher.json")
+    recipe = setting.teacher_recipe(seed)
+    summary = load_result(summary_path) if os.path.exists(summary_path) else None
+    if summary is None or summary.get("recipe") != recipe.to_dict():
+        # Seeded before the backbone is built: its dropout layers draw their
+        # seeds when made, so the run is reproducible from its seed.
+        keras.utils.set_random_seed(recipe.seed)
         backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
         run = keras_bam.train_teacher(
             name,
             backbone=backbone,
             tokenizer=tokenizer,
-            recipe=setting.teacher_recipe(seed),
-            output_dir=os.path.join(teacher_dir, name),
+            recipe=recipe,
+            output_dir=task_dir,
             save_model=False,
             **common_arguments(setting, args),
         )
-        dev_metrics[name] = run.dev_metrics
-        predictions[name] = dev_predictions(name, run.dev_outputs)
-        seconds[name] = run.train_seconds
-        train = keras_bam.TeacherPredictions.load(run.predictions_paths["train"])
-        loader = keras_bam.SplitLoader(
-            tokenizer,
-            setting.max_length,
-            data_dir=args.data_dir,
-            cache_dir=common_arguments(setting, args)["cache_dir"],
-        )
-        examples, _ = loader.load(
-            name, "train", setting.train_limit, sample_seed=SAMPLE_SEED
-        )
-        train_stats[name] = keras_bam.prediction_statistics(
-            name, train.outputs, examples.labels
-        )
         del run
         keras.backend.clear_session()
+        summary = load_result(summary_path)
+    else:
+        print(f"seed {seed}: reusing the {name} teacher in {task_dir}", flush=True)
+    dev_outputs = load_dev_outputs(os.path.join(task_dir, f"{name}_dev_outputs.npz"))[
+        name
+    ]
+    train = keras_bam.TeacherPredictions.load(summary["predictions_paths"]["train"])
+    _, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
+    loader = keras_bam.SplitLoader(
+        tokenizer,
+        setting.max_length,
+        data_dir=args.data_dir,
+        cache_dir=common_arguments(setting, args)["cache_dir"],
+    )
+    examples, _ = loader.load(
+        name, "train", setting.train_limit, sample_seed=SAMPLE_SEED
+    )
+    keras.backend.clear_session()
     return {
-        "dev_metrics": dev_metrics,
-        "dev_predictions": predictions,
-        "train_seconds": seconds,
-        "train_prediction_statistics": train_stats,
+        "dev_metrics": summary["dev_metrics"],
+        "dev_predictions": dev_predictions(name, dev_outputs),
+        "train_seconds": summary["train_seconds"],
+        "train_prediction_statistics": keras_bam.prediction_statistics(
+            name, train.outputs, examples.labels
+        ),
+        "padding_fraction": summary["padding_fraction"],
     }
+
+
+def run_teachers(setting: Setting, seed: int, args, teacher_dir: str) -> dict:
+    merged = {}
+    for name in setting.tasks:
+        result = teacher_task_result(setting, seed, name, args, teacher_dir)
+        for key, value in result.items():
+            merged.setdefault(key, {})[name] = value
+    merged["recipe"] = setting.teacher_recipe(seed).to_dict()
+    return merged
 
 
 def run_student(
@@ -246,12 +331,19 @@ def run_student(
     seed: int,
     args,
     tasks,
-    teacher_dir: str | None,
+    teacher_dir,
     recipe,
+    checkpoint_name: str,
     **modes,
 ) -> dict:
+    """Trains one student, checkpointed in the work folder (every epoch and every
+    `--save-every` steps), so a sitting that ends mid-run resumes it there."""
+    keras.utils.set_random_seed(recipe.seed)  # Before the backbone's dropout seeds.
     backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
     recorder = GoldWeightRecorder()
+    checkpoint_dir = os.path.join(
+        args.work_dir, setting.name, f"seed{seed}", "students", checkpoint_name
+    )
     run = keras_bam.train_student(
         list(tasks),
         teacher_dir=teacher_dir,
@@ -259,6 +351,8 @@ def run_student(
         tokenizer=tokenizer,
         recipe=recipe,
         callbacks=[recorder],
+        checkpoint_dir=checkpoint_dir,
+        save_every=args.save_every,
         **modes,
         **common_arguments(setting, args),
     )
@@ -269,30 +363,50 @@ def run_student(
         },
         "train_seconds": run.train_seconds,
         "gold_weight_per_step": recorder.values,
+        "gold_weight_first_step": recorder.first_step or 0,
         "multiples": run.multiples,
         "task_weights": run.task_weights,
         "padding_fraction": run.padding_fraction,
+        "schedule": run.schedule,
+        "recipe": recipe.to_dict(),
+        "modes": modes,
     }
     del run
     keras.backend.clear_session()
     return result
 
 
+def seed_teacher_dir(setting: Setting, seed: int, args) -> str:
+    return os.path.join(args.work_dir, setting.name, f"seed{seed}", "teachers")
+
+
+def student_system(setting: Setting, system: str, seed: int, args) -> dict:
+    """A multi-task student of `STUDENT_MODES`, on this seed's teachers (or the
+    ensemble's)."""
+    modes = dict(STUDENT_MODES[system])
+    recipe = setting.student_recipe(seed, **modes.pop("recipe", {}))
+    teacher_dir = None
+    if modes.pop("ensemble", False):
+        for other in ENSEMBLE_SEEDS:
+            ensure_teachers(setting, other, args)
+        teacher_dir = [seed_teacher_dir(setting, s, args) for s in ENSEMBLE_SEEDS]
+    elif modes["teachers"] == "given":
+        teacher_dir = seed_teacher_dir(setting, seed, args)
+    result = run_student(
+        setting, seed, args, setting.tasks, teacher_dir, recipe, system, **modes
+    )
+    if isinstance(teacher_dir, list):
+        result["ensemble_seeds"] = list(ENSEMBLE_SEEDS)
+    return result
+
+
 def run_system(setting: Setting, system: str, seed: int, args) -> dict:
     seed_dir = os.path.join(args.work_dir, setting.name, f"seed{seed}")
-    teacher_dir = os.path.join(seed_dir, "teachers")
+    teacher_dir = seed_teacher_dir(setting, seed, args)
     if system == "teachers":
         return run_teachers(setting, seed, args, teacher_dir)
     if system in STUDENT_MODES:
-        return run_student(
-            setting,
-            seed,
-            args,
-            setting.tasks,
-            teacher_dir if STUDENT_MODES[system]["teachers"] == "given" else None,
-            setting.student_recipe(seed),
-            **STUDENT_MODES[system],
-        )
+        return student_system(setting, system, seed, args)
     if system == "born_again":
         merged = {}
         for name in setting.tasks:
@@ -302,7 +416,8 @@ def run_system(setting: Setting, system: str, seed: int, args) -> dict:
                 args,
                 [name],
                 teacher_dir,
-                setting.teacher_recipe(seed),
+                keras_bam.FineTuningRecipe.born_again(setting.teacher_recipe(seed)),
+                f"born_again_{name}",
                 distillation="annealed",
                 teachers="given",
             )
@@ -337,6 +452,7 @@ def run_system(setting: Setting, system: str, seed: int, args) -> dict:
             setting.tasks,
             oof_dir,
             setting.student_recipe(seed),
+            "oof_bam",
             **STUDENT_MODES["bam"],
         )
         result["cross_fit"] = {
@@ -347,12 +463,15 @@ def run_system(setting: Setting, system: str, seed: int, args) -> dict:
     raise ValueError(f"Unknown system {system!r}; use some of {SYSTEMS}.")
 
 
-def teachers_available(setting: Setting, seed: int, args) -> bool:
-    teacher_dir = os.path.join(args.work_dir, setting.name, f"seed{seed}", "teachers")
-    return all(
-        os.path.exists(os.path.join(teacher_dir, t, f"{t}_train_teacher.npz"))
-        for t in setting.tasks
-    )
+def ensure_teachers(setting: Setting, seed: int, args):
+    """Trains (or finishes) the seed's teachers and stores their result."""
+    path = result_path(setting, "teachers", seed)
+    if os.path.exists(path):
+        check_setting(setting, path)
+        return
+    print(f"seed {seed}: training the teachers", flush=True)
+    payload = run_system(setting, "teachers", seed, args)
+    print(f"wrote {write_result(setting, 'teachers', seed, payload)}", flush=True)
 
 
 def run(args):
@@ -365,11 +484,8 @@ def run(args):
                 check_setting(setting, path)
                 print(f"done already: {path}", flush=True)
                 continue
-            if system in NEEDS_TEACHERS and not teachers_available(setting, seed, args):
-                print(f"seed {seed}: training the teachers {system} needs", flush=True)
-                payload = run_system(setting, "teachers", seed, args)
-                if not os.path.exists(result_path(setting, "teachers", seed)):
-                    write_result(setting, "teachers", seed, payload)
+            if system in NEEDS_TEACHERS:
+                ensure_teachers(setting, seed, args)
             print(f"running {system}, seed {seed}", flush=True)
             payload = run_system(setting, system, seed, args)
             print(f"wrote {write_result(setting, system, seed, payload)}", flush=True)
@@ -389,6 +505,7 @@ def setting_from(args) -> Setting:
         max_length=args.max_length,
         folds=args.folds,
         backend=keras.backend.backend(),
+        batching=args.batching,
     )
 
 
@@ -441,6 +558,13 @@ def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
             mean, sd = keras_bam.mean_and_sd([r["scores"][key] for r in seeds.values()])
             row[key] = {"mean": mean, "sd": sd}
         row["label"] = LABELS[system]
+        first = seeds[min(seeds)]
+        if "schedule" in first:
+            row["schedule"] = {
+                **first["schedule"],
+                "multiples": first["multiples"],
+                "task_weights": first["task_weights"],
+            }
         summary["systems"][system] = row
 
     if "bam" in results:
@@ -511,8 +635,9 @@ def format_report(summary: dict, command: str) -> str:
         f"epochs (BAM's single-task recipe), students {setting['student_epochs']} "
         f"epochs of batch {setting['student_batch_size']} at lr "
         f"{setting['student_learning_rate']:g}, {setting['folds']} folds for "
-        "out-of-fold teachers; full dev sets. Dev scores ×100, mean ± sd over "
-        "seeds.",
+        "out-of-fold teachers; full dev sets; "
+        f"{setting.get('batching', 'length-grouped')} batches. Dev scores ×100, "
+        "mean ± sd over seeds.",
         "",
         "| system | seeds | " + " | ".join(names) + " | GLUE avg |",
         "|---|---|" + "---|" * (len(tasks) + 1),
@@ -527,6 +652,32 @@ def format_report(summary: dict, command: str) -> str:
         lines.append(
             f"| {row['label']} | {len(row['seeds'])} | " + " | ".join(cells) + " |"
         )
+    schedules = {
+        system: row["schedule"]
+        for system, row in summary["systems"].items()
+        if "schedule" in row and isinstance(row["schedule"].get("steps"), int)
+    }
+    if schedules:
+        lines += [
+            "",
+            "What each multi-task student trained on (first seed): dataset multiples "
+            "and loss weights per task, steps, epochs, batch size, mixing, batching.",
+            "",
+            "| system | multiples | loss weights | steps (per epoch) | epochs | "
+            "batch | mixing | batching |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for system, sched in schedules.items():
+            multiples = ", ".join(
+                f"{keras_bam.get_task(t).display_name} {m}"
+                for t, m in sched["multiples"].items()
+            )
+            weights = ", ".join(f"{w:.3f}" for w in sched["task_weights"].values())
+            lines.append(
+                f"| {LABELS[system]} | {multiples} | {weights} | {sched['steps']} "
+                f"({sched['steps_per_epoch']}) | {sched['epochs']} | "
+                f"{sched['batch_size']} | {sched['mixing']} | {sched['batching']} |"
+            )
     if summary["comparisons"]:
         lines += [
             "",
@@ -623,10 +774,12 @@ def plot(results: dict, summary: dict, path: str):
         seeds = results.get(system)
         if not seeds:
             continue
-        values = seeds[min(seeds)].get("gold_weight_per_step") or []
+        first = seeds[min(seeds)]
+        values = first.get("gold_weight_per_step") or []
         if values:
+            start = first.get("gold_weight_first_step", 0)
             lam.plot(
-                np.arange(1, len(values) + 1),
+                np.arange(start + 1, start + len(values) + 1),
                 values,
                 label=LABELS[system],
                 color=f"C{SYSTEMS.index(system)}",
@@ -701,6 +854,18 @@ def main(argv=None):
     run_parser.add_argument("--student-learning-rate", type=float, default=1e-4)
     run_parser.add_argument("--max-length", type=int, default=128)
     run_parser.add_argument("--folds", type=int, default=3)
+    run_parser.add_argument(
+        "--save-every",
+        type=int,
+        default=200,
+        help="checkpoint students every N steps (and at every epoch end)",
+    )
+    run_parser.add_argument(
+        "--batching",
+        choices=("random", "length_grouped"),
+        default="random",
+        help="every model's batches (random: BAM's)",
+    )
     run_parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "quality"))
     run_parser.add_argument("--verbose", type=int, default=2)
     report_parser = commands.add_parser("report", help="aggregate, plot, README")

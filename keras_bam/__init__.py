@@ -27,10 +27,13 @@ from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
 from keras_bam.data import GlueDataError
 from keras_bam.data import InterleavedBatches
+from keras_bam.data import PlannedBatches
+from keras_bam.data import RandomBatches
 from keras_bam.data import RemainingBatches
 from keras_bam.data import SplitLoader
 from keras_bam.data import TaskExamples
 from keras_bam.data import TaskPart
+from keras_bam.data import combine_teachers
 from keras_bam.data import concatenate_encoded
 from keras_bam.data import default_buckets
 from keras_bam.data import encode_examples
@@ -59,6 +62,7 @@ from keras_bam.models import MultiTaskModel
 from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
+from keras_bam.optimizers import check_lr_multipliers
 from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
 from keras_bam.pipeline import glue_scores
@@ -78,6 +82,7 @@ from keras_bam.student import train_student
 from keras_bam.submission import format_predictions
 from keras_bam.submission import write_glue_submission
 from keras_bam.task_weighting import BAM_GLUE_TRAIN_SIZES
+from keras_bam.task_weighting import bam_glue_multiples_and_weights
 from keras_bam.task_weighting import bam_multiples_and_weights
 from keras_bam.task_weighting import sampling_probabilities
 from keras_bam.task_weighting import task_multiples_and_weights

@@ -66,12 +66,17 @@ def use_compilation_cache(args) -> None:
 def add_teacher_arguments(parser: argparse.ArgumentParser):
     """The options of a teacher run (`keras-bam teacher`)."""
     add_data_arguments(parser, os.path.join("runs", "teachers"))
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--epochs", type=int, default=TEACHER_DEFAULTS["epochs"])
+    parser.add_argument(
+        "--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"]
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=TEACHER_DEFAULTS["learning_rate"]
+    )
     parser.add_argument("--layerwise-decay", type=float, default=0.9)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    add_batching_argument(parser)
     parser.add_argument(
         "--train-limit",
         type=int,
@@ -86,19 +91,33 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
     )
 
 
-def recipe_from_arguments(args):
+def add_batching_argument(parser: argparse.ArgumentParser):
+    parser.add_argument(
+        "--batching",
+        choices=("random", "length_grouped"),
+        default="random",
+        help="random: BAM's batches (examples shuffled); length_grouped: batches "
+        "of similar lengths, faster but not BAM's (and fewer tasks per batch)",
+    )
+
+
+def recipe_from_arguments(args, **defaults):
     import keras_bam
 
     return keras_bam.FineTuningRecipe(
-        learning_rate=args.learning_rate,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        learning_rate=args.learning_rate or defaults["learning_rate"],
+        epochs=args.epochs or defaults["epochs"],
+        batch_size=args.batch_size or defaults["batch_size"],
         layerwise_decay=args.layerwise_decay,
         max_length=args.max_length,
         seed=args.seed,
         precision=args.precision,
         distribution=args.distribution,
+        batching=args.batching,
     )
+
+
+TEACHER_DEFAULTS = {"learning_rate": 5e-5, "epochs": 3, "batch_size": 32}
 
 
 def run_teachers(args, tasks) -> dict:
@@ -114,7 +133,7 @@ def run_teachers(args, tasks) -> dict:
             task,
             data_dir=args.data_dir,
             backbone=args.backbone,
-            recipe=recipe_from_arguments(args),
+            recipe=recipe_from_arguments(args, **TEACHER_DEFAULTS),
             source=args.source,
             tfds_manual_dir=args.tfds_manual_dir,
             cache_dir=args.cache_dir,
@@ -139,7 +158,18 @@ def format_dev_table(summaries: dict) -> str:
 
 
 # The quick setting finishes on a 2-core CPU in minutes; --paper is BAM's recipe.
-QUICK = {"train_limit": 400, "teacher_epochs": 2, "student_epochs": 2}
+QUICK = {
+    "train_limit": 400,
+    "train_sample_seed": 0,
+    "teacher_epochs": 2,
+    "student_epochs": 2,
+}
+QUICK_NOTE = (
+    "Quick setting ({train_limit} random training examples per task, "
+    "{teacher_epochs} teacher and {student_epochs} student epochs): a smoke run, "
+    "too small to show BAM's effect (its students need the full training sets). "
+    "The measured comparison at BAM's recipe is in the README's results."
+)
 DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
 
 
@@ -163,15 +193,24 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         action="store_true",
         help="BAM's recipes on the full training sets: teachers 3 epochs of batch "
         "32 at lr 5e-5, students 6 epochs of batch 128 at lr 1e-4 (hours on a CPU). "
-        f"Without it, the quick setting: the first {QUICK['train_limit']} training "
-        f"examples per task, {QUICK['teacher_epochs']} teacher and "
+        f"Without it, the quick setting: {QUICK['train_limit']} training "
+        "examples per task (a random sample drawn with --train-sample-seed), "
+        f"{QUICK['teacher_epochs']} teacher and "
         f"{QUICK['student_epochs']} student epochs (minutes on a CPU).",
     )
     add_data_arguments(parser, os.path.join("runs", "glue"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=128)
+    add_batching_argument(parser)
     parser.add_argument(
-        "--train-limit", type=int, default=None, help="first N training examples"
+        "--train-limit", type=int, default=None, help="N training examples per task"
+    )
+    parser.add_argument(
+        "--train-sample-seed",
+        type=int,
+        default=None,
+        help="with a train limit, a random sample drawn with this seed instead of "
+        f"the first N rows (quick setting: {QUICK['train_sample_seed']})",
     )
     parser.add_argument(
         "--eval-limit", type=int, default=None, help="first N dev examples"
@@ -192,9 +231,12 @@ def glue_settings(args) -> dict:
     import keras_bam
 
     train_limit = args.train_limit
+    sample_seed = args.train_sample_seed
     teacher_epochs, student_epochs = args.teacher_epochs, args.student_epochs
     if not args.paper:
         train_limit = train_limit or QUICK["train_limit"]
+        if sample_seed is None:
+            sample_seed = QUICK["train_sample_seed"]
         teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
         student_epochs = student_epochs or QUICK["student_epochs"]
     teacher = keras_bam.FineTuningRecipe.bam_single_task(
@@ -202,6 +244,7 @@ def glue_settings(args) -> dict:
         max_length=args.max_length,
         precision=args.precision,
         distribution=args.distribution,
+        batching=args.batching,
     )
     if teacher_epochs:
         teacher.epochs = teacher_epochs
@@ -210,6 +253,7 @@ def glue_settings(args) -> dict:
         max_length=args.max_length,
         precision=args.precision,
         distribution=args.distribution,
+        batching=args.batching,
     )
     for field, value in (
         ("epochs", student_epochs),
@@ -231,6 +275,7 @@ def glue_settings(args) -> dict:
         cache_dir=args.cache_dir,
         train_limit=train_limit,
         eval_limit=args.eval_limit,
+        train_sample_seed=sample_seed if train_limit else None,
         export=not args.no_export,
         submission=not args.no_submission,
         save_every=args.save_every,
@@ -243,10 +288,125 @@ def run_glue_from_arguments(args):
     import keras_bam
 
     use_compilation_cache(args)
-    run = keras_bam.run_glue(**glue_settings(args))
+    settings = glue_settings(args)
+    run = keras_bam.run_glue(**settings)
+    if not args.paper:
+        print(
+            QUICK_NOTE.format(
+                train_limit=settings["train_limit"],
+                teacher_epochs=settings["teacher_recipe"].epochs,
+                student_epochs=settings["student_recipe"].epochs,
+            )
+        )
     print(run.table)
     print(f"Everything is in {run.output_dir} (dev_table.md, results.json).")
     return run
+
+
+def add_student_arguments(parser: argparse.ArgumentParser):
+    """The options of a student run from existing teachers (`keras-bam student`)."""
+    add_data_arguments(parser, os.path.join("runs", "student"))
+    parser.add_argument(
+        "--teacher-dir",
+        nargs="+",
+        default=None,
+        help="folders of teachers as `keras-bam teacher` writes them "
+        "(<dir>/<task>/<task>_train_teacher.npz); several: an ensemble per task",
+    )
+    parser.add_argument(
+        "--distillation", choices=("annealed", "fixed", "gold"), default="annealed"
+    )
+    parser.add_argument(
+        "--teachers", choices=("given", "uninformative", "none"), default=None
+    )
+    parser.add_argument("--teacher-weight", type=float, default=0.5)
+    parser.add_argument(
+        "--teacher-combination",
+        choices=("probabilities", "logits"),
+        default="probabilities",
+        help="how several teachers of a task are combined",
+    )
+    parser.add_argument(
+        "--distillation-temperature",
+        type=float,
+        default=1.0,
+        help="softmax temperature on the teachers' logits",
+    )
+    parser.add_argument("--mixing", choices=("mixed", "per_task"), default="mixed")
+    parser.add_argument(
+        "--weighting",
+        choices=("bam", "bam_trained", "proportional", "uniform", "temperature"),
+        default="bam",
+    )
+    parser.add_argument(
+        "--weighting-temperature",
+        type=float,
+        default=2.0,
+        help="the temperature of --weighting temperature",
+    )
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--layerwise-decay", type=float, default=0.9)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    add_batching_argument(parser)
+    parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--train-sample-seed", type=int, default=None)
+    parser.add_argument("--eval-limit", type=int, default=None)
+    parser.add_argument(
+        "--save-every", type=int, default=None, help="checkpoint every N steps"
+    )
+
+
+def run_student_from_arguments(args, tasks) -> dict:
+    """Trains one student from the parsed options; returns its summary."""
+    import keras_bam
+
+    use_compilation_cache(args)
+    teachers = args.teachers or ("none" if args.distillation == "gold" else "given")
+    if teachers == "given" and not args.teacher_dir:
+        raise SystemExit(
+            "keras-bam student: --teacher-dir is needed for teachers 'given'."
+        )
+    single = len(tasks) == 1
+    defaults = (
+        TEACHER_DEFAULTS
+        if single
+        else {"learning_rate": 1e-4, "epochs": 6, "batch_size": 128}
+    )
+    run = keras_bam.train_student(
+        tasks,
+        data_dir=args.data_dir,
+        teacher_dir=args.teacher_dir,
+        backbone=args.backbone,
+        recipe=recipe_from_arguments(args, **defaults),
+        distillation=args.distillation,
+        teachers=teachers,
+        teacher_weight=args.teacher_weight,
+        mixing=args.mixing,
+        weighting=args.weighting,
+        weighting_temperature=args.weighting_temperature,
+        distillation_temperature=args.distillation_temperature,
+        teacher_combination=args.teacher_combination,
+        source=args.source,
+        tfds_manual_dir=args.tfds_manual_dir,
+        cache_dir=args.cache_dir,
+        train_limit=args.train_limit,
+        eval_limit=args.eval_limit,
+        train_sample_seed=args.train_sample_seed,
+        checkpoint_dir=os.path.join(args.output_dir, "checkpoint"),
+        save_every=args.save_every,
+        verbose=2,
+    )
+    summary = {**run.summary(), "teacher_dirs": args.teacher_dir}
+    os.makedirs(args.output_dir, exist_ok=True)
+    model_path = os.path.join(args.output_dir, "student.keras")
+    run.model.save(model_path)
+    summary["model_path"] = model_path
+    with open(os.path.join(args.output_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
 
 
 def main(argv=None) -> int:
@@ -268,6 +428,13 @@ def main(argv=None) -> int:
         "submission files",
     )
     add_glue_arguments(glue)
+    student = commands.add_parser(
+        "student",
+        help="train a multi-task student from existing teachers (one or several "
+        "per task)",
+    )
+    student.add_argument("--tasks", nargs="+", required=True, help="GLUE tasks")
+    add_student_arguments(student)
     commands.add_parser("tasks", help="list the GLUE tasks")
     args = parser.parse_args(argv)
 
@@ -293,6 +460,15 @@ def main(argv=None) -> int:
         tasks = [keras_bam.get_task(t).name for t in args.tasks]
     except ValueError as e:
         parser.error(str(e))
+    if args.command == "student":
+        summary = run_student_from_arguments(args, tasks)
+        print(
+            format_dev_table(
+                {t: {"dev_metrics": m} for t, m in summary["dev_metrics"].items()}
+            )
+        )
+        print(f"Everything is in {args.output_dir} (summary.json, student.keras).")
+        return 0
     summaries = run_teachers(args, tasks)
     print(format_dev_table(summaries))
     print(json.dumps(summaries, indent=2))

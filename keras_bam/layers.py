@@ -78,8 +78,10 @@ class TaskHead(keras.layers.Layer):
     Args:
         num_outputs: classes for classification, 1 for regression.
         dropout: dropout rate on the pooled output.
-        kernel_initializer: initializer of the dense kernel (BERT's truncated
-            normal with stddev 0.02 by default).
+        kernel_initializer: initializer of the dense kernel: Glorot uniform
+            by default, as in BAM (its heads are `tf.layers.dense` with the
+            default initializer); `"truncated_normal_002"` is the truncated
+            normal with stddev 0.02 that Google's BERT fine-tuning code uses.
         **kwargs: standard layer arguments (`name`, ...).
 
     Example:
@@ -93,7 +95,7 @@ class TaskHead(keras.layers.Layer):
         self,
         num_outputs: int,
         dropout: float = 0.1,
-        kernel_initializer="truncated_normal_002",
+        kernel_initializer="glorot_uniform",
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")

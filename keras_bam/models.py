@@ -120,7 +120,8 @@ class MultiTaskModel(BackboneTaskModel):
       first `num_outputs` columns (logits, or the scaled score).
 
     The per-example loss is cross-entropy against
-    `λ * onehot(gold) + (1 - λ) * softmax(teacher / T)`, or squared error against
+    `λ * onehot(gold) + (1 - λ) * softmax(teacher / T)` (`T`: the
+    `distillation_temperature`), or squared error against
     `λ * gold + (1 - λ) * teacher` for regression, times the task's loss weight,
     summed over the batch (BAM) or averaged; each task's share is logged as
     `<task>_loss` (so `StopOnNonFiniteLoss` can name a diverging task).
@@ -135,7 +136,8 @@ class MultiTaskModel(BackboneTaskModel):
         exact_gelu: use exact GELU in the backbone.
         distillation: `"annealed"`, `"fixed"` or `"gold"`.
         teacher_weight: the teacher's weight for `"fixed"`.
-        temperature: softmax temperature applied to teacher logits.
+        distillation_temperature: the softmax temperature `T` applied to teacher
+            logits (1 in BAM).
         task_weights: per-task loss weights (BAM's rounding correction), in `tasks`
             order; 1 for all by default.
         loss_reduction: `"sum"` over the batch (BAM) or `"mean"`.
@@ -158,7 +160,7 @@ class MultiTaskModel(BackboneTaskModel):
         exact_gelu: bool = True,
         distillation: str = "annealed",
         teacher_weight: float = 0.5,
-        temperature: float = 1.0,
+        distillation_temperature: float = 1.0,
         task_weights=None,
         loss_reduction: str = "sum",
         **kwargs,
@@ -186,7 +188,7 @@ class MultiTaskModel(BackboneTaskModel):
         self.exact_gelu = exact_gelu
         self.distillation = distillation
         self.teacher_weight = float(teacher_weight)
-        self.temperature = float(temperature)
+        self.distillation_temperature = float(distillation_temperature)
         self.task_weights = [float(w) for w in (task_weights or [1.0] * len(tasks))]
         if len(self.task_weights) != len(tasks):
             raise ValueError("task_weights needs one weight per task.")
@@ -234,7 +236,7 @@ class MultiTaskModel(BackboneTaskModel):
                 per_example = squared_error(output, targets)
             else:
                 targets = blend_classification_targets(
-                    label, teacher, teacher_weight, self.temperature
+                    label, teacher, teacher_weight, self.distillation_temperature
                 )
                 per_example = soft_cross_entropy(output, targets)
             # `where`, not a product with the mask: another task's non-finite
@@ -259,13 +261,21 @@ class MultiTaskModel(BackboneTaskModel):
             self.gold_weight_tracker.update_state(lam)
         return total
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Files written before the distillation temperature had its own name.
+        if "temperature" in config:
+            config["distillation_temperature"] = config.pop("temperature")
+        return super().from_config(config)
+
     def get_config(self):
         return {
             **self.backbone_config(),
             "tasks": [t.name for t in self.tasks],
             "distillation": self.distillation,
             "teacher_weight": self.teacher_weight,
-            "temperature": self.temperature,
+            "distillation_temperature": self.distillation_temperature,
             "task_weights": self.task_weights,
             "loss_reduction": self.loss_reduction,
         }

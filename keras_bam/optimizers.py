@@ -13,6 +13,8 @@ from keras_bam.backend_utils import loss_replicas
 
 # BAM (and BERT) exclude these from weight decay, matched against variable paths.
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
+# The variable-path part of keras-bam's task heads (`TaskHead(name="<task>_head")`).
+HEAD_SUFFIX = "_head/"
 
 
 def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
@@ -30,10 +32,15 @@ def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
 
     Returns:
         A list of `(substring, factor)` rules; the first rule whose substring
-        occurs in a variable's path applies, variables matching none get 1.0.
+        occurs in a variable's path applies. The heads are keras-bam's
+        `TaskHead`s (`<task>_head/`); `check_lr_multipliers` finds the
+        variables no rule places.
     """
     top = num_layers + 2
-    rules = [("pooled_dense/", decay ** (top - (num_layers + 1)))]
+    rules = [
+        (HEAD_SUFFIX, 1.0),
+        ("pooled_dense/", decay ** (top - (num_layers + 1))),
+    ]
     for i in range(num_layers):
         rules.append((f"transformer_layer_{i}/", decay ** (top - (i + 1))))
     for name in (
@@ -44,6 +51,39 @@ def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
     ):
         rules.append((name, decay**top))
     return rules
+
+
+def check_lr_multipliers(rules, variables):
+    """Raises if layer-wise decay cannot place some of `variables`.
+
+    BAM's optimizer raises for a variable that no layer rule names rather than
+    train it at the full rate; a backbone whose layers are named otherwise
+    (another encoder family) would otherwise get no layer-wise decay at all,
+    silently.
+
+    Args:
+        rules: `(substring, factor)` rules, as `bert_layerwise_lr_multipliers`
+            makes them.
+        variables: the trainable Keras variables.
+
+    Raises:
+        ValueError: naming every variable that matches no rule.
+
+    Example:
+    ```python
+    rules = keras_bam.bert_layerwise_lr_multipliers(6, 0.9)
+    keras_bam.check_lr_multipliers(rules, model.trainable_variables)
+    ```
+    """
+    unplaced = [v.path for v in variables if not any(sub in v.path for sub, _ in rules)]
+    if unplaced:
+        raise ValueError(
+            f"Layer-wise learning-rate decay has no layer for {len(unplaced)} "
+            f"variable(s): {unplaced[:10]}{' ...' if len(unplaced) > 10 else ''}. "
+            "It knows KerasHub BERT's names (token_embedding, transformer_layer_<i>, "
+            "pooled_dense, ...) and keras-bam's task heads; use layerwise_decay=1.0 "
+            "to train every variable at the full rate."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")

@@ -144,6 +144,7 @@ def run_glue(
     cache_dir=None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
+    train_sample_seed: int | None = None,
     export: bool = True,
     submission: bool = True,
     save_every: int | None = None,
@@ -182,6 +183,8 @@ def run_glue(
         cache_dir: the encoded-split cache (`output_dir/cache` by default).
         train_limit: train on the first N examples of each task.
         eval_limit: evaluate on the first N dev examples of each task.
+        train_sample_seed: with `train_limit`, train on a random sample of N
+            examples of each task drawn with this seed instead of the first N.
         export: write each student's SavedModel.
         submission: write each student's GLUE test predictions.
         save_every: checkpoint students every N steps too (besides epoch ends).
@@ -213,6 +216,7 @@ def run_glue(
         cache_dir=cache_dir,
         train_limit=train_limit,
         eval_limit=eval_limit,
+        train_sample_seed=train_sample_seed,
         verbose=verbose,
     )
 
@@ -322,6 +326,7 @@ def run_glue(
                 "student_recipe": student_recipe.to_dict(),
                 "train_limit": train_limit,
                 "eval_limit": eval_limit,
+                "train_sample_seed": train_sample_seed,
                 "students": student_summaries,
             },
             f,

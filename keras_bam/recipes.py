@@ -7,6 +7,9 @@ import dataclasses
 from keras_bam.backend_utils import DISTRIBUTIONS
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+BATCHING = ("random", "length_grouped")
+# A born-again student's seed is its teacher's plus this (`born_again`).
+BORN_AGAIN_SEED_OFFSET = 1000
 
 
 @dataclasses.dataclass
@@ -19,8 +22,10 @@ class FineTuningRecipe:
     at global norm 1.0, layer-wise learning-rate decay 0.9, Adam epsilon 1e-6
     without bias correction, head dropout 0.1, sequences of at most 128 tokens,
     MRPC and STS-B trained on both sentence orders (BAM's `double_unordered`),
-    and per-example losses summed over the batch (BAM's `reduce_sum`), which is
-    what the gradient clipping at 1.0 applies to.
+    per-example losses summed over the batch (BAM's `reduce_sum`), which is
+    what the gradient clipping at 1.0 applies to, and batches of examples in a
+    random order (BAM's shuffled input, each batch padded to its own longest
+    example instead of 128 tokens, which the attention mask makes equivalent).
 
     Args:
         learning_rate: the peak learning rate.
@@ -40,6 +45,10 @@ class FineTuningRecipe:
             STS-B) on both orders, doubling their training data, as BAM does.
         loss_reduction: `"sum"` over the batch (BAM) or `"mean"` (most
             frameworks, Hugging Face included).
+        batching: `"random"` (BAM: which examples share a batch is random;
+            `RandomBatches`) or `"length_grouped"` (a speed option: batches of
+            similar lengths, so less padding, but not BAM's batches and, for a
+            multi-task student, fewer tasks per batch; `BucketedBatches`).
         seed: seeds initialization, dropout and data order.
         precision: `"float32"`, or mixed precision: `"mixed_bfloat16"` or
             `"mixed_float16"` (with dynamic loss scaling). The backbone computes
@@ -71,6 +80,7 @@ class FineTuningRecipe:
     max_length: int = 128
     double_unordered: bool = True
     loss_reduction: str = "sum"
+    batching: str = "random"
     seed: int = 0
     precision: str = "float32"
     distribution: str = "none"
@@ -84,6 +94,10 @@ class FineTuningRecipe:
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {PRECISIONS}, got {self.precision!r}."
+            )
+        if self.batching not in BATCHING:
+            raise ValueError(
+                f"batching must be one of {BATCHING}, got {self.batching!r}."
             )
         if self.loss_reduction not in ("sum", "mean"):
             raise ValueError(
@@ -100,6 +114,20 @@ class FineTuningRecipe:
         """BAM's multi-task recipe: lr 1e-4, batch 128, 6 epochs."""
         values = dict(learning_rate=1e-4, batch_size=128, epochs=6)
         values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def born_again(cls, teacher: FineTuningRecipe) -> FineTuningRecipe:
+        """A single-task born-again student's recipe, given its teacher's.
+
+        BAM trains a born-again student as any single-task model (its
+        single-task recipe, from the pretrained encoder). The student gets a
+        seed of its own, `teacher.seed + BORN_AGAIN_SEED_OFFSET`, so that its
+        head initialization, dropout masks and data order are not its
+        teacher's: otherwise it would retrace the teacher's run.
+        """
+        values = teacher.to_dict()
+        values["seed"] = teacher.seed + BORN_AGAIN_SEED_OFFSET
         return cls(**values)
 
     def to_dict(self) -> dict:

@@ -59,6 +59,9 @@ class StudentRun:
         task_weights: task name to loss weight used.
         train_seconds: wall time of `fit`, compilation included.
         padding_fraction: padding share of the training batches.
+        schedule: what the run trained: `sizes` (training examples per task,
+            both orders counted), `steps_per_epoch`, `steps`, `epochs`,
+            `batch_size`, `mixing` and `batching`.
         dev_outputs: task name to split name to the head's outputs on dev (logits,
             or score / 5), in example order.
     """
@@ -72,6 +75,7 @@ class StudentRun:
     task_weights: dict
     train_seconds: float
     padding_fraction: float
+    schedule: dict = dataclasses.field(default_factory=dict)
     dev_outputs: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -84,6 +88,7 @@ class StudentRun:
             "task_weights": self.task_weights,
             "train_seconds": self.train_seconds,
             "padding_fraction": self.padding_fraction,
+            "schedule": self.schedule,
             "final_loss": self.history.get("loss", [None])[-1],
         }
 
@@ -105,7 +110,9 @@ def train_student(
     teacher_weight: float = 0.5,
     mixing: str = "mixed",
     weighting: str = "bam",
-    temperature: float = 2.0,
+    weighting_temperature: float = 2.0,
+    distillation_temperature: float = 1.0,
+    teacher_combination: str = "probabilities",
     source: str = "tsv",
     tfds_manual_dir=None,
     cache_dir=None,
@@ -124,22 +131,34 @@ def train_student(
         data_dir: the GLUE TSV folder (or TFDS's data folder with `source="tfds"`).
         teacher_dir: the folder holding `<task>/<task>_train_teacher.npz` (and
             `<task>_train_swapped_teacher.npz` for tasks trained on both orders),
-            as `train_teacher` writes them; not needed with `teachers` other than
-            `"given"`.
+            as `train_teacher` writes them; or a list of such folders, one per
+            teacher (e.g. teachers of several seeds), whose predictions are
+            combined per task (`teacher_combination`). Not needed with
+            `teachers` other than `"given"`.
         backbone: a backbone spec or model (see `train_teacher`).
         tokenizer: the tokenizer, with a backbone model.
-        recipe: BAM's multi-task recipe by default (lr 1e-4, batch 128, 6 epochs).
+        recipe: BAM's multi-task recipe by default (lr 1e-4, batch 128, 6
+            epochs); for one task (a born-again single-task student) BAM's
+            single-task recipe, as BAM switches to it (lr 5e-5, batch 32, 3
+            epochs). Its `batching` is BAM's random batches by default.
         distillation: `"annealed"` (BAM), `"fixed"` (teacher weight
             `teacher_weight`), or `"gold"` (plain multi-task training).
         teachers: `"given"`, `"uninformative"` (the control: uniform / mean
             teacher under the same schedule) or `"none"` (with `"gold"`).
         teacher_weight: the teacher's weight for `distillation="fixed"`.
-        mixing: `"mixed"` (BAM) or `"per_task"` (MT-DNN) batches.
+        mixing: `"mixed"` (BAM: the tasks' examples batched together) or
+            `"per_task"` (MT-DNN: one task per batch) batches.
         weighting: how much each task counts (see `task_multiples_and_weights`):
-            `"bam"` (shares proportional to size^0.75, computed from these tasks'
-            sizes), `"proportional"` (each example once, weight 1), `"uniform"`
-            or `"temperature"` (size^(1/temperature)).
-        temperature: the temperature of `weighting="temperature"`.
+            `"bam"` (BAM's multiples and weights, from the eight GLUE training
+            sizes), `"bam_trained"` (size^0.75 among the trained tasks only),
+            `"proportional"` (each example once, weight 1), `"uniform"` or
+            `"temperature"` (size^(1/weighting_temperature)).
+        weighting_temperature: the temperature of `weighting="temperature"`.
+        distillation_temperature: the softmax temperature applied to teacher
+            logits (1 in BAM).
+        teacher_combination: how several teachers of a task are combined:
+            `"probabilities"` (their distributions averaged, MT-DNN's) or
+            `"logits"`; see `combine_teachers`.
         source: `"tsv"` or `"tfds"`.
         tfds_manual_dir: TFDS's manual folder.
         cache_dir: the encoded-split cache.
@@ -174,11 +193,19 @@ def train_student(
     """
     tasks = [get_task(t) for t in tasks]
     check_backend()
-    recipe = recipe or FineTuningRecipe.bam_multi_task()
+    if recipe is None:
+        recipe = (
+            FineTuningRecipe.bam_single_task()
+            if len(tasks) == 1
+            else FineTuningRecipe.bam_multi_task()
+        )
     if weighting not in WEIGHTINGS:
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
     if teachers == "given" and teacher_dir is None:
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
+    teacher_dirs = (
+        list(teacher_dir) if isinstance(teacher_dir, (list, tuple)) else [teacher_dir]
+    )
     with distribution_scope(recipe.distribution):
         backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
         loader = SplitLoader(
@@ -197,12 +224,17 @@ def train_student(
             for examples, encoded in blocks:
                 loaded, sources = [], []
                 if teachers == "given":
-                    path = teacher_predictions_path(teacher_dir, task, examples.split)
-                    loaded, sources = [TeacherPredictions.load(path)], [path]
+                    sources = [
+                        teacher_predictions_path(folder, task, examples.split)
+                        for folder in teacher_dirs
+                    ]
+                    loaded = [TeacherPredictions.load(path) for path in sources]
                 parts.append(TaskPart(examples, encoded, loaded, sources))
             sizes[task.name] = sum(len(examples) for examples, _ in blocks)
 
-        multiples, weights = task_multiples_and_weights(sizes, weighting, temperature)
+        multiples, weights = task_multiples_and_weights(
+            sizes, weighting, weighting_temperature
+        )
         batches = multitask_batches(
             parts,
             tasks,
@@ -211,6 +243,9 @@ def train_student(
             mixing=mixing,
             teachers=teachers,
             seed=recipe.seed,
+            batching=recipe.batching,
+            teacher_combination=teacher_combination,
+            temperature=distillation_temperature,
         )
         total_steps = recipe.epochs * len(batches)
         logger.info(
@@ -230,11 +265,17 @@ def train_student(
             dropout=recipe.dropout,
             distillation=distillation,
             teacher_weight=teacher_weight,
+            distillation_temperature=distillation_temperature,
             task_weights=[weights[t.name] for t in tasks],
             loss_reduction=recipe.loss_reduction,
         )
         model.compile(
-            optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers)
+            optimizer=make_optimizer(
+                recipe,
+                total_steps,
+                backbone_model.num_layers,
+                model.trainable_variables,
+            )
         )
         fit_callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
@@ -266,7 +307,10 @@ def train_student(
                     "teacher_weight": teacher_weight,
                     "mixing": mixing,
                     "weighting": weighting,
-                    "temperature": temperature,
+                    "weighting_temperature": weighting_temperature,
+                    "distillation_temperature": distillation_temperature,
+                    "teacher_combination": teacher_combination,
+                    "teachers_per_task": len(teacher_dirs),
                     "train_limit": train_limit,
                     "train_sample_seed": train_sample_seed,
                     "backbone_parameters": int(backbone_model.count_params()),
@@ -333,5 +377,14 @@ def train_student(
             task_weights=weights,
             train_seconds=train_seconds,
             padding_fraction=batches.padding_fraction,
+            schedule={
+                "sizes": sizes,
+                "steps_per_epoch": len(batches),
+                "steps": total_steps,
+                "epochs": recipe.epochs,
+                "batch_size": recipe.batch_size,
+                "mixing": mixing,
+                "batching": recipe.batching,
+            },
             dev_outputs=dev_outputs,
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# The training-set sizes BAM's `task_weighting.py` uses: GLUE's, with MRPC and STS-B
-# doubled by `double_unordered`. BAM computes its multiples from all eight, whichever
-# tasks are trained.
+# The training-set sizes BAM's `task_weighting.py` uses: GLUE's (QNLI's first
+# version), with MRPC and STS-B doubled by `double_unordered`. BAM computes its
+# multiples and weights from all eight, whichever tasks are trained.
 BAM_GLUE_TRAIN_SIZES = {
     "cola": 8551,
     "mnli": 392702,
@@ -25,7 +25,10 @@ def _normalize(values: dict) -> dict:
 
 
 def bam_multiples_and_weights(
-    sizes: dict, exponent: float = 0.75, reference: str | None = None
+    sizes: dict,
+    exponent: float = 0.75,
+    reference: str | None = None,
+    normalize_over=None,
 ) -> tuple:
     """BAM's dataset multiples and loss weights.
 
@@ -34,14 +37,18 @@ def bam_multiples_and_weights(
     multiple: the target count `reference_size * share / reference_share`, rounded),
     and a per-example loss weight corrects what the rounding left, so that
     `multiple * size * weight` is proportional to `size ** exponent`. The weights
-    average to 1 over tasks (BAM multiplies the normalized weights by the number
-    of tasks).
+    average to 1 over the tasks they are normalized over (BAM multiplies the
+    normalized weights by the number of tasks).
 
     Args:
         sizes: task name to training-set size (after `double_unordered`).
         exponent: BAM's `task_weight_exponent`.
         reference: the task kept at multiple 1; the largest by default (MNLI in
             BAM).
+        normalize_over: the tasks whose shares and weights set the scale (all
+            of `sizes` by default). The others get the multiple and weight the
+            same formula gives them on that scale, so adding a task to `sizes`
+            leaves these tasks' values unchanged.
 
     Returns:
         `(multiples, weights)`: task name to integer multiple, and to loss weight.
@@ -50,22 +57,59 @@ def bam_multiples_and_weights(
     ```python
     multiples, weights = keras_bam.bam_multiples_and_weights(
         keras_bam.BAM_GLUE_TRAIN_SIZES)
-    multiples["rte"]  # 21: RTE is repeated 21 times per epoch
+    multiples["rte"]  # 4: RTE is repeated 4 times per epoch
     ```
     """
     if not sizes or min(sizes.values()) <= 0:
         raise ValueError(f"Task sizes must be positive, got {sizes}.")
-    reference = reference or max(sizes, key=sizes.get)
-    shares = _normalize({task: size**exponent for task, size in sizes.items()})
+    scale_tasks = list(normalize_over or sizes)
+    missing = [t for t in [*scale_tasks, reference] if t and t not in sizes]
+    if missing:
+        raise ValueError(f"No size for {missing} in {sorted(sizes)}.")
+    reference = reference or max(scale_tasks, key=sizes.get)
+    total = float(sum(sizes[t] ** exponent for t in scale_tasks))
+    shares = {task: size**exponent / total for task, size in sizes.items()}
     correction = sizes[reference] / shares[reference]
     multiples = {
         task: max(1, int(round((shares[task] * correction + 0.01) / size)))
         for task, size in sizes.items()
     }
-    weights = _normalize(
-        {task: shares[task] / (sizes[task] * multiples[task]) for task in sizes}
+    raw = {task: shares[task] / (sizes[task] * multiples[task]) for task in sizes}
+    scale = len(scale_tasks) / sum(raw[t] for t in scale_tasks)
+    return multiples, {task: w * scale for task, w in raw.items()}
+
+
+def bam_glue_multiples_and_weights(sizes: dict) -> tuple:
+    """BAM's multiples and loss weights for the trained tasks, as BAM sets them.
+
+    BAM computes them once, from its table of the eight GLUE training sizes
+    (`BAM_GLUE_TRAIN_SIZES`, MNLI the reference), whichever tasks a run trains,
+    so that RTE is repeated 4 times per epoch whether it is trained with MNLI or
+    only with MRPC. A task outside the eight (WNLI, a task of your own) is
+    placed on the same scale with its actual training size: it gets the
+    multiple and weight BAM's formula gives it beside the eight, and the eight
+    keep exactly BAM's values.
+
+    Args:
+        sizes: the trained tasks' names to their training-set sizes (used only
+            for tasks outside BAM's table).
+
+    Returns:
+        `(multiples, weights)` for the tasks of `sizes`.
+
+    Example:
+    ```python
+    multiples, weights = keras_bam.bam_glue_multiples_and_weights(
+        {"rte": 400, "mrpc": 800})
+    multiples  # {'rte': 4, 'mrpc': 3}
+    ```
+    """
+    table = dict(BAM_GLUE_TRAIN_SIZES)
+    table.update({t: s for t, s in sizes.items() if t not in BAM_GLUE_TRAIN_SIZES})
+    multiples, weights = bam_multiples_and_weights(
+        table, 0.75, reference="mnli", normalize_over=list(BAM_GLUE_TRAIN_SIZES)
     )
-    return multiples, {task: w * len(sizes) for task, w in weights.items()}
+    return {t: multiples[t] for t in sizes}, {t: weights[t] for t in sizes}
 
 
 def sampling_probabilities(
@@ -102,7 +146,7 @@ def sampling_probabilities(
     return dict(zip(sizes, (raw / raw.sum()).tolist()))
 
 
-WEIGHTINGS = ("bam", "proportional", "uniform", "temperature")
+WEIGHTINGS = ("bam", "bam_trained", "proportional", "uniform", "temperature")
 
 
 def task_multiples_and_weights(
@@ -114,10 +158,17 @@ def task_multiples_and_weights(
     what rounding left; see `bam_multiples_and_weights`), so each epoch still
     sees every example and the stream stays deterministic:
 
-    - `"bam"`: shares proportional to size^0.75 (BAM);
+    - `"bam"`: BAM's own values (`bam_glue_multiples_and_weights`): computed
+      from the eight GLUE training sizes, whichever tasks are trained (for
+      RTE, MRPC, STS-B and CoLA: multiples 4, 3, 2 and 3);
+    - `"bam_trained"`: shares proportional to size^0.75 computed among the
+      trained tasks only (the largest kept at multiple 1; for those four every
+      multiple is 1, an epoch about 2.7 times shorter than BAM's);
     - `"proportional"`: each example once, weight 1 (shares proportional to size);
-    - `"uniform"`: equal shares (size^0);
-    - `"temperature"`: shares proportional to size^(1/temperature).
+    - `"uniform"`: equal shares (size^0) among the trained tasks;
+    - `"temperature"`: shares proportional to size^(1/temperature) among them.
+
+    One task alone gets multiple 1 and weight 1, as in BAM's single-task runs.
 
     Args:
         sizes: task name to training-set size.
@@ -138,9 +189,11 @@ def task_multiples_and_weights(
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
     if weighting == "proportional" or len(sizes) == 1:
         return {t: 1 for t in sizes}, {t: 1.0 for t in sizes}
+    if weighting == "bam":
+        return bam_glue_multiples_and_weights(sizes)
     if weighting == "temperature" and temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
-    exponent = {"bam": 0.75, "uniform": 0.0}.get(weighting)
+    exponent = {"bam_trained": 0.75, "uniform": 0.0}.get(weighting)
     if exponent is None:
         exponent = 1.0 / temperature
     return bam_multiples_and_weights(sizes, exponent)

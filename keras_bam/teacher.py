@@ -18,6 +18,7 @@ from keras_bam.backend_utils import distribution_scope
 from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.loading import SplitLoader
 from keras_bam.io_utils import save_dev_outputs
@@ -26,6 +27,7 @@ from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
+from keras_bam.optimizers import check_lr_multipliers
 from keras_bam.prediction import predict_outputs
 from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
@@ -45,8 +47,17 @@ def training_targets(task: GlueTask, labels: np.ndarray) -> np.ndarray:
     return np.asarray(labels, np.int32)
 
 
-def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
-    """BAM's optimizer for `total_steps` steps of a `num_layers`-layer backbone."""
+def make_optimizer(
+    recipe: FineTuningRecipe, total_steps: int, num_layers: int, variables=None
+):
+    """BAM's optimizer for `total_steps` steps of a `num_layers`-layer backbone.
+
+    With layer-wise decay on, `variables` (the model's trainable variables) are
+    checked to have a layer each (`check_lr_multipliers`), as BAM does.
+    """
+    rules = bert_layerwise_lr_multipliers(num_layers, recipe.layerwise_decay)
+    if variables is not None and recipe.layerwise_decay != 1.0:
+        check_lr_multipliers(rules, variables)
     schedule = WarmupLinearDecay(
         recipe.learning_rate,
         total_steps=total_steps,
@@ -58,9 +69,7 @@ def make_optimizer(recipe: FineTuningRecipe, total_steps: int, num_layers: int):
         weight_decay=recipe.weight_decay,
         epsilon=recipe.adam_epsilon,
         bias_correction=recipe.bias_correction,
-        lr_multipliers=bert_layerwise_lr_multipliers(
-            num_layers, recipe.layerwise_decay
-        ),
+        lr_multipliers=rules,
         global_clipnorm=recipe.clipnorm,
     )
     if recipe.precision == "mixed_float16":  # float16 gradients underflow.
@@ -241,7 +250,8 @@ def train_teacher(
                 fit_encoded, swapped_encoded.select(fit_positions)
             )
             fit_labels = np.concatenate([fit_labels, swapped.labels[fit_positions]])
-        train_batches = BucketedBatches(
+        stream = RandomBatches if recipe.batching == "random" else BucketedBatches
+        train_batches = stream(
             fit_encoded,
             training_targets(task, fit_labels),
             batch_size=recipe.batch_size,
@@ -260,7 +270,12 @@ def train_teacher(
 
         model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
         model.compile(
-            optimizer=make_optimizer(recipe, total_steps, backbone_model.num_layers),
+            optimizer=make_optimizer(
+                recipe,
+                total_steps,
+                backbone_model.num_layers,
+                model.trainable_variables,
+            ),
             loss=task_loss(task, recipe.loss_reduction),
         )
         fit_callbacks = list(callbacks or [])
@@ -270,7 +285,7 @@ def train_teacher(
         history = model.fit(
             as_fit_input(train_batches),
             epochs=recipe.epochs,
-            shuffle=False,  # BucketedBatches shuffles, by seed and epoch.
+            shuffle=False,  # The batch stream shuffles, by seed and epoch.
             callbacks=fit_callbacks,
             verbose=verbose,
         )

@@ -156,7 +156,7 @@ def test_loss_against_hand_computation(rng, mode, lam, reduction):
         TASKS,
         distillation=mode,
         teacher_weight=0.3,
-        temperature=2.0,
+        distillation_temperature=2.0,
         task_weights=[1.5, 0.5],
         loss_reduction=reduction,
     )

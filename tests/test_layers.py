@@ -125,3 +125,22 @@ def test_class_token_encoder_matches_the_full_layer_at_cls(normalize_first):
     clone = keras.layers.deserialize(keras.layers.serialize(first))
     assert type(clone.layer) is keras_hub.layers.TransformerEncoder
     assert clone.layer.normalize_first == normalize_first
+
+
+def test_task_head_initializes_as_bams_dense_layer():
+    """BAM's heads are `tf.layers.dense` with the default initializer: Glorot
+    uniform kernel, zero bias (not BERT's truncated normal 0.02)."""
+    keras.utils.set_random_seed(0)
+    head = keras_bam.TaskHead(num_outputs=3)
+    head.build((None, 384))
+    assert isinstance(head.kernel_initializer, keras.initializers.GlorotUniform)
+    kernel = keras.ops.convert_to_numpy(head._dense.kernel)
+    limit = np.sqrt(6.0 / (384 + 3))
+    assert np.abs(kernel).max() <= limit
+    assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.1)
+    assert not keras.ops.convert_to_numpy(head._dense.bias).any()
+    bert_style = keras_bam.TaskHead(3, kernel_initializer="truncated_normal_002")
+    bert_style.build((None, 384))
+    assert keras.ops.convert_to_numpy(bert_style._dense.kernel).std() < 0.025
+    clone = keras_bam.TaskHead.from_config(head.get_config())
+    assert isinstance(clone.kernel_initializer, keras.initializers.GlorotUniform)

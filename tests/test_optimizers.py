@@ -165,3 +165,29 @@ def test_clipping_uses_the_norm_of_the_summed_gradient():
     momentum = keras.ops.convert_to_numpy(optimizer._momentums[0])
     np.testing.assert_allclose(momentum[1], [0.1, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(momentum[[0, 2, 3]], 0.0)
+
+
+def test_layerwise_decay_refuses_variables_it_cannot_place():
+    """BAM's optimizer raises for a variable no layer rule names, rather than
+    train it at the full rate."""
+    rules = keras_bam.bert_layerwise_lr_multipliers(2, 0.9)
+    model = keras_bam.SingleTaskModel(make_tiny_backbone(), "rte")
+    keras_bam.check_lr_multipliers(rules, model.trainable_variables)  # All placed.
+    stranger = keras.layers.Dense(2, name="adapter")
+    stranger.build((None, 4))
+    with pytest.raises(ValueError, match=r"no layer for 2 variable\(s\).*adapter"):
+        keras_bam.check_lr_multipliers(
+            rules, model.trainable_variables + stranger.trainable_variables
+        )
+    from keras_bam.teacher import make_optimizer
+
+    recipe = keras_bam.FineTuningRecipe()
+    with pytest.raises(ValueError, match="adapter/kernel"):
+        make_optimizer(recipe, 10, 2, stranger.trainable_variables)
+    # With layer-wise decay off every variable trains at the full rate.
+    make_optimizer(
+        keras_bam.FineTuningRecipe(layerwise_decay=1.0),
+        10,
+        2,
+        stranger.trainable_variables,
+    )

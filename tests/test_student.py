@@ -40,10 +40,23 @@ def test_bam_student_from_teacher_files(glue_dir, tokenizer, teacher_dir):
         eval_limit=24,
         verbose=0,
     )
-    # STS-B doubles (both orders): sizes 32 and 64, so RTE is repeated.
+    # BAM's multiples and weights, from its table of the eight GLUE tasks,
+    # whatever the sample's sizes.
+    assert run.multiples == {"rte": 4, "stsb": 2}
     assert (
-        run.multiples == keras_bam.bam_multiples_and_weights({"rte": 32, "stsb": 64})[0]
+        run.task_weights
+        == keras_bam.bam_glue_multiples_and_weights({"rte": 32, "stsb": 64})[1]
     )
+    # STS-B doubles (both orders): 32 * 4 + 64 * 2 examples per epoch.
+    assert run.schedule == {
+        "sizes": {"rte": 32, "stsb": 64},
+        "steps_per_epoch": 16,
+        "steps": 32,
+        "epochs": 2,
+        "batch_size": 16,
+        "mixing": "mixed",
+        "batching": "random",
+    }
     assert set(run.dev_metrics) == {"rte", "stsb"}
     assert set(run.dev_metrics["stsb"]["dev"]) == {"pearson", "spearman", "score"}
     assert np.isfinite(run.glue_average)
@@ -114,3 +127,56 @@ def test_single_task_born_again(glue_dir, tokenizer, teacher_dir):
     assert run.multiples == {"rte": 1} and run.task_weights == {"rte": 1.0}
     assert [t.name for t in run.model.tasks] == ["rte"]
     assert run.history["gold_weight"][-1] == pytest.approx(3 / 4)  # 4 steps
+
+
+def test_student_of_several_teachers_per_task(glue_dir, tokenizer, teacher_dir):
+    """An ensemble end to end: one teacher folder per member, their
+    probabilities averaged per example."""
+    recipe = keras_bam.FineTuningRecipe.bam_multi_task(epochs=1, batch_size=16)
+    common = dict(
+        data_dir=glue_dir,
+        tokenizer=tokenizer,
+        recipe=recipe,
+        train_limit=32,
+        eval_limit=8,
+        verbose=0,
+    )
+    alone = keras_bam.train_student(
+        ["rte", "stsb"],
+        teacher_dir=teacher_dir,
+        backbone=make_tiny_backbone(),
+        **common,
+    )
+    twice = keras_bam.train_student(
+        ["rte", "stsb"],
+        teacher_dir=[teacher_dir, teacher_dir],
+        backbone=make_tiny_backbone(),
+        **common,
+    )
+    # The same teacher twice is that teacher (probabilities averaged), so the
+    # two students train alike.
+    np.testing.assert_allclose(alone.history["loss"], twice.history["loss"], rtol=1e-4)
+    with pytest.raises(FileNotFoundError, match="elsewhere"):
+        keras_bam.train_student(
+            ["rte"],
+            teacher_dir=[teacher_dir, teacher_dir / "elsewhere"],
+            backbone=make_tiny_backbone(),
+            **common,
+        )
+
+
+def test_one_task_defaults_to_the_single_task_recipe(glue_dir, tokenizer, teacher_dir):
+    """BAM switches a one-task run to its single-task recipe (batch 32, lr 5e-5,
+    3 epochs), born-again students included."""
+    run = keras_bam.train_student(
+        ["rte"],
+        data_dir=glue_dir,
+        teacher_dir=teacher_dir,
+        backbone=make_tiny_backbone(),
+        tokenizer=tokenizer,
+        train_limit=32,
+        eval_limit=8,
+        verbose=0,
+    )
+    assert run.schedule["batch_size"] == 32 and run.schedule["epochs"] == 3
+    assert run.schedule["steps"] == 3

@@ -73,7 +73,13 @@ def test_sampling_probabilities():
 
 @pytest.mark.parametrize(
     "weighting, exponent",
-    [("bam", 0.75), ("uniform", 0.0), ("temperature", 0.5), ("proportional", 1.0)],
+    [
+        ("bam", 0.75),
+        ("bam_trained", 0.75),
+        ("uniform", 0.0),
+        ("temperature", 0.5),
+        ("proportional", 1.0),
+    ],
 )
 def test_every_scheme_realizes_its_shares(weighting, exponent):
     """Examples per epoch (size × multiple) times loss weight give each task the
@@ -84,7 +90,12 @@ def test_every_scheme_realizes_its_shares(weighting, exponent):
     )
     effective = {t: sizes[t] * multiples[t] * weights[t] for t in sizes}
     total = sum(effective.values())
-    scheme = {"bam": "bam", "uniform": "uniform", "temperature": "temperature"}
+    scheme = {
+        "bam": "bam",
+        "bam_trained": "bam",
+        "uniform": "uniform",
+        "temperature": "temperature",
+    }
     expected = keras_bam.sampling_probabilities(
         sizes, scheme.get(weighting, "proportional"), temperature=2.0
     )
@@ -95,3 +106,68 @@ def test_every_scheme_realizes_its_shares(weighting, exponent):
         assert multiples == {"rte": 5, "mrpc": 2, "stsb": 1, "cola": 1}
     with pytest.raises(ValueError, match="Unknown weighting"):
         keras_bam.task_multiples_and_weights(sizes, "sqrt")
+
+
+BAM_GLUE_EIGHT = ("cola", "mnli", "mrpc", "qnli", "qqp", "sst2", "stsb", "rte")
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        ("rte", "mrpc", "stsb", "cola"),
+        BAM_GLUE_EIGHT,
+        ("rte", "mrpc"),
+        ("sst2", "qnli"),
+    ],
+)
+def test_default_is_bams_table_whichever_tasks_are_trained(tasks):
+    """BAM computes multiples and weights once from its eight-task table (MNLI the
+    reference) and keeps them for a subset: RTE 4, MRPC 3, STS-B 2, CoLA 3."""
+    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
+    # The sizes of the run (a sample, here) do not change BAM's values.
+    sizes = {t: 400 for t in tasks}
+    multiples, weights = keras_bam.task_multiples_and_weights(sizes, "bam")
+    assert multiples == {t: want_multiples[t] for t in tasks}
+    assert weights == pytest.approx({t: want_weights[t] for t in tasks}, rel=1e-12)
+    if tasks == ("rte", "mrpc", "stsb", "cola"):
+        assert multiples == {"rte": 4, "mrpc": 3, "stsb": 2, "cola": 3}
+        full = {t: keras_bam.BAM_GLUE_TRAIN_SIZES[t] for t in tasks}
+        examples = sum(full[t] * multiples[t] for t in tasks)
+        assert -(-examples // 128) == 630  # Steps per epoch at batch 128.
+
+
+def test_subset_relative_multiples_are_an_option():
+    sizes = {t: keras_bam.BAM_GLUE_TRAIN_SIZES[t] for t in ("rte", "mrpc", "stsb")}
+    sizes["cola"] = keras_bam.BAM_GLUE_TRAIN_SIZES["cola"]
+    multiples, weights = keras_bam.task_multiples_and_weights(sizes, "bam_trained")
+    assert multiples == {"rte": 1, "mrpc": 1, "stsb": 1, "cola": 1}
+    assert (multiples, weights) == keras_bam.bam_multiples_and_weights(sizes)
+
+
+def test_a_task_outside_bams_table_joins_its_scale():
+    """The stated rule: a task outside the eight gets the multiple and weight BAM's
+    formula gives it beside the eight (its actual size, MNLI the reference), and
+    the eight keep exactly BAM's values."""
+    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
+    multiples, weights = keras_bam.task_multiples_and_weights(
+        {"rte": 2490, "wnli": 635}, "bam"
+    )
+    assert multiples["rte"] == want_multiples["rte"]
+    assert weights["rte"] == pytest.approx(want_weights["rte"], rel=1e-12)
+    table = keras_bam.BAM_GLUE_TRAIN_SIZES
+    total = sum(s**0.75 for s in table.values())
+    share = 635**0.75 / total
+    target = share * table["mnli"] / (table["mnli"] ** 0.75 / total)
+    assert multiples["wnli"] == round((target + 0.01) / 635) == 5
+    # Weight relative to RTE as BAM's formula has it: share / (size * multiple).
+    rte_share = 2490**0.75 / total
+    assert weights["wnli"] / weights["rte"] == pytest.approx(
+        (share / (635 * 5)) / (rte_share / (2490 * 4)), rel=1e-12
+    )
+
+
+def test_one_task_trains_as_bams_single_task_runs():
+    assert keras_bam.task_multiples_and_weights({"rte": 2490}, "bam") == (
+        {"rte": 1},
+        {"rte": 1.0},
+    )

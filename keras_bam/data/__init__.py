@@ -1,6 +1,8 @@
 """GLUE data: reading, validation, encoding, caching and batching."""
 
 from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import PlannedBatches
+from keras_bam.data.batching import RandomBatches
 from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.batching import default_buckets
 from keras_bam.data.batching import fitted_buckets
@@ -17,6 +19,7 @@ from keras_bam.data.loading import SplitLoader
 from keras_bam.data.loading import load_glue
 from keras_bam.data.multitask import InterleavedBatches
 from keras_bam.data.multitask import TaskPart
+from keras_bam.data.multitask import combine_teachers
 from keras_bam.data.multitask import multitask_batches
 from keras_bam.data.multitask import multitask_targets
 from keras_bam.data.tfds_reader import load_glue_tfds

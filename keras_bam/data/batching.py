@@ -1,4 +1,4 @@
-"""Length-bucketed batches: little compute spent on padding, few compiled shapes."""
+"""Batch streams: BAM's random batches and length-grouped ones, padded per batch."""
 
 from __future__ import annotations
 
@@ -103,23 +103,18 @@ def fitted_buckets(lengths, count: int, max_length: int, step: int = 8) -> tuple
     return tuple(int(x) for x in reversed(buckets))
 
 
-class BucketedBatches(PyDataset):
-    """Batches of encoded examples padded to a few fixed lengths.
+class PlannedBatches(PyDataset):
+    """Base of the batch streams: each epoch is a plan of padded batches.
 
-    Each example goes to the smallest bucket length that holds it. Within a
-    bucket, examples are batched (shuffled per epoch when `shuffle=True`); the
-    leftover that does not fill a batch moves up to the next bucket, so every batch
-    but at most one is full and the number of distinct batch shapes is at most
-    `2 * len(buckets)`. XLA and JAX therefore compile a bounded number of programs,
-    while short tasks (CoLA, SST-2) run at a fraction of `max_length`. With
-    `shuffle=True` the batch order is shuffled too; with `shuffle=False` the plan
-    is fixed and `restore_order` puts predictions back in example order.
-
-    The batch plan depends only on `seed` and the epoch, so a run is reproducible,
-    and `set_epoch` lets a resumed run continue with the same data order. Epochs
-    are counted by `on_epoch_begin` (the first uses `epoch`, each later one the
-    next), which Keras calls exactly once per epoch on every backend (its
-    `on_epoch_end` is also called once before the first epoch on JAX).
+    A plan is a list of `(indices, padded_length)` pairs, made by the subclass's
+    `_make_plan` from `seed` and the current epoch only, so a run is
+    reproducible and `set_epoch` lets a resumed run continue with the same data
+    order. Epochs are counted by `on_epoch_begin` (the first uses `epoch`, each
+    later one the next), which Keras calls exactly once per epoch on every
+    backend (its `on_epoch_end` is also called once before the first epoch on
+    JAX). A subclass decides which examples share a batch and how long it is
+    padded; everything else (targets, padding statistics, the `tf.data` view,
+    restoring prediction order) is here.
 
     Args:
         encoded: the `EncodedExamples`.
@@ -127,26 +122,9 @@ class BucketedBatches(PyDataset):
             first axis is the example); batches are `(inputs, targets)` when given.
         sample_weights: optional per-example weights, added as a third element.
         batch_size: examples per batch.
-        buckets: increasing padded lengths, the last at least the longest
-            example. By default what suits the backend (`bucket_step`): on
-            TensorFlow, whose steps take any length without recompiling, every
-            length (a batch pads to its longest example; on MRPC's training set
-            padding is 29% with powers of two, 7% with multiples of 8, 0.6%
-            with every length);
-            on JAX, where each length compiles a program, as many buckets
-            as powers of two would use, placed where they waste the least
-            padding on these examples (`fitted_buckets`; MRPC's padding falls
-            from 31% to 18% with the same number of shapes).
-        shuffle: shuffle examples and batches anew each epoch.
+        shuffle: shuffle anew each epoch.
         seed: the shuffling seed.
         **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
-
-    Example:
-    ```python
-    batches = keras_bam.BucketedBatches(encoded, labels, batch_size=32, shuffle=True)
-    print(len(batches), batches.padding_fraction)
-    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
-    ```
     """
 
     def __init__(
@@ -155,7 +133,6 @@ class BucketedBatches(PyDataset):
         targets=None,
         sample_weights=None,
         batch_size: int = 32,
-        buckets=None,
         shuffle: bool = False,
         seed: int = 0,
         **kwargs,
@@ -167,54 +144,14 @@ class BucketedBatches(PyDataset):
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        if not buckets:
-            step = bucket_step()
-            buckets = default_buckets(encoded.max_length, step=step)
-            if step is None:  # As many shapes as powers of two use, placed better.
-                used = np.unique(np.searchsorted(buckets, encoded.row_lengths))
-                buckets = fitted_buckets(
-                    encoded.row_lengths, max(len(used), 1), encoded.max_length
-                )
-        self.buckets = tuple(buckets)
-        if list(self.buckets) != sorted(set(self.buckets)):
-            raise ValueError(f"buckets must increase strictly, got {self.buckets}.")
-        longest = int(encoded.row_lengths.max()) if len(encoded) else 0
-        if longest > self.buckets[-1]:
-            raise ValueError(
-                f"The longest example has {longest} tokens, more than the largest "
-                f"bucket {self.buckets[-1]}."
-            )
         self.shuffle = shuffle
         self.seed = int(seed)
         self.epoch = 0
         self._started = False
-        self._bucket_of = self._bucket_index(encoded.row_lengths)
-        self._plan = self._make_plan()
 
-    def _bucket_index(self, lengths):
-        return np.searchsorted(np.asarray(self.buckets), lengths, side="left")
-
-    def _make_plan(self):
-        """A list of `(indices, padded_length)` batches for the current epoch."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        batches = []
-        carry = np.zeros(0, dtype=np.int64)
-        for b, length in enumerate(self.buckets):
-            members = np.flatnonzero(self._bucket_of == b)
-            if self.shuffle:
-                members = rng.permutation(members)
-            members = np.concatenate([carry, members])
-            full = len(members) // self.batch_size * self.batch_size
-            for start in range(0, full, self.batch_size):
-                batches.append((members[start : start + self.batch_size], length))
-            carry = members[full:]
-        if len(carry):  # One partial batch, in the smallest bucket that holds it.
-            longest = self.encoded.row_lengths[carry].max()
-            batches.append((carry, self.buckets[self._bucket_index(longest)]))
-        if self.shuffle:
-            order = rng.permutation(len(batches))
-            batches = [batches[i] for i in order]
-        return batches
+    def _make_plan(self) -> list:
+        """The current epoch's `(indices, padded_length)` batches."""
+        raise NotImplementedError
 
     def set_epoch(self, epoch: int):
         """Makes the next epoch `epoch` (for resuming a run)."""
@@ -283,6 +220,197 @@ class BucketedBatches(PyDataset):
     def to_tf_dataset(self, first_pass_is_build: bool = False):
         """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
         return to_tf_dataset(self, first_pass_is_build)
+
+
+def _check_buckets(buckets, encoded) -> tuple:
+    buckets = tuple(int(b) for b in buckets)
+    if list(buckets) != sorted(set(buckets)):
+        raise ValueError(f"buckets must increase strictly, got {buckets}.")
+    longest = int(encoded.row_lengths.max()) if len(encoded) else 0
+    if longest > buckets[-1]:
+        raise ValueError(
+            f"The longest example has {longest} tokens, more than the largest "
+            f"bucket {buckets[-1]}."
+        )
+    return buckets
+
+
+class BucketedBatches(PlannedBatches):
+    """Length-grouped batches of encoded examples padded to a few fixed lengths.
+
+    Each example goes to the smallest bucket length that holds it. Within a
+    bucket, examples are batched (shuffled per epoch when `shuffle=True`); the
+    leftover that does not fill a batch moves up to the next bucket, so every batch
+    but at most one is full and the number of distinct batch shapes is at most
+    `2 * len(buckets)`. XLA and JAX therefore compile a bounded number of programs,
+    while short tasks (CoLA, SST-2) run at a fraction of `max_length`. With
+    `shuffle=True` the batch order is shuffled too; with `shuffle=False` the plan
+    is fixed and `restore_order` puts predictions back in example order.
+
+    Grouping by length decides which examples share a batch: for training that
+    is a speed option (`FineTuningRecipe(batching="length_grouped")`), not what
+    BAM does (`RandomBatches`); for prediction it changes nothing but speed.
+
+    Args:
+        encoded: the `EncodedExamples`.
+        targets: optional per-example targets (see `PlannedBatches`).
+        sample_weights: optional per-example weights.
+        batch_size: examples per batch.
+        buckets: increasing padded lengths, the last at least the longest
+            example. By default what suits the backend (`bucket_step`): on
+            TensorFlow, whose steps take any length without recompiling, every
+            length (a batch pads to its longest example); on JAX, where each
+            length compiles a program, as many buckets as powers of two would
+            use, placed where they waste the least padding on these examples
+            (`fitted_buckets`).
+        shuffle: shuffle examples and batches anew each epoch.
+        seed: the shuffling seed.
+        **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
+
+    Example:
+    ```python
+    batches = keras_bam.BucketedBatches(encoded, labels, batch_size=32, shuffle=True)
+    print(len(batches), batches.padding_fraction)
+    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoded: EncodedExamples,
+        targets=None,
+        sample_weights=None,
+        batch_size: int = 32,
+        buckets=None,
+        shuffle: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(
+            encoded, targets, sample_weights, batch_size, shuffle, seed, **kwargs
+        )
+        if not buckets:
+            step = bucket_step()
+            buckets = default_buckets(encoded.max_length, step=step)
+            if step is None:  # As many shapes as powers of two use, placed better.
+                used = np.unique(np.searchsorted(buckets, encoded.row_lengths))
+                buckets = fitted_buckets(
+                    encoded.row_lengths, max(len(used), 1), encoded.max_length
+                )
+        self.buckets = _check_buckets(buckets, encoded)
+        self._bucket_of = self._bucket_index(encoded.row_lengths)
+        self._plan = self._make_plan()
+
+    def _bucket_index(self, lengths):
+        return np.searchsorted(np.asarray(self.buckets), lengths, side="left")
+
+    def _make_plan(self):
+        """A list of `(indices, padded_length)` batches for the current epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        batches = []
+        carry = np.zeros(0, dtype=np.int64)
+        for b, length in enumerate(self.buckets):
+            members = np.flatnonzero(self._bucket_of == b)
+            if self.shuffle:
+                members = rng.permutation(members)
+            members = np.concatenate([carry, members])
+            full = len(members) // self.batch_size * self.batch_size
+            for start in range(0, full, self.batch_size):
+                batches.append((members[start : start + self.batch_size], length))
+            carry = members[full:]
+        if len(carry):  # One partial batch, in the smallest bucket that holds it.
+            longest = self.encoded.row_lengths[carry].max()
+            batches.append((carry, self.buckets[self._bucket_index(longest)]))
+        if self.shuffle:
+            order = rng.permutation(len(batches))
+            batches = [batches[i] for i in order]
+        return batches
+
+
+# How many padded lengths `RandomBatches` uses on a backend that compiles a
+# program per shape (JAX): random batches' longest examples cluster near the
+# data's longest, so two lengths hold nearly all the padding there is to save.
+RANDOM_BATCH_LENGTHS = 2
+
+
+class RandomBatches(PlannedBatches):
+    """Batches of examples in a random order: BAM's batches.
+
+    Each epoch the examples are shuffled (by `seed` and the epoch) and cut into
+    consecutive batches of `batch_size`; the last batch holds what is left. This
+    is what BAM's input pipeline does (`tf.data` shuffling of all examples, of
+    all tasks together for a multi-task student), so which examples share a
+    batch, and so the mix of tasks in it, is random. Padding is the only thing
+    that differs from BAM's fixed 128 tokens: each batch is padded to its own
+    longest example (on TensorFlow) or to the smallest of a few lengths that
+    holds it (on JAX, which compiles a program per shape), and BERT's attention
+    mask makes the padding length change nothing but float rounding.
+
+    Args:
+        encoded: the `EncodedExamples`.
+        targets: optional per-example targets (see `PlannedBatches`).
+        sample_weights: optional per-example weights.
+        batch_size: examples per batch.
+        buckets: the padded lengths a batch may take. By default every length
+            on TensorFlow, and on JAX the `RANDOM_BATCH_LENGTHS` lengths that
+            waste the least padding on the first epoch's batches
+            (`fitted_buckets` over their longest examples), the last holding
+            the longest example.
+        shuffle: shuffle anew each epoch (with `False`, one fixed random order).
+        seed: the shuffling seed.
+        **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
+
+    Example:
+    ```python
+    batches = keras_bam.RandomBatches(encoded, labels, batch_size=32, seed=1)
+    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoded: EncodedExamples,
+        targets=None,
+        sample_weights=None,
+        batch_size: int = 32,
+        buckets=None,
+        shuffle: bool = True,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(
+            encoded, targets, sample_weights, batch_size, shuffle, seed, **kwargs
+        )
+        if not buckets:
+            step = bucket_step()
+            if step is None:  # Every example is in the first epoch's batches.
+                longest = [int(encoded.row_lengths[i].max()) for i in self._batches()]
+                buckets = fitted_buckets(
+                    longest, RANDOM_BATCH_LENGTHS, encoded.max_length
+                )
+            else:
+                buckets = default_buckets(encoded.max_length, step=step)
+        self.buckets = _check_buckets(buckets, encoded)
+        self._plan = self._make_plan()
+
+    def _batches(self) -> list:
+        """The current epoch's batches of example indices."""
+        order = np.arange(len(self.encoded))
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            order = rng.permutation(len(self.encoded))
+        return [
+            order[start : start + self.batch_size]
+            for start in range(0, len(order), self.batch_size)
+        ]
+
+    def _make_plan(self):
+        lengths = self.encoded.row_lengths
+        buckets = np.asarray(self.buckets)
+        return [
+            (indices, int(buckets[np.searchsorted(buckets, lengths[indices].max())]))
+            for indices in self._batches()
+        ]
 
 
 class RemainingBatches(PyDataset):

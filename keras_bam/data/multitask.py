@@ -8,15 +8,18 @@ import numpy as np
 from keras.utils import PyDataset
 
 from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import RandomBatches
 from keras_bam.data.batching import to_tf_dataset
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
+from keras_bam.recipes import BATCHING
 from keras_bam.tasks import get_task
 from keras_bam.teacher_predictions import TeacherPredictions
 
 MIXING = ("mixed", "per_task")
 TEACHERS = ("given", "uninformative", "none")
+TEACHER_COMBINATIONS = ("probabilities", "logits")
 
 
 @dataclasses.dataclass
@@ -29,9 +32,9 @@ class TaskPart:
     Args:
         examples: the `TaskExamples`.
         encoded: their `EncodedExamples`, in the same order.
-        teachers: teacher predictions for these examples; several are averaged
-            (MT-DNN's multi-teacher distillation). Each is checked against the
-            examples' fingerprints.
+        teachers: teacher predictions for these examples; several are combined
+            by `combine_teachers` (MT-DNN's multi-teacher distillation). Each is
+            checked against the examples' fingerprints.
         sources: the teacher files, for error messages.
     """
 
@@ -52,16 +55,72 @@ class TaskPart:
             predictions.check_matches(self.examples, source=source)
 
 
-def multitask_targets(parts, tasks, teachers: str = "given"):
+def combine_teachers(
+    task,
+    outputs,
+    combination: str = "probabilities",
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Several teachers' outputs for the same examples, as one teacher's.
+
+    For classification, `"probabilities"` averages the teachers' distributions
+    `softmax(logits / T)` (MT-DNN's multi-teacher distillation) and returns
+    logits whose softmax at temperature `T` is that average; `"logits"`
+    averages the logits. Regression scores are averaged either way, and one
+    teacher's outputs are returned unchanged.
+
+    Args:
+        task: the task name or `GlueTask`.
+        outputs: a list of `(examples, num_outputs)` arrays, one per teacher.
+        combination: `"probabilities"` or `"logits"`.
+        temperature: the distillation softmax temperature `T`.
+
+    Returns:
+        `(examples, num_outputs)` float32 outputs.
+
+    Example:
+    ```python
+    logits = keras_bam.combine_teachers("rte", [teacher_a, teacher_b])
+    ```
+    """
+    if combination not in TEACHER_COMBINATIONS:
+        raise ValueError(
+            f"Unknown teacher combination {combination!r}; use one of "
+            f"{TEACHER_COMBINATIONS}."
+        )
+    task = get_task(task)
+    stacked = np.stack([np.asarray(o, np.float64) for o in outputs])
+    if len(stacked) == 1:
+        return np.asarray(outputs[0], np.float32)
+    if task.is_regression or combination == "logits":
+        return stacked.mean(axis=0).astype(np.float32)
+    scaled = stacked / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    probabilities = np.exp(scaled)
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    mean = np.maximum(probabilities.mean(axis=0), np.finfo(np.float32).tiny)
+    return (temperature * np.log(mean)).astype(np.float32)
+
+
+def multitask_targets(
+    parts,
+    tasks,
+    teachers: str = "given",
+    combination: str = "probabilities",
+    temperature: float = 1.0,
+):
     """Per-example `task_id`, `label` and `teacher` arrays for `MultiTaskModel`.
 
     Args:
         parts: the `TaskPart`s.
         tasks: the model's tasks, in `task_id` order.
-        teachers: `"given"` (the parts' teacher predictions, averaged when there
-            are several), `"uninformative"` (the control: uniform distributions for
-            classification, the mean training target for regression), or `"none"`
-            (zeros; for gold-only training).
+        teachers: `"given"` (the parts' teacher predictions, combined by
+            `combine_teachers` when there are several), `"uninformative"` (the
+            control: uniform distributions for classification, the mean
+            training target for regression), or `"none"` (zeros; for gold-only
+            training).
+        combination: how several teachers are combined (`combine_teachers`).
+        temperature: the distillation softmax temperature (`combine_teachers`).
 
     Returns:
         A dict of arrays with one row per example of all parts, in order.
@@ -97,8 +156,9 @@ def multitask_targets(parts, tasks, teachers: str = "given"):
                     f"No teacher predictions for {task.display_name} "
                     f"{part.examples.split}; pass them or use teachers='none'."
                 )
-            mean = np.mean([p.outputs for p in part.teachers], axis=0)
-            teacher[:, : task.num_outputs] = mean
+            teacher[:, : task.num_outputs] = combine_teachers(
+                task, [p.outputs for p in part.teachers], combination, temperature
+            )
         elif teachers == "uninformative" and task.is_regression:
             teacher[:, 0] = regression_means[task.name]
         teacher_rows.append(teacher)
@@ -177,6 +237,9 @@ def multitask_batches(
     teachers: str = "given",
     buckets=None,
     seed: int = 0,
+    batching: str = "random",
+    teacher_combination: str = "probabilities",
+    temperature: float = 1.0,
 ):
     """The multi-task training stream for `MultiTaskModel.fit`.
 
@@ -185,13 +248,22 @@ def multitask_batches(
         tasks: the model's tasks, in `task_id` order.
         batch_size: examples per batch.
         multiples: task name to how many copies of its examples an epoch holds
-            (BAM's dataset multiples, from `bam_multiples_and_weights`); 1 by
+            (BAM's dataset multiples, from `task_multiples_and_weights`); 1 by
             default.
-        mixing: `"mixed"` (BAM: batches mix tasks, bucketed by length) or
-            `"per_task"` (MT-DNN: one task per batch).
+        mixing: `"mixed"` (BAM: the examples of all tasks, with their
+            multiples, are batched together) or `"per_task"` (MT-DNN: one task
+            per batch, the order of the tasks' batches shuffled).
         teachers: see `multitask_targets`.
-        buckets: padded lengths; see `BucketedBatches`.
+        buckets: padded lengths; see `RandomBatches` and `BucketedBatches`.
         seed: the data-order seed.
+        batching: `"random"` (BAM: examples shuffled, so a mixed batch holds
+            the tasks in proportion to their multiplied sizes; `RandomBatches`)
+            or `"length_grouped"` (a speed option: batches of similar lengths,
+            `BucketedBatches`, which also groups tasks whose lengths differ).
+        teacher_combination: how several teachers of a task are combined; see
+            `multitask_targets`.
+        temperature: the distillation softmax temperature; see
+            `multitask_targets`.
 
     Returns:
         A `keras.utils.PyDataset` of `(inputs, {"task_id", "label", "teacher"})`
@@ -199,7 +271,7 @@ def multitask_batches(
 
     Example:
     ```python
-    multiples, weights = keras_bam.bam_multiples_and_weights(sizes)
+    multiples, weights = keras_bam.task_multiples_and_weights(sizes)
     batches = keras_bam.multitask_batches(parts, tasks, multiples=multiples)
     student = keras_bam.MultiTaskModel(backbone, tasks, task_weights=[...])
     student.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
@@ -208,30 +280,38 @@ def multitask_batches(
     """
     if mixing not in MIXING:
         raise ValueError(f"Unknown mixing {mixing!r}; use one of {MIXING}.")
+    if batching not in BATCHING:
+        raise ValueError(f"Unknown batching {batching!r}; use one of {BATCHING}.")
     multiples = multiples or {}
     tasks = [get_task(t) for t in tasks]
+    targets = dict(
+        teachers=teachers, combination=teacher_combination, temperature=temperature
+    )
     if mixing == "mixed":
-        return _bucketed(parts, tasks, multiples, teachers, batch_size, buckets, seed)
+        return _stream(
+            parts, tasks, multiples, targets, batch_size, buckets, seed, batching
+        )
     streams = []
     for index, task in enumerate(tasks):
         task_parts = [p for p in parts if p.examples.task == task]
         if task_parts:
             streams.append(
-                _bucketed(
+                _stream(
                     task_parts,
                     tasks,
                     multiples,
-                    teachers,
+                    targets,
                     batch_size,
                     buckets,
                     seed + 1000 * index,
+                    batching,
                 )
             )
     return InterleavedBatches(streams, seed=seed)
 
 
-def _bucketed(parts, tasks, multiples, teachers, batch_size, buckets, seed):
-    targets = multitask_targets(parts, tasks, teachers)
+def _stream(parts, tasks, multiples, targets, batch_size, buckets, seed, batching):
+    targets = multitask_targets(parts, tasks, **targets)
     encoded = concatenate_encoded(*[p.encoded for p in parts])
     repeat = []
     start = 0
@@ -246,7 +326,8 @@ def _bucketed(parts, tasks, multiples, teachers, batch_size, buckets, seed):
     if len(index) != len(encoded):
         encoded = encoded.select(index)
         targets = {k: v[index] for k, v in targets.items()}
-    return BucketedBatches(
+    stream = RandomBatches if batching == "random" else BucketedBatches
+    return stream(
         encoded,
         targets,
         batch_size=batch_size,

@@ -202,3 +202,53 @@ def test_fitted_buckets_edges():
     assert keras_bam.fitted_buckets([5, 5], 4, 128) == (8,)
     with pytest.raises(ValueError, match="above 64"):
         keras_bam.fitted_buckets([65], 2, 64)
+
+
+def test_random_batches_are_a_shuffled_order_cut_in_batches(encoded):
+    """BAM's batches: each epoch a new permutation of all examples cut into
+    consecutive batches, each padded to a length that holds its longest example."""
+    batches = keras_bam.RandomBatches(
+        encoded, np.arange(len(encoded)), batch_size=32, seed=3
+    )
+    orders = []
+    for epoch in range(2):
+        batches.on_epoch_begin()
+        want = np.random.default_rng([3, epoch]).permutation(len(encoded))
+        np.testing.assert_array_equal(batches.example_order, want)
+        for i in range(len(batches)):
+            inputs, targets = batches[i]
+            np.testing.assert_array_equal(targets, want[32 * i : 32 * (i + 1)])
+            length = inputs["token_ids"].shape[1]
+            assert length in batches.buckets
+            assert length >= encoded.row_lengths[targets].max()
+            smaller = [b for b in batches.buckets if b < length]
+            assert not smaller or smaller[-1] < encoded.row_lengths[targets].max()
+        orders.append(batches.example_order)
+    assert len(batches) == -(-len(encoded) // 32)
+    assert not np.array_equal(orders[0], orders[1])
+    resumed = keras_bam.RandomBatches(
+        encoded, np.arange(len(encoded)), batch_size=32, seed=3
+    )
+    resumed.set_epoch(1)
+    np.testing.assert_array_equal(resumed.example_order, orders[1])
+    # Unlike length grouping, the batch lengths vary little: random batches of
+    # 32 pairs nearly all hold a long one.
+    grouped = keras_bam.BucketedBatches(encoded, batch_size=32, shuffle=True, seed=3)
+    assert grouped.padding_fraction < batches.padding_fraction
+
+
+def test_random_batch_lengths_are_few_where_shapes_compile(encoded, monkeypatch):
+    """On a backend that compiles a program per shape (JAX), random batches use
+    `RANDOM_BATCH_LENGTHS` padded lengths fitted to the batches' longest examples."""
+    from keras_bam.data import batching
+
+    monkeypatch.setattr(batching, "bucket_step", lambda: None)
+    batches = keras_bam.RandomBatches(encoded, batch_size=32, seed=0)
+    assert len(batches.buckets) <= batching.RANDOM_BATCH_LENGTHS
+    assert batches.buckets[-1] >= encoded.row_lengths.max()
+    lengths = {length for _, length in batches._plan}
+    assert lengths <= set(batches.buckets)
+    for epoch in range(1, 4):  # Later epochs fit in the same lengths.
+        batches.set_epoch(epoch)
+        assert {length for _, length in batches._plan} <= set(batches.buckets)
+    assert len({(len(i), n) for i, n in batches._plan}) <= 2 * len(batches.buckets)

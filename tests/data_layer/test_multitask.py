@@ -72,14 +72,46 @@ def test_uninformative_and_no_teacher(parts):
     assert np.all(none["teacher"] == 0.0)
 
 
-def test_several_teachers_are_averaged(parts):
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_several_teachers_average_their_probabilities(parts, temperature):
+    """MT-DNN's multi-teacher distillation: the target is the mean of the
+    teachers' distributions (at the distillation temperature), not the
+    distribution of their mean logits."""
     rte = parts[0]
-    other = keras_bam.TeacherPredictions.from_outputs(rte.examples, np.ones((40, 2)))
+    first = rte.teachers[0].outputs
+    other_outputs = np.tile([[3.0, -2.0]], (40, 1))
+    other = keras_bam.TeacherPredictions.from_outputs(rte.examples, other_outputs)
     part = keras_bam.TaskPart(rte.examples, rte.encoded, [rte.teachers[0], other])
-    targets = keras_bam.multitask_targets([part], ["rte"])
+    targets = keras_bam.multitask_targets([part], ["rte"], temperature=temperature)
+    combined = softmax(targets["teacher"] / temperature)
+    want = (softmax(first / temperature) + softmax(other_outputs / temperature)) / 2
+    np.testing.assert_allclose(combined, want, rtol=1e-5, atol=1e-7)
+    # Not the same as averaging logits (the option kept for comparison).
+    logits = keras_bam.multitask_targets([part], ["rte"], combination="logits")
     np.testing.assert_allclose(
-        targets["teacher"], (rte.teachers[0].outputs + 1.0) / 2, rtol=1e-6
+        logits["teacher"], (first + other_outputs) / 2, rtol=1e-6
     )
+    assert np.abs(softmax(logits["teacher"]) - want).max() > 1e-2
+    # One teacher is used as it is; regression scores are averaged either way.
+    single = keras_bam.multitask_targets([parts[0]], ["rte"])
+    np.testing.assert_array_equal(single["teacher"], first.astype(np.float32))
+    stsb = parts[1]
+    doubled = keras_bam.TaskPart(
+        stsb.examples, stsb.encoded, [stsb.teachers[0], stsb.teachers[0]]
+    )
+    assert keras_bam.combine_teachers(
+        "stsb", [stsb.teachers[0].outputs, stsb.teachers[0].outputs + 1.0]
+    ) == pytest.approx(stsb.teachers[0].outputs + 0.5, rel=1e-6)
+    assert keras_bam.multitask_targets([doubled], ["stsb"])["teacher"][:, 0] == (
+        pytest.approx(stsb.teachers[0].outputs[:, 0], rel=1e-6)
+    )
+    with pytest.raises(ValueError, match="Unknown teacher combination 'median'"):
+        keras_bam.combine_teachers("rte", [first, first], "median")
 
 
 def test_refuses_teachers_for_other_data(parts, tmp_path):
