@@ -826,7 +826,7 @@ def report(args):
         )
         body = f"{text}\n\n![quality plot]({image})"
         with open(args.readme, "w") as f:
-            f.write(replace_between(readme, "quality-table", body))
+            f.write(replace_between(readme, args.readme_marker, body))
         print(f"updated {args.readme}")
 
 
@@ -871,6 +871,11 @@ def main(argv=None):
     report_parser = commands.add_parser("report", help="aggregate, plot, README")
     report_parser.add_argument("--resamples", type=int, default=1000)
     report_parser.add_argument("--readme", default=None)
+    report_parser.add_argument(
+        "--readme-marker",
+        default="quality-table",
+        help="the README's <!-- MARKER --> ... <!-- /MARKER --> block to replace",
+    )
     report_parser.add_argument("--command", default=None)
     for sub in (run_parser, report_parser):
         sub.add_argument("--setting", default="minilm-500")

@@ -68,7 +68,12 @@ class TeacherAnnealingState(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_bam")
 class LastValue(keras.metrics.Metric):
-    """A metric whose result is the last value it was given (λ, for logging)."""
+    """A metric whose result is the last value it was given (λ, for logging).
+
+    Resetting keeps the value: λ is a property of the model's training state, not
+    an average over batches, and Keras resets every metric before an evaluation
+    (a `fit` with `validation_data` would otherwise log λ as 0).
+    """
 
     def __init__(self, name: str = "last_value", dtype="float32"):
         super().__init__(name=name, dtype=dtype)
@@ -83,10 +88,12 @@ class LastValue(keras.metrics.Metric):
         self.value.assign(ops.cast(value, self.dtype))
 
     def result(self):
-        return ops.convert_to_tensor(self.value)
+        # A copy: on JAX the variable's own buffer is donated to the next
+        # training step, and logs holding it would then hold a deleted array.
+        return ops.copy(ops.convert_to_tensor(self.value))
 
     def reset_state(self):
-        self.value.assign(0.0)
+        pass
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
@@ -98,12 +105,20 @@ class TeacherAnnealing(keras.callbacks.Callback):
     in BAM. The model must have a `TeacherAnnealingState` as `model.annealing`
     (`keras_bam` student models do); λ is logged as `gold_weight`.
 
+    Each `fit` call anneals over its own steps unless `total_steps` is given:
+    with the default, a `fit` that starts at epoch 0 starts λ at 0 (a second
+    `fit` anneals again from the teacher to the gold labels), and one started at
+    `initial_epoch=k` continues from step `k × steps per epoch`, as when resuming
+    a run. With `total_steps` given, the model's step counter (a weight, so a
+    checkpoint restores it) simply continues.
+
     Args:
         schedule: `"linear"` (BAM), `"constant"` (λ = `value` throughout), or a
             function of progress in [0, 1) written with `keras.ops`, returning λ.
         value: λ for the `"constant"` schedule.
         total_steps: the steps over which progress runs from 0 to 1; by default
-            all steps of the `fit` call (epochs × steps per epoch).
+            all steps of the `fit` call (epochs × steps per epoch), counted
+            from its first epoch.
 
     Example:
     ```python
@@ -124,6 +139,18 @@ class TeacherAnnealing(keras.callbacks.Callback):
         self.schedule = schedule
         self.value = float(value)
         self.total_steps = total_steps
+        self._first_epoch_of_fit = False
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch_of_fit and self.total_steps is None:
+            # This fit's schedule starts at its first epoch (0, or initial_epoch).
+            steps = self.params.get("steps") or 0
+            self.model.annealing.step.assign(float(epoch * steps))
+        self._first_epoch_of_fit = False
 
     def on_train_begin(self, logs=None):
         state = getattr(self.model, "annealing", None)
@@ -142,6 +169,7 @@ class TeacherAnnealing(keras.callbacks.Callback):
                 )
             total = steps * epochs
         state.total_steps.assign(float(total))
+        self._first_epoch_of_fit = True
         traced = (state.schedule, state.constant)
         state.schedule = self.schedule
         state.constant = self.value

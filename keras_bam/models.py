@@ -202,8 +202,13 @@ class MultiTaskModel(BackboneTaskModel):
         return super().metrics + self._task_losses.metrics
 
     def gold_weight(self, training: bool):
-        """λ for this step (advancing the annealing step when training)."""
-        if self.distillation == "gold":
+        """λ for this step (advancing the annealing step when training).
+
+        Outside training (`evaluate`, a validation pass) λ is 1: the loss is
+        against the gold labels, which is what model selection should compare,
+        and it needs no `TeacherAnnealing`.
+        """
+        if self.distillation == "gold" or not training:
             return ops.convert_to_tensor(1.0, "float32")
         if self.distillation == "fixed":
             return ops.convert_to_tensor(1.0 - self.teacher_weight, "float32")
@@ -259,7 +264,16 @@ class MultiTaskModel(BackboneTaskModel):
             total = total / ops.maximum(batch_size, 1.0) / replicas
         if training:
             self.gold_weight_tracker.update_state(lam)
+        # Read when compute_metrics is traced, right after, in the same step.
+        self._step_is_training = bool(training)
         return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        if not getattr(self, "_step_is_training", True):
+            # λ is training's: an evaluation logs no `val_gold_weight`.
+            logs = {k: v for k, v in logs.items() if k != "gold_weight"}
+        return logs
 
     @classmethod
     def from_config(cls, config):

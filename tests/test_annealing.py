@@ -233,3 +233,86 @@ def test_padding_rows_have_no_loss(reduction):
     loss = model.compute_loss(y=y, y_pred=y_pred)
     padded = model.compute_loss(y=padded_y, y_pred=padded_pred)
     assert float(padded) == pytest.approx(float(loss), rel=1e-6)
+
+
+def test_lambda_is_logged_right_with_validation_data(rng, tmp_path):
+    """Evaluation resets every metric: λ must survive it in History and CSVLogger,
+    and a validation pass logs no `val_gold_weight`."""
+    x, y = data(rng, n=16)
+    model = student()
+    log = tmp_path / "log.csv"
+    history = model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        validation_data=data(rng, n=8),
+        callbacks=[keras_bam.TeacherAnnealing(), keras.callbacks.CSVLogger(log)],
+    )
+    # λ at each epoch's last step: steps 3, 7 and 11 of 12.
+    want = [3 / 12, 7 / 12, 11 / 12]
+    np.testing.assert_allclose(history.history["gold_weight"], want, atol=1e-6)
+    assert "val_gold_weight" not in history.history
+    assert "val_loss" in history.history and "val_rte_loss" in history.history
+    header, *rows = log.read_text().splitlines()
+    column = header.split(",").index("gold_weight")
+    logged = [float(row.split(",")[column]) for row in rows]
+    np.testing.assert_allclose(logged, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("distillation", ["annealed", "fixed", "gold"])
+def test_evaluate_works_on_any_student_against_gold_labels(rng, tmp_path, distillation):
+    """`evaluate` needs no TeacherAnnealing, on a fresh or a reloaded student, and
+    its loss is against the gold labels (λ = 1) whatever λ training reached; the
+    student still trains afterwards."""
+    x, y = data(rng, n=8)
+    model = student(distillation=distillation)
+    fresh = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    preds = model.predict(x, verbose=0)
+    no_teacher = {**y, "teacher": np.zeros_like(y["teacher"])}
+    gold = float(model.compute_loss(y=no_teacher, y_pred=preds, training=False))
+    assert fresh["loss"] == pytest.approx(gold / 2, rel=1e-4)  # Mean of 2 batches.
+    assert "gold_weight" not in fresh
+    path = str(tmp_path / "student.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    again = reloaded.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    assert again["loss"] == pytest.approx(fresh["loss"], rel=1e-4)
+    callbacks = [keras_bam.TeacherAnnealing()] if distillation == "annealed" else []
+    history = reloaded.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=callbacks)
+    assert np.isfinite(history.history["loss"][-1])
+
+
+def test_a_second_fit_anneals_again_and_initial_epoch_continues(rng):
+    """With the default total, each `fit` anneals over its own steps: a second
+    `fit` starts again from λ = 0 (not at λ = 1 throughout), and a `fit` from
+    `initial_epoch` continues where that epoch starts."""
+    x, y = data(rng, n=8)
+    model = student()
+    fit = dict(batch_size=4, shuffle=False, verbose=0)
+    for _ in range(2):
+        recorder = RecordGoldWeight()
+        model.fit(
+            x, y, epochs=2, callbacks=[keras_bam.TeacherAnnealing(), recorder], **fit
+        )
+        np.testing.assert_allclose(recorder.values, [0, 1 / 4, 2 / 4, 3 / 4])
+    recorder = RecordGoldWeight()
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        initial_epoch=1,
+        callbacks=[keras_bam.TeacherAnnealing(), recorder],
+        **fit,
+    )
+    np.testing.assert_allclose(recorder.values, [2 / 4, 3 / 4])
+
+
+def test_teacher_annealing_round_trips_through_keras_serialization():
+    callback = keras_bam.TeacherAnnealing("constant", value=0.25, total_steps=40)
+    config = keras.saving.serialize_keras_object(callback)
+    clone = keras.saving.deserialize_keras_object(config)
+    assert isinstance(clone, keras_bam.TeacherAnnealing)
+    assert clone.get_config() == callback.get_config()

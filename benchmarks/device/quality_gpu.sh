@@ -11,7 +11,8 @@
 # Order: the speed benchmark first (fp32 on both sides: JAX at "highest" matmul
 # precision, PyTorch's default fp32 matmuls), then the quality protocol's core
 # comparison (teachers, multi-task, BAM) seed by seed, then the ablations, each
-# (system, seed) result stored on its own until BUDGET runs out.
+# (system, seed) result stored on its own until BUDGET runs out. The quality runs use
+# the library's defaults, which are BAM's (multiples from BAM's table, random batches).
 #
 # Measured on an H100 (2026-11-26): with an empty XLA cache the speed benchmark's JAX
 # process takes 220 s (41 s with the cache filled) and each full-data teacher 60-90 s,
@@ -20,8 +21,10 @@
 #
 # Options: BUDGET (seconds for the whole script, 540), SPEED_LIMIT (seconds for the
 # speed part, 300), SPEED_EXAMPLES (per task, 1024), SPEED_STEPS (64), SKIP_SPEED=1,
-# SEEDS="0 1 2", CORE / ABLATIONS (quality systems), SETTING, TRAIN_LIMIT (examples per
-# task; 0: all), QUALITY_PRECISION (JAX matmul precision of the quality runs,
+# SEEDS="0 1 2", CORE / ABLATIONS (quality systems), SETTING, TASKS (GLUE tasks, "rte mrpc
+# stsb cola"; with SST-2: TASKS="rte mrpc stsb cola sst2" SETTING=minilm-full-sst2-gpu, after
+# `TASKS="RTE MRPC STS-B CoLA SST-2" bash benchmarks/device/prepare.sh`), TRAIN_LIMIT
+# (examples per task; 0: all), QUALITY_PRECISION (JAX matmul precision of the quality runs,
 # tensorfloat32), AUTOTUNE (XLA GEMM autotuning level, 0), PY (python3), NO_INSTALL=1
 # (rehearsal on a machine that already has keras and keras-hub).
 # Results come back as $OUT/quality.tgz (one JSON per (system, seed), resumable: put it
@@ -48,6 +51,7 @@ mkdir -p "$RES" "$OUT"
 SEEDS=${SEEDS:-"0 1 2"}
 SETTING=${SETTING:-minilm-full-gpu}
 CORE=${CORE:-"teachers multitask bam"}
+TASKS=${TASKS:-"rte mrpc stsb cola"}
 ABLATIONS=${ABLATIONS:-"distilled uninformative born_again oof_bam"}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
 # GEMM autotuning made XLA spend about 45 s compiling each batch shape on an H200.
@@ -76,7 +80,7 @@ for systems in "$CORE" "$ABLATIONS"; do
   JAX_DEFAULT_MATMUL_PRECISION=${QUALITY_PRECISION:-tensorfloat32} timeout "$seconds" \
     $PY benchmarks/quality.py run --setting "$SETTING" \
     --train-limit "${TRAIN_LIMIT:-0}" --student-batch-size 128 --student-epochs 6 \
-    --seeds $SEEDS --systems $systems --data-dir .devcarry/glue \
+    --seeds $SEEDS --systems $systems --tasks $TASKS --data-dir .devcarry/glue \
     --backbone .devcarry/minilm --work-dir "$WORK" --results-dir "$RES" \
     >>"$OUT/quality.log" 2>&1
   echo "quality rc $? at $(($(date +%s) - START))s" >>"$OUT/timeline.log"
