@@ -51,6 +51,7 @@ from keras_bam.export import export_saved_model
 from keras_bam.layers import BitGeneratorDropout
 from keras_bam.layers import ClassTokenEncoder
 from keras_bam.layers import TaskHead
+from keras_bam.layers import reseed_dropout
 from keras_bam.layers import use_bit_generator_dropout
 from keras_bam.losses import blend_classification_targets
 from keras_bam.losses import blend_regression_targets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_bam import backend_utils
@@ -65,6 +66,45 @@ def use_bit_generator_dropout(model: keras.layers.Layer) -> keras.layers.Layer:
         model.train_function = None
         model.test_function = None
         model.predict_function = None
+    return model
+
+
+def reseed_dropout(model: keras.layers.Layer, seed: int) -> keras.layers.Layer:
+    """Sets the state of every dropout seed generator in `model` from `seed`.
+
+    A Keras dropout layer draws its seed when it is built, from whatever state
+    the global generator had then: a backbone built before a run seeds itself
+    (by the caller, or by `run_glue` before `train_teacher`) would give the run
+    dropout masks its seed does not decide. This gives the generators, in layer
+    order, states drawn from `seed` alone.
+
+    Args:
+        model: a layer or model, changed in place.
+        seed: the run's seed.
+
+    Returns:
+        `model`.
+
+    Example:
+    ```python
+    backbone = keras_bam.reseed_dropout(keras_bam.load_backbone(), seed=3)
+    ```
+    """
+    layers = model._flatten_layers(include_self=True, recursive=True)
+    generators = [
+        layer.seed_generator
+        for layer in layers
+        if isinstance(
+            getattr(layer, "seed_generator", None), keras.random.SeedGenerator
+        )
+    ]
+    seeds = np.random.default_rng([int(seed), 0x5EED]).integers(
+        0, 2**31 - 1, size=len(generators)
+    )
+    for generator, value in zip(generators, seeds):
+        generator.state.assign(
+            ops.cast(ops.convert_to_tensor([int(value), 0]), generator.state.dtype)
+        )
     return model
 
 

@@ -22,6 +22,7 @@ from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.loading import SplitLoader
 from keras_bam.io_utils import save_dev_outputs
+from keras_bam.layers import reseed_dropout
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import SingleTaskModel
@@ -82,7 +83,9 @@ def prepared_backbone(backbone, tokenizer, recipe: FineTuningRecipe) -> tuple:
 
     Seeds the run, resolves `backbone` (see `train_teacher`), puts it in the
     recipe's precision (a copy made in the current `distribution_scope` when
-    the recipe distributes), seeds again so that the heads' initialization
+    the recipe distributes), sets its dropout generators from the seed
+    (`reseed_dropout`: a backbone built before the run is seeded gets the
+    same masks as one built after), seeds again so that the heads' initialization
     depends on the seed only (a copy draws random numbers), and checks the
     tokenizer and `max_length` against it.
 
@@ -96,6 +99,8 @@ def prepared_backbone(backbone, tokenizer, recipe: FineTuningRecipe) -> tuple:
     backbone_model = with_precision(
         backbone_model, recipe.precision, copy=recipe.distribution != "none"
     )
+    # Wherever the backbone was built, its dropout masks follow this run's seed.
+    reseed_dropout(backbone_model, recipe.seed)
     set_seed(recipe.seed)
     check_backbone(backbone_model, tokenizer, recipe.max_length)
     return backbone_model, tokenizer, name

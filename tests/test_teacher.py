@@ -144,3 +144,43 @@ def test_command_line(glue_dir, tmp_path):
         timeout=600,
     )
     assert bad.returncode == 2 and "Unknown GLUE task 'rtee'" in bad.stderr
+
+
+def test_the_runs_seed_decides_dropout_wherever_the_backbone_was_built(
+    glue_dir, tokenizer
+):
+    """Two backbones with the same weights, built under different global seeds
+    (so their dropout layers drew different seeds), train to the same teacher
+    under the same recipe seed."""
+    from tests.conftest import make_tiny_backbone
+
+    first = make_tiny_backbone(seed=0)
+    weights = first.get_weights()
+    keras.utils.set_random_seed(99)
+    second = keras.layers.deserialize(keras.layers.serialize(first))
+    second.set_weights(weights)
+    states = [
+        [
+            keras.ops.convert_to_numpy(layer.seed_generator.state)
+            for layer in b._flatten_layers()
+            if hasattr(layer, "seed_generator")
+        ]
+        for b in (first, second)
+    ]
+    assert any(not np.array_equal(a, b) for a, b in zip(*states))
+    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=8, seed=4)
+    runs = [
+        keras_bam.train_teacher(
+            "rte",
+            data_dir=glue_dir,
+            backbone=backbone,
+            tokenizer=tokenizer,
+            recipe=recipe,
+            train_limit=16,
+            eval_limit=8,
+            verbose=0,
+        )
+        for backbone in (first, second)
+    ]
+    for a, b in zip(*(run.model.get_weights() for run in runs)):
+        np.testing.assert_array_equal(a, b)
