@@ -79,9 +79,11 @@ def export_saved_model(
     kwargs = {}
     if keras.backend.backend() == "jax":
         max_length = model.backbone.max_sequence_length
-        kwargs = {"is_static": True, "jax2tf_kwargs": _jax2tf_kwargs(max_length)}
+        kwargs = {"is_static": False, "jax2tf_kwargs": _jax2tf_kwargs(max_length)}
     archive = keras.export.ExportArchive()
     archive.track(model)
+    if keras.backend.backend() == "tensorflow":
+        _share_tracked_variables(archive)
 
     def serve(inputs):
         return model(inputs, training=False)
@@ -104,3 +106,17 @@ def _task_endpoint(model, name):
         return model(inputs, training=False)[name]
 
     return serve_task
+
+
+def _share_tracked_variables(archive):
+    """Lists the `tf.Variable`s under the Keras variables that `track` listed.
+
+    On TensorFlow, Keras's archive lists the model's Keras variables, which save
+    a copy of their values beside the `tf.Variable`s the endpoints use, so the
+    SavedModel held the weights twice (as any `model.export()` does). Listing
+    the `tf.Variable`s themselves saves each once; the revived archive's
+    `variables` are the same.
+    """
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(trackable, name, [v.value for v in getattr(trackable, name)])

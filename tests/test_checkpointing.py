@@ -38,6 +38,7 @@ def run_student(glue_dir, tokenizer, checkpoint_dir, recorder, epochs=2, **kwarg
         ["rte", "stsb"],
         data_dir=glue_dir,
         teachers="uninformative",
+        weighting="proportional",  # Each example once: 10 steps per epoch.
         backbone=make_tiny_backbone(),
         tokenizer=tokenizer,
         recipe=keras_bam.FineTuningRecipe.bam_multi_task(epochs=epochs, batch_size=6),

@@ -84,3 +84,24 @@ def test_refuses_other_backends(monkeypatch, tmp_path):
     monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     with pytest.raises(ValueError, match="needs the TensorFlow or JAX backend"):
         keras_bam.export_saved_model(model, tmp_path / "x")
+
+
+def test_weights_are_stored_once_as_variables(tmp_path):
+    """Whatever the number of endpoints, the SavedModel holds the weights once, as
+    variables (not as constants in each endpoint's graph), on both backends; the
+    revived archive still lists its variables."""
+    import os
+
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb", "cola"])
+    weights = sum(np.asarray(w).nbytes for w in model.get_weights())
+    path = keras_bam.export_saved_model(model, tmp_path / "student")
+    data = os.path.getsize(
+        os.path.join(path, "variables", "variables.data-00000-of-00001")
+    )
+    graph = os.path.getsize(os.path.join(path, "saved_model.pb"))
+    assert weights <= data <= 1.02 * weights + 16384, (data, weights)
+    # Four endpoints with the weights as constants would make the graph 4x them.
+    assert graph < 0.5 * weights, (graph, weights)
+    reloaded = tf.saved_model.load(path)
+    stored = sum(int(np.prod(v.shape)) * v.dtype.size for v in reloaded.variables)
+    assert stored == pytest.approx(weights, rel=1e-3)

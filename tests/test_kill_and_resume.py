@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-# The training command: a tiny student on RTE + STS-B (96 examples, 6 steps per
-# epoch, 3 epochs), checkpointed every 2 steps. Each step is logged (global step,
+# The training command: a tiny student on RTE + STS-B (96 examples, each once: 6 steps
+# per epoch, 3 epochs), checkpointed every 2 steps. Each step is logged (global step,
 # λ, process id) and slowed down so the test can kill it mid-epoch.
 SCRIPT = """
 import json, os, sys, time
@@ -38,7 +38,7 @@ run = keras_bam.train_student(
     ["rte", "stsb"], data_dir=glue_dir, backbone=make_tiny_backbone(),
     tokenizer=keras_bam.load_tokenizer(),
     recipe=keras_bam.FineTuningRecipe(epochs=3, batch_size=16, learning_rate=1e-3),
-    teachers="uninformative", train_limit=32, eval_limit=8,
+    teachers="uninformative", weighting="proportional", train_limit=32, eval_limit=8,
     checkpoint_dir=os.path.join(out, "checkpoint"), save_every=2,
     callbacks=[StepLog()], verbose=0)
 with open(os.path.join(out, "done.json"), "w") as f:

@@ -30,7 +30,8 @@ def test_short_real_fine_tune_learns(glue_dir, tmp_path):
     assert losses[1] < losses[0] < 0.75 * recipe.batch_size
     accuracy = run.dev_metrics["dev"]["accuracy"]
     assert accuracy > 0.70, run.dev_metrics
-    assert 0.0 <= run.padding_fraction < 0.5
+    # BAM's random batches of 32 sentences are padded to their longest one.
+    assert 0.0 <= run.padding_fraction < 0.8
 
 
 def test_teacher_writes_predictions_and_model(glue_dir, tokenizer, tmp_path, caplog):
