@@ -113,8 +113,15 @@ def test_quick_and_paper_settings():
     quick = cli.glue_settings(parser.parse_args([]))
     assert quick["tasks"] == ["rte", "mrpc", "stsb", "cola"]
     assert quick["train_limit"] == 400 and quick["student_recipe"].epochs == 2
+    # A seeded random sample, not the first rows of each file.
+    assert quick["train_sample_seed"] == 0
+    assert quick["student_recipe"].batching == "random"
+    grouped = cli.glue_settings(parser.parse_args(["--batching", "length_grouped"]))
+    assert grouped["student_recipe"].batching == "length_grouped"
+    assert grouped["teacher_recipe"].batching == "length_grouped"
     paper = cli.glue_settings(parser.parse_args(["--paper", "--tasks", "sts-b"]))
     assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
+    assert paper["train_sample_seed"] is None
     assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
     assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
     mixed = cli.glue_settings(parser.parse_args(["--precision", "mixed_bfloat16"]))
@@ -148,3 +155,46 @@ def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
     assert keras_bam.glue_metrics("rte", rte_dev, predictions) == pytest.approx(
         glue_run.teachers["rte"]["dev_metrics"]["dev"]
     )
+
+
+@pytest.mark.integration
+def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, capsys):
+    """`keras-bam student` trains a BAM student from existing teachers; several
+    folders make an ensemble per task (here the same teachers twice)."""
+    teachers = os.path.join(glue_run.output_dir, "teachers")
+    output_dir = tmp_path / "student"
+    code = cli.main(
+        [
+            "student",
+            "--tasks",
+            "rte",
+            "stsb",
+            "--teacher-dir",
+            teachers,
+            teachers,
+            "--data-dir",
+            glue_dir,
+            "--output-dir",
+            str(output_dir),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--compilation-cache",
+            "none",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--train-limit",
+            "24",
+            "--eval-limit",
+            "8",
+        ]
+    )
+    assert code == 0
+    with open(output_dir / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["teacher_dirs"] == [teachers, teachers]
+    assert summary["multiples"] == {"rte": 4, "stsb": 2}
+    assert summary["schedule"]["batching"] == "random"
+    assert set(summary["dev_metrics"]) == {"rte", "stsb"}
+    assert "rte" in capsys.readouterr().out
