@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -18,10 +19,11 @@ from tests.conftest import ROOT
 SCRIPT = """
 import json, os, sys, time
 import keras
+import numpy as np
 import keras_bam
 from tests.conftest import make_tiny_backbone
 
-glue_dir, out = sys.argv[1], sys.argv[2]
+glue_dir, out, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 
 class StepLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
@@ -32,7 +34,7 @@ class StepLog(keras.callbacks.Callback):
             f.write(json.dumps(record) + "\\n")
             f.flush()
             os.fsync(f.fileno())
-        time.sleep(0.3)
+        time.sleep(delay)
 
 run = keras_bam.train_student(
     ["rte", "stsb"], data_dir=glue_dir, backbone=make_tiny_backbone(),
@@ -41,6 +43,8 @@ run = keras_bam.train_student(
     teachers="uninformative", weighting="proportional", train_limit=32, eval_limit=8,
     checkpoint_dir=os.path.join(out, "checkpoint"), save_every=2,
     callbacks=[StepLog()], verbose=0)
+np.savez(os.path.join(out, "final.npz"), *run.model.get_weights(),
+         *[run.dev_outputs[t]["dev"] for t in ("rte", "stsb")])
 with open(os.path.join(out, "done.json"), "w") as f:
     json.dump({"loss": run.history["loss"]}, f)
 """
@@ -55,7 +59,7 @@ def read_steps(path):
 
 
 def test_sigkill_mid_epoch_then_resume(glue_dir, tmp_path):
-    command = [sys.executable, "-c", SCRIPT, glue_dir, str(tmp_path)]
+    command = [sys.executable, "-c", SCRIPT, glue_dir, str(tmp_path), "0.3"]
     log = tmp_path / "steps.jsonl"
     first = subprocess.Popen(command, cwd=ROOT)
     deadline = time.time() + 300
@@ -88,3 +92,18 @@ def test_sigkill_mid_epoch_then_resume(glue_dir, tmp_path):
         ), record
     with open(tmp_path / "done.json") as f:
         assert len(json.load(f)["loss"]) >= 1
+    # And it ends where an uninterrupted run in another process ends: the same
+    # weights and dev outputs, bit for bit.
+    whole = tmp_path / "uninterrupted"
+    whole.mkdir()
+    subprocess.run(
+        [sys.executable, "-c", SCRIPT, glue_dir, str(whole), "0"],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+    )
+    with np.load(tmp_path / "final.npz") as resumed_final:
+        with np.load(whole / "final.npz") as whole_final:
+            assert resumed_final.files == whole_final.files
+            for key in whole_final.files:
+                np.testing.assert_array_equal(resumed_final[key], whole_final[key])
