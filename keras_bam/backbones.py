@@ -39,6 +39,22 @@ def resolve_preset(spec: str | None = None) -> str:
     return spec
 
 
+@keras.saving.register_keras_serializable(package="keras_bam")
+def exact_gelu(x):
+    """GELU computed exactly, with erf: what BERT checkpoints were trained with.
+
+    A registered function (not a closure), so that layers using it serialize:
+    `keras.models.clone_model` and `.keras` files keep it.
+    """
+    return keras.activations.gelu(x, approximate=False)
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+def approximate_gelu(x):
+    """GELU's tanh approximation, KerasHub BERT's default."""
+    return keras.activations.gelu(x, approximate=True)
+
+
 def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     """Switches a KerasHub BERT backbone's feed-forward GELU to exact or tanh form.
 
@@ -56,9 +72,7 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
         The same backbone, changed in place.
     """
 
-    def activation(x):
-        return keras.activations.gelu(x, approximate=not exact)
-
+    activation = exact_gelu if exact else approximate_gelu
     for layer in backbone.transformer_layers:
         layer.activation = activation
         layer._feedforward_intermediate_dense.activation = activation

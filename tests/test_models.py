@@ -1,8 +1,10 @@
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
 import keras_bam
+from tests.conftest import make_tiny_backbone
 
 
 def batch(rng, n=4, length=12):
@@ -55,3 +57,31 @@ def test_task_head_config():
     clone = keras_bam.TaskHead.from_config(head.get_config())
     assert clone.num_outputs == 3 and clone.dropout == 0.3
     assert clone(np.zeros((2, 8), "float32")).dtype == "float32"
+
+
+def test_clone_model_copies_a_student_with_exact_gelu(rng):
+    """`keras.models.clone_model` works on a student (Keras clones a Functional
+    subclass as a Functional model of the same layers, as for KerasHub's tasks),
+    and the exact GELU, a registered function, survives the layers' configs."""
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb"])
+    clone = keras.models.clone_model(model)
+    # The student's own state (λ's step counter) is not a layer of the graph.
+    assert len(clone.layers) == len(model.layers)
+    for source, target in zip(model.layers, clone.layers):
+        target.set_weights(source.get_weights())
+    inputs = {
+        "token_ids": rng.integers(1, 30522, (3, 9)).astype("int32"),
+        "segment_ids": np.zeros((3, 9), "int32"),
+        "padding_mask": np.ones((3, 9), "int32"),
+    }
+    want, got = model.predict(inputs, verbose=0), clone.predict(inputs, verbose=0)
+    for task in ("rte", "stsb"):
+        np.testing.assert_allclose(got[task], want[task], rtol=1e-5, atol=1e-6)
+    encoders = [
+        layer
+        for layer in clone._flatten_layers()
+        if isinstance(layer, keras_hub.layers.TransformerEncoder)
+    ]
+    assert encoders and all(
+        layer.activation is keras_bam.backbones.exact_gelu for layer in encoders
+    )
