@@ -68,7 +68,7 @@ student = keras_bam.train_student(
     recipe=keras_bam.FineTuningRecipe.bam_multi_task(
         epochs=2, batch_size=16, learning_rate=1e-3, dropout=0.0, max_length=64,
         distribution=distribution),
-    backbone=backbone(), callbacks=[StepLog()], **common)
+    backbone=backbone(), callbacks=[StepLog()], weighting="proportional", **common)
 result["student_history"] = student.history
 result["student_steps"] = StepLog.steps
 result["student_dev"] = {t: o["dev"].tolist() for t, o in student.dev_outputs.items()}
