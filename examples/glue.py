@@ -10,9 +10,10 @@ teachers and students is printed and written to `<output-dir>/dev_table.md`.
     KERAS_BACKEND=jax python examples/glue.py
     KERAS_BACKEND=tensorflow python examples/glue.py --tasks rte mrpc stsb cola --paper
 
-By default the quick setting runs (the first 400 training examples of each task,
-2 teacher and 2 student epochs: minutes on a 2-core CPU, scores far below the
-paper's); `--paper` runs BAM's recipes on the full training sets. An interrupted
+By default the quick setting runs (400 training examples of each task, a random
+sample drawn with seed 0, 2 teacher and 2 student epochs: minutes on a 2-core CPU,
+scores far below the paper's and too few steps to show BAM's effect); `--paper`
+runs BAM's recipes on the full training sets. An interrupted
 run started again with the same command reuses finished teachers and students and
 resumes a student from its last checkpoint.
 """

@@ -85,10 +85,11 @@ def bam_glue_multiples_and_weights(sizes: dict) -> tuple:
     BAM computes them once, from its table of the eight GLUE training sizes
     (`BAM_GLUE_TRAIN_SIZES`, MNLI the reference), whichever tasks a run trains,
     so that RTE is repeated 4 times per epoch whether it is trained with MNLI or
-    only with MRPC. A task outside the eight (WNLI, a task of your own) is
-    placed on the same scale with its actual training size: it gets the
-    multiple and weight BAM's formula gives it beside the eight, and the eight
-    keep exactly BAM's values.
+    only with MRPC, and whatever sample of them a run trains on. A task outside
+    the eight (WNLI, a task of your own) is placed on the same scale with the
+    training size it is given (as loaded: with a `train_limit`, the sample's):
+    it gets the multiple and weight BAM's formula gives it beside the eight,
+    and the eight keep exactly BAM's values.
 
     Args:
         sizes: the trained tasks' names to their training-set sizes (used only
