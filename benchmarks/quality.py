@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -60,6 +61,10 @@ from keras_bam.io_utils import load_dev_outputs
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results", "quality")
+WORK_DIR = os.environ.get(
+    "KERAS_BAM_QUALITY_WORK_DIR",
+    os.path.join(os.path.expanduser("~"), ".cache", "keras-bam", "quality"),
+)
 SYSTEMS = (
     "teachers",
     "multitask",
@@ -468,6 +473,20 @@ def ensure_teachers(setting: Setting, seed: int, args):
     path = result_path(setting, "teachers", seed)
     if os.path.exists(path):
         check_setting(setting, path)
+        teacher_dir = seed_teacher_dir(setting, seed, args)
+        missing = [
+            t
+            for t in setting.tasks
+            if not os.path.exists(
+                os.path.join(teacher_dir, t, f"{t}_train_teacher.npz")
+            )
+        ]
+        if missing:
+            raise SystemExit(
+                f"{path} is stored, but the predictions of its {missing} teachers "
+                f"are not in {teacher_dir}: pass --work-dir where they are, or "
+                "remove the result to train (and report) new teachers."
+            )
         return
     print(f"seed {seed}: training the teachers", flush=True)
     payload = run_system(setting, "teachers", seed, args)
@@ -489,6 +508,14 @@ def run(args):
             print(f"running {system}, seed {seed}", flush=True)
             payload = run_system(setting, system, seed, args)
             print(f"wrote {write_result(setting, system, seed, payload)}", flush=True)
+            # Finished students' checkpoints are no longer needed (hundreds of MB).
+            students = os.path.join(
+                args.work_dir, setting.name, f"seed{seed}", "students"
+            )
+            for name in os.listdir(students) if os.path.isdir(students) else []:
+                per_task = system == "born_again" and name.startswith("born_again_")
+                if name == system or per_task:
+                    shutil.rmtree(os.path.join(students, name), ignore_errors=True)
             keras.backend.clear_session()
 
 
@@ -866,7 +893,12 @@ def main(argv=None):
         default="random",
         help="every model's batches (random: BAM's)",
     )
-    run_parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "quality"))
+    run_parser.add_argument(
+        "--work-dir",
+        default=WORK_DIR,
+        help="teachers' predictions, encoded data and student checkpoints; outside "
+        "the checkout by default, so a later sitting on a fresh checkout resumes",
+    )
     run_parser.add_argument("--verbose", type=int, default=2)
     report_parser = commands.add_parser("report", help="aggregate, plot, README")
     report_parser.add_argument("--resamples", type=int, default=1000)
