@@ -22,13 +22,16 @@ import argparse
 import logging
 
 from keras_bam.cli import add_glue_arguments
+from keras_bam.cli import check_data_dir
 from keras_bam.cli import run_glue_from_arguments
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_glue_arguments(parser)
-    run_glue_from_arguments(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    check_data_dir(parser, args)
+    run_glue_from_arguments(args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,21 @@ import os
 import sys
 
 DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
+DATA_DIR_VARIABLE = "KERAS_BAM_DATA_DIR"
+
+
+def default_data_dir() -> str:
+    """`$KERAS_BAM_DATA_DIR`, else `../shared/glue` (beside the checkout)."""
+    return os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR
+
+
+def check_data_dir(parser: argparse.ArgumentParser, args) -> None:
+    """Stops with where it looked when the GLUE folder is missing."""
+    if args.source == "tsv" and not os.path.isdir(args.data_dir):
+        parser.error(
+            f"no GLUE folder at {os.path.abspath(args.data_dir)} (--data-dir "
+            f"{args.data_dir}); pass --data-dir or set {DATA_DIR_VARIABLE}."
+        )
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
@@ -16,8 +31,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     the distribution: the options every run shares."""
     parser.add_argument(
         "--data-dir",
-        default=DEFAULT_DATA_DIR,
-        help="the GLUE TSV folder (or TFDS's data folder with --source tfds)",
+        default=default_data_dir(),
+        help="the GLUE TSV folder (or TFDS's data folder with --source tfds); "
+        f"default: ${DATA_DIR_VARIABLE}, else ../shared/glue",
     )
     parser.add_argument("--source", choices=("tsv", "tfds"), default="tsv")
     parser.add_argument(
@@ -437,6 +453,8 @@ def main(argv=None) -> int:
     add_student_arguments(student)
     commands.add_parser("tasks", help="list the GLUE tasks")
     args = parser.parse_args(argv)
+    if args.command != "tasks":
+        check_data_dir(parser, args)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import keras_bam

@@ -198,3 +198,15 @@ def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, caps
     assert summary["schedule"]["batching"] == "random"
     assert set(summary["dev_metrics"]) == {"rte", "stsb"}
     assert "rte" in capsys.readouterr().out
+
+
+def test_command_line_says_where_it_looked_for_the_data(capsys, monkeypatch, tmp_path):
+    missing = tmp_path / "no-glue-here"
+    with pytest.raises(SystemExit):
+        cli.main(["teacher", "--tasks", "rte", "--data-dir", str(missing)])
+    error = capsys.readouterr().err
+    assert str(missing) in error and "KERAS_BAM_DATA_DIR" in error
+    monkeypatch.setenv("KERAS_BAM_DATA_DIR", str(tmp_path))
+    parser = cli.argparse.ArgumentParser()
+    cli.add_glue_arguments(parser)
+    assert parser.parse_args([]).data_dir == str(tmp_path)
