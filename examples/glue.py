@@ -23,6 +23,7 @@ import logging
 
 from keras_bam.cli import add_glue_arguments
 from keras_bam.cli import check_data_dir
+from keras_bam.cli import log_level
 from keras_bam.cli import run_glue_from_arguments
 
 
@@ -31,9 +32,9 @@ def main(argv=None):
     add_glue_arguments(parser)
     args = parser.parse_args(argv)
     check_data_dir(parser, args)
+    logging.basicConfig(level=log_level(args), format="%(message)s")
     run_glue_from_arguments(args)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     main()

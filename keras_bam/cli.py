@@ -12,6 +12,15 @@ DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
 DATA_DIR_VARIABLE = "KERAS_BAM_DATA_DIR"
 
 
+def package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-bam")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def default_data_dir() -> str:
     """`$KERAS_BAM_DATA_DIR`, else `../shared/glue` (beside the checkout)."""
     return os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR
@@ -26,9 +35,36 @@ def check_data_dir(parser: argparse.ArgumentParser, args) -> None:
         )
 
 
+def fit_verbosity(args) -> int:
+    """`fit`'s verbosity from `-q`/`-v`: none, a progress bar within each epoch
+    (the default at a terminal), or a line per epoch (the default in a log)."""
+    if getattr(args, "quiet", False):
+        return 0
+    if getattr(args, "verbose", 0) or sys.stdout.isatty():
+        return 1
+    return 2
+
+
+def log_level(args) -> int:
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.DEBUG if getattr(args, "verbose", 0) > 1 else logging.INFO
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     """Where data, backbone, cache and outputs are, the backbone's precision and
     the distribution: the options every run shares."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="a progress bar within epochs; -vv: debug logging",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="warnings and results only"
+    )
     parser.add_argument(
         "--data-dir",
         default=default_data_dir(),
@@ -156,7 +192,7 @@ def run_teachers(args, tasks) -> dict:
             output_dir=os.path.join(args.output_dir, keras_bam.get_task(task).name),
             train_limit=args.train_limit,
             eval_limit=args.eval_limit,
-            verbose=2,
+            verbose=fit_verbosity(args),
         )
         summaries[run.task.name] = run.summary()
         keras.backend.clear_session()
@@ -295,7 +331,7 @@ def glue_settings(args) -> dict:
         export=not args.no_export,
         submission=not args.no_submission,
         save_every=args.save_every,
-        verbose=2,
+        verbose=fit_verbosity(args),
     )
 
 
@@ -413,7 +449,7 @@ def run_student_from_arguments(args, tasks) -> dict:
         train_sample_seed=args.train_sample_seed,
         checkpoint_dir=os.path.join(args.output_dir, "checkpoint"),
         save_every=args.save_every,
-        verbose=2,
+        verbose=fit_verbosity(args),
     )
     summary = {**run.summary(), "teacher_dirs": args.teacher_dir}
     os.makedirs(args.output_dir, exist_ok=True)
@@ -429,6 +465,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="keras-bam",
         description="Born-Again Multi-Task Networks for GLUE, in Keras 3.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"keras-bam {package_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     teacher = commands.add_parser(
@@ -456,7 +495,7 @@ def main(argv=None) -> int:
     if args.command != "tasks":
         check_data_dir(parser, args)
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=log_level(args), format="%(message)s")
     import keras_bam
 
     if args.command == "tasks":

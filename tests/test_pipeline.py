@@ -210,3 +210,17 @@ def test_command_line_says_where_it_looked_for_the_data(capsys, monkeypatch, tmp
     parser = cli.argparse.ArgumentParser()
     cli.add_glue_arguments(parser)
     assert parser.parse_args([]).data_dir == str(tmp_path)
+
+
+def test_command_line_verbosity_version_and_defaults_in_help(capsys):
+    parser = cli.argparse.ArgumentParser()
+    cli.add_glue_arguments(parser)
+    assert cli.glue_settings(parser.parse_args(["-q"]))["verbose"] == 0
+    assert cli.glue_settings(parser.parse_args(["-v"]))["verbose"] == 1
+    assert cli.log_level(parser.parse_args(["-q"])) == cli.logging.WARNING
+    assert cli.log_level(parser.parse_args(["-vv"])) == cli.logging.DEBUG
+    assert "(default: random)" in " ".join(parser.format_help().split())
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("keras-bam ")
