@@ -56,6 +56,7 @@ import keras
 import numpy as np
 
 import keras_bam
+from keras_bam.cli import add_batching_argument
 from keras_bam.io_utils import load_dev_outputs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -887,12 +888,7 @@ def main(argv=None):
         default=200,
         help="checkpoint students every N steps (and at every epoch end)",
     )
-    run_parser.add_argument(
-        "--batching",
-        choices=("random", "length_grouped"),
-        default="random",
-        help="every model's batches (random: BAM's)",
-    )
+    add_batching_argument(run_parser)  # Every model's batches.
     run_parser.add_argument(
         "--work-dir",
         default=WORK_DIR,
