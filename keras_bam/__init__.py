@@ -27,6 +27,7 @@ from keras_bam.data import EncodedCache
 from keras_bam.data import EncodedExamples
 from keras_bam.data import GlueDataError
 from keras_bam.data import InterleavedBatches
+from keras_bam.data import Packing
 from keras_bam.data import PlannedBatches
 from keras_bam.data import RandomBatches
 from keras_bam.data import RemainingBatches
@@ -44,6 +45,7 @@ from keras_bam.data import load_glue
 from keras_bam.data import load_glue_tfds
 from keras_bam.data import multitask_batches
 from keras_bam.data import multitask_targets
+from keras_bam.data import pack_rows
 from keras_bam.data import read_glue_tsv
 from keras_bam.data import tokenizer_fingerprint
 from keras_bam.data import truncate_longest_first
@@ -64,6 +66,8 @@ from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
 from keras_bam.optimizers import check_lr_multipliers
+from keras_bam.packed_encoder import packable
+from keras_bam.packed_encoder import packed_pooled_output
 from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
 from keras_bam.pipeline import glue_scores

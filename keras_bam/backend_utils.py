@@ -71,6 +71,14 @@ class ReplicaPaddedBatches(PyDataset):
         self.batches = batches
         self.multiple = int(multiple)
         self._rows = {}  # Batch index to its rows before padding, for `strip`.
+        self._packed = getattr(batches, "packing", None) is not None
+        if self._packed and batches.row_multiple % self.multiple:
+            raise ValueError(
+                f"A packed stream whose row counts are multiples of "
+                f"{batches.row_multiple} cannot be split over {self.multiple} "
+                "devices: build it inside `distribution_scope`, or give "
+                f"`Packing(row_multiple={self.multiple})`."
+            )
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -80,6 +88,8 @@ class ReplicaPaddedBatches(PyDataset):
 
     def __getitem__(self, index: int):
         batch = self.batches[index]
+        if self._packed:  # Packed rows are already a multiple of the replicas.
+            return batch
         rows = len(keras.tree.flatten(batch[0])[0])
         self._rows[int(index)] = rows
         extra = -rows % self.multiple
@@ -102,6 +112,8 @@ class ReplicaPaddedBatches(PyDataset):
 
     def strip(self, outputs):
         """Drops the padding rows from the outputs of `predict` over this stream."""
+        if self._packed:
+            return outputs
         keep = []
         for index in range(len(self.batches)):
             rows = self._rows.get(index)
@@ -146,6 +158,15 @@ def as_fit_input(batches):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
+        replicas = batch_replicas()
+        if getattr(batches, "packing", None) is not None and (
+            batches.row_multiple % replicas
+        ):
+            raise ValueError(
+                f"A packed stream whose row counts are multiples of "
+                f"{batches.row_multiple} cannot be split over {replicas} "
+                "replicas: build it inside `distribution_scope`."
+            )
         return batches.to_tf_dataset(first_pass_is_build=tf.distribute.has_strategy())
     devices = _jax_data_parallel_devices()
     if devices > 1:
@@ -236,6 +257,17 @@ def _jax_data_parallel_devices() -> int:
     return 1
 
 
+def batch_replicas() -> int:
+    """How many replicas split each batch in the current distribution: the
+    `tf.distribute` strategy's replicas on TensorFlow, the `DataParallel`
+    devices on JAX; 1 outside `distribution_scope`."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return int(tf.distribute.get_strategy().num_replicas_in_sync)
+    return _jax_data_parallel_devices()
+
+
 def loss_replicas() -> int:
     """How many replicas each compute a share of one step's loss.
 
@@ -270,6 +302,12 @@ def all_reduce_sum(values: list) -> list:
     for i, value in zip(present, reduced):
         values[i] = value
     return values
+
+
+def global_sum(value):
+    """A per-replica scalar summed over the replicas of a `tf.distribute` step
+    (as is anywhere else, JAX's global batch included)."""
+    return all_reduce_sum([value])[0]
 
 
 def bucket_step() -> int | None:

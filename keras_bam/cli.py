@@ -143,13 +143,20 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
     )
 
 
-def add_batching_argument(parser: argparse.ArgumentParser):
+def add_batching_argument(parser: argparse.ArgumentParser, packing_default=True):
     parser.add_argument(
         "--batching",
         choices=("random", "length_grouped"),
         default="random",
         help="random: BAM's batches (examples shuffled); length_grouped: batches "
         "of similar lengths, faster but not BAM's (and fewer tasks per batch)",
+    )
+    parser.add_argument(
+        "--packing",
+        action=argparse.BooleanOptionalAction,
+        default=packing_default,
+        help="pack each batch's examples into rows of --max-length tokens, each "
+        "attending only to itself (the same batches, almost no padding computed)",
     )
 
 
@@ -166,6 +173,7 @@ def recipe_from_arguments(args, **defaults):
         precision=args.precision,
         distribution=args.distribution,
         batching=args.batching,
+        packing=args.packing,
     )
 
 
@@ -297,6 +305,7 @@ def glue_settings(args) -> dict:
         precision=args.precision,
         distribution=args.distribution,
         batching=args.batching,
+        packing=args.packing,
     )
     if teacher_epochs:
         teacher.epochs = teacher_epochs
@@ -306,6 +315,7 @@ def glue_settings(args) -> dict:
         precision=args.precision,
         distribution=args.distribution,
         batching=args.batching,
+        packing=args.packing,
     )
     for field, value in (
         ("epochs", student_epochs),

@@ -220,32 +220,54 @@ class ClassTokenEncoder(keras.layers.Wrapper):
         self.built = True
 
     def call(self, hidden, padding_mask=None, training=None):
-        encoder = self.layer
         mask = None
         if padding_mask is not None:
             # KerasHub's padding mask broadcast over the one query.
             mask = ops.cast(ops.expand_dims(padding_mask, axis=1), "int32")
-        residual = hidden[:, :1, :]
-        if encoder.normalize_first:
-            hidden = encoder._self_attention_layer_norm(hidden)
-        query = hidden[:, :1, :]
-        x = encoder._self_attention_layer(
-            query=query, value=hidden, attention_mask=mask, training=training
-        )
-        x = encoder._self_attention_dropout(x, training=training)
-        x = x + residual
-        if not encoder.normalize_first:
-            x = encoder._self_attention_layer_norm(x)
-        residual = x
-        if encoder.normalize_first:
-            x = encoder._feedforward_layer_norm(x)
-        x = encoder._feedforward_intermediate_dense(x)
-        x = encoder._feedforward_output_dense(x)
-        x = encoder._feedforward_dropout(x, training=training)
-        x = x + residual
-        if not encoder.normalize_first:
-            x = encoder._feedforward_layer_norm(x)
-        return x[:, 0, :]
+        first = encode_queries(self.layer, hidden[:, :1, :], hidden, mask, training)
+        return first[:, 0, :]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+def encode_queries(encoder, queries, hidden, attention_mask=None, training=None):
+    """A KerasHub `TransformerEncoder`'s output at some positions only.
+
+    The attention of `queries` (the layer's inputs at the chosen positions)
+    reads every position of `hidden` (the layer's whole input); the attention
+    output, feed-forward block and layer norms run on the queries alone. Equal,
+    up to float rounding, to the layer's output at those positions.
+
+    Args:
+        encoder: the `keras_hub.layers.TransformerEncoder`.
+        queries: `(batch, queries, hidden)`, the layer's inputs at the positions.
+        hidden: `(batch, length, hidden)`, the layer's inputs.
+        attention_mask: `(batch, queries, length)`, which positions each query
+            may attend to (all by default).
+        training: whether dropout is on.
+
+    Returns:
+        `(batch, queries, hidden)`.
+    """
+    residual = queries
+    if encoder.normalize_first:
+        hidden = encoder._self_attention_layer_norm(hidden)
+        queries = encoder._self_attention_layer_norm(queries)
+    x = encoder._self_attention_layer(
+        query=queries, value=hidden, attention_mask=attention_mask, training=training
+    )
+    x = encoder._self_attention_dropout(x, training=training)
+    x = x + residual
+    if not encoder.normalize_first:
+        x = encoder._self_attention_layer_norm(x)
+    residual = x
+    if encoder.normalize_first:
+        x = encoder._feedforward_layer_norm(x)
+    x = encoder._feedforward_intermediate_dense(x)
+    x = encoder._feedforward_output_dense(x)
+    x = encoder._feedforward_dropout(x, training=training)
+    x = x + residual
+    if not encoder.normalize_first:
+        x = encoder._feedforward_layer_norm(x)
+    return x

@@ -9,6 +9,7 @@ from keras_bam.annealing import LastValue
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
+from keras_bam.backend_utils import global_sum
 from keras_bam.backend_utils import loss_replicas
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
@@ -16,13 +17,55 @@ from keras_bam.losses import blend_classification_targets
 from keras_bam.losses import blend_regression_targets
 from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
+from keras_bam.packed_encoder import is_packed
+from keras_bam.packed_encoder import packed_pooled_output
 from keras_bam.tasks import get_task
 from keras_bam.validation import check_backend
 
 
+class _ExampleWeightedMean(keras.metrics.Mean):
+    """Keras's `loss` tracker, weighting each step's loss by the examples it
+    holds (`examples()`, set by the model's `compute_loss`: per replica under
+    tf.distribute) instead of by the rows of the first input: a packed batch's
+    rows hold several examples, and padding rows (data parallelism) hold none."""
+
+    def __init__(self, examples, **kwargs):
+        super().__init__(**kwargs)
+        self._examples = examples
+
+    def update_state(self, values, sample_weight=None):
+        examples = self._examples()
+        if examples is not None:
+            sample_weight = examples
+        return super().update_state(values, sample_weight=sample_weight)
+
+
 class BackboneTaskModel(keras.Model):
     """Base of keras-bam's task models: a functional model over a KerasHub
-    backbone's pooled output, whose config holds the serialized backbone."""
+    backbone's pooled output, whose config holds the serialized backbone.
+
+    Besides the backbone's padded inputs, the model takes packed ones (several
+    examples per row; `EncodedExamples.pack_batch`, `PlannedBatches(packing=...)`):
+    then its outputs have one row per packing slot, each the output the
+    example in that slot gets alone (`packed_pooled_output`).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if is_packed(inputs):
+            pooled = packed_pooled_output(self.backbone, inputs, training=training)
+            return self.head_outputs(pooled, training=training)
+        return super().call(inputs, training=training, mask=mask)
+
+    def head_outputs(self, pooled, training=None):
+        """The model's outputs from pooled `(examples, hidden)` encodings."""
+        raise NotImplementedError
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # The logged `loss` averages steps by their examples (see `compute_loss`).
+        self._loss_tracker = _ExampleWeightedMean(
+            lambda: getattr(self, "_step_examples", None), name="loss"
+        )
 
     @staticmethod
     def pooled_encoder(backbone, exact_gelu: bool):
@@ -88,6 +131,24 @@ class SingleTaskModel(BackboneTaskModel):
         self.head = head
         self.dropout = dropout
         self.exact_gelu = exact_gelu
+
+    def head_outputs(self, pooled, training=None):
+        return self.head(pooled, training=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        # The step's examples: rows with a nonzero weight (an empty packing
+        # slot or a padding row has weight 0).
+        if sample_weight is None:
+            examples = ops.cast(ops.shape(y_pred)[0], "float32")
+        else:
+            weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+            examples = ops.sum(ops.cast(weight > 0, "float32"))
+        # Alike on every replica (see `MultiTaskModel.compute_loss`).
+        self._step_examples = global_sum(examples) / loss_replicas()
+        return loss
 
     def get_config(self):
         return {**self.backbone_config(), "task": self.task.name}
@@ -201,6 +262,14 @@ class MultiTaskModel(BackboneTaskModel):
     def metrics(self):
         return super().metrics + self._task_losses.metrics
 
+    def head_outputs(self, pooled, training=None):
+        # Looked up by name: an attribute holding the heads would change where
+        # `.keras` files store their weights.
+        return {
+            task.name: self.get_layer(f"{task.name}_head")(pooled, training=training)
+            for task in self.tasks
+        }
+
     def gold_weight(self, training: bool):
         """λ for this step (advancing the annealing step when training).
 
@@ -227,12 +296,16 @@ class MultiTaskModel(BackboneTaskModel):
         task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
         label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
         total = 0.0
-        # Rows with task_id -1 pad a batch for data parallelism: no loss, and
-        # not counted. Under tf.distribute each replica sees a share of the
-        # batch, and Keras sums the replicas' gradients and multiplies the
-        # logged loss by `replicas`.
+        # Rows with task_id -1 (empty packing slots, padding rows for data
+        # parallelism) have no loss and are not counted. Under tf.distribute
+        # each replica sees a share of the batch (not always as many examples
+        # as the others), Keras sums the replicas' gradients and multiplies
+        # each replica's logged loss by `replicas`: a mean divides by the
+        # whole batch's examples, and logged values are weighted alike on every
+        # replica (the batch's examples per replica).
         replicas = loss_replicas()
-        batch_size = ops.sum(ops.cast(task_ids >= 0, "float32"))
+        batch_size = global_sum(ops.sum(ops.cast(task_ids >= 0, "float32")))
+        weight = batch_size / replicas
         for index, task in enumerate(self.tasks):
             output = y_pred[task.name]
             teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
@@ -251,17 +324,14 @@ class MultiTaskModel(BackboneTaskModel):
                 ops.where(mine, per_example, 0.0)
             )
             total = total + task_total
+            logged = task_total * replicas
             if self.loss_reduction == "mean":
-                logged = task_total / ops.maximum(batch_size, 1.0)
-            else:
-                logged = task_total * replicas
-            # Weighted by batch size, as Keras weights `loss`: the per-task means
-            # add up to it.
-            self._task_losses.metrics[index].update_state(
-                logged, sample_weight=batch_size
-            )
+                logged = logged / ops.maximum(batch_size, 1.0)
+            # Weighted by examples, as `loss` is: the per-task means add up to it.
+            self._task_losses.metrics[index].update_state(logged, sample_weight=weight)
         if self.loss_reduction == "mean":
-            total = total / ops.maximum(batch_size, 1.0) / replicas
+            total = total / ops.maximum(batch_size, 1.0)
+        self._step_examples = weight
         if training:
             self.gold_weight_tracker.update_state(lam)
         # Read when compute_metrics is traced, right after, in the same step.

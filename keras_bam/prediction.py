@@ -12,11 +12,13 @@ import numpy as np
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import strip_padding
 from keras_bam.data.batching import BucketedBatches
+from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.examples import TaskExamples
 from keras_bam.io_utils import arrays_sha256
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
+from keras_bam.packed_encoder import packable
 from keras_bam.teacher_predictions import TeacherPredictions
 
 EVAL_BATCH_SIZE = 128
@@ -24,7 +26,11 @@ PREDICTION_CHUNK = 65536
 
 
 def predict_outputs(
-    model, encoded: EncodedExamples, batch_size: int = EVAL_BATCH_SIZE, buckets=None
+    model,
+    encoded: EncodedExamples,
+    batch_size: int = EVAL_BATCH_SIZE,
+    buckets=None,
+    packing=None,
 ) -> np.ndarray:
     """Model outputs for every encoded example, in example order (no dropout).
 
@@ -32,7 +38,10 @@ def predict_outputs(
         model: a `SingleTaskModel` or `MultiTaskModel`.
         encoded: the `EncodedExamples`.
         batch_size: examples per batch.
-        buckets: padded lengths (see `BucketedBatches`).
+        buckets: padded lengths (see `BucketedBatches`), without packing.
+        packing: pack each batch's examples into rows (`True`, or a
+            `Packing`), pad them (`False`), or `None`: pack when the model's
+            backbone takes packed inputs (`packable`).
 
     Returns:
         The outputs (a dict of them, task name to outputs, for a multi-task
@@ -43,7 +52,15 @@ def predict_outputs(
     logits = keras_bam.predict_outputs(run.model, dev_encoded)
     ```
     """
-    batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
+    if packing is None:
+        packing = packable(model.backbone)
+    if packing:
+        # Examples in their order: a batch of mixed lengths packs tightly.
+        batches = RandomBatches(
+            encoded, batch_size=batch_size, shuffle=False, packing=packing
+        )
+    else:
+        batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
     fit_input = as_fit_input(batches)
     outputs = model.predict(fit_input, verbose=0)
     return batches.restore_order(strip_padding(fit_input, outputs))

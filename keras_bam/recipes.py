@@ -24,8 +24,9 @@ class FineTuningRecipe:
     MRPC and STS-B trained on both sentence orders (BAM's `double_unordered`),
     per-example losses summed over the batch (BAM's `reduce_sum`), which is
     what the gradient clipping at 1.0 applies to, and batches of examples in a
-    random order (BAM's shuffled input, each batch padded to its own longest
-    example instead of 128 tokens, which the attention mask makes equivalent).
+    random order (BAM's shuffled input; instead of padding each example to 128
+    tokens, a batch's examples are packed into rows of 128 tokens, which the
+    attention mask makes equivalent).
 
     Args:
         learning_rate: the peak learning rate.
@@ -49,6 +50,12 @@ class FineTuningRecipe:
             `RandomBatches`) or `"length_grouped"` (a speed option: batches of
             similar lengths, so less padding, but not BAM's batches and, for a
             multi-task student, fewer tasks per batch; `BucketedBatches`).
+        packing: pack each training batch's examples into rows of
+            `max_length` tokens, each example attending only to itself
+            (`PlannedBatches(packing=...)`): the same batches and, up to float
+            rounding, the same losses and gradients, with almost no padding
+            computed. Needs a KerasHub `BertBackbone` (other backbones train
+            on padded batches).
         seed: seeds initialization, dropout and data order.
         precision: `"float32"`, or mixed precision: `"mixed_bfloat16"` or
             `"mixed_float16"` (with dynamic loss scaling). The backbone computes
@@ -81,6 +88,7 @@ class FineTuningRecipe:
     double_unordered: bool = True
     loss_reduction: str = "sum"
     batching: str = "random"
+    packing: bool = True
     seed: int = 0
     precision: str = "float32"
     distribution: str = "none"

@@ -22,6 +22,7 @@ from keras_bam.data.multitask import multitask_batches
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
+from keras_bam.packed_encoder import use_packing
 from keras_bam.prediction import predict_outputs
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.task_weighting import WEIGHTINGS
@@ -246,6 +247,7 @@ def train_student(
             batching=recipe.batching,
             teacher_combination=teacher_combination,
             temperature=distillation_temperature,
+            packing=use_packing(recipe.packing, backbone_model),
         )
         total_steps = recipe.epochs * len(batches)
         logger.info(

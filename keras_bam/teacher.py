@@ -29,6 +29,7 @@ from keras_bam.models import SingleTaskModel
 from keras_bam.optimizers import AdamWeightDecay
 from keras_bam.optimizers import bert_layerwise_lr_multipliers
 from keras_bam.optimizers import check_lr_multipliers
+from keras_bam.packed_encoder import use_packing
 from keras_bam.prediction import predict_outputs
 from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
@@ -262,6 +263,7 @@ def train_teacher(
             batch_size=recipe.batch_size,
             shuffle=True,
             seed=recipe.seed,
+            packing=use_packing(recipe.packing, backbone_model),
         )
         total_steps = recipe.epochs * len(train_batches)
         logger.info(

@@ -22,6 +22,8 @@ from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import combine_teachers
 from keras_bam.data.multitask import multitask_batches
 from keras_bam.data.multitask import multitask_targets
+from keras_bam.data.packing import Packing
+from keras_bam.data.packing import pack_rows
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import glue_tsv_path
 from keras_bam.data.tsv_reader import read_glue_tsv

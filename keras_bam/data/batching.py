@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 from keras.utils import PyDataset
 
+from keras_bam.backend_utils import batch_replicas
 from keras_bam.backend_utils import bucket_step
 from keras_bam.data.encoding import EncodedExamples
+from keras_bam.data.packing import fitted_row_counts
+from keras_bam.data.packing import pack_rows
+from keras_bam.data.packing import resolve_packing
+from keras_bam.data.packing import row_count
+
+# How many of an epoch's batches `PlannedBatches` packs to fit its row counts
+# and slots (evenly spaced, so length-grouped plans are represented too).
+PACKING_SAMPLE = 256
 
 MIN_BUCKET = 16
 
@@ -114,7 +123,13 @@ class PlannedBatches(PyDataset):
     backend (its `on_epoch_end` is also called once before the first epoch on
     JAX). A subclass decides which examples share a batch and how long it is
     padded; everything else (targets, padding statistics, the `tf.data` view,
-    restoring prediction order) is here.
+    restoring prediction order, packing) is here.
+
+    With `packing`, each batch's examples (the same as without) are packed
+    into rows of `encoded.max_length` tokens (`EncodedExamples.pack_batch`):
+    the inputs gain `position_ids` and `class_positions`, and targets and
+    outputs have one entry per slot, `rows * slots` per batch, where an empty
+    slot has `task_id` -1 (multi-task targets) or sample weight 0.
 
     Args:
         encoded: the `EncodedExamples`.
@@ -124,6 +139,8 @@ class PlannedBatches(PyDataset):
         batch_size: examples per batch.
         shuffle: shuffle anew each epoch.
         seed: the shuffling seed.
+        packing: `False`, `True` or a `Packing`: pack each batch's examples
+            into rows without padding between them.
         **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
     """
 
@@ -135,6 +152,7 @@ class PlannedBatches(PyDataset):
         batch_size: int = 32,
         shuffle: bool = False,
         seed: int = 0,
+        packing=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,16 +166,52 @@ class PlannedBatches(PyDataset):
         self.seed = int(seed)
         self.epoch = 0
         self._started = False
+        self.packing = resolve_packing(packing)
+        self._packed = {}
 
     def _make_plan(self) -> list:
         """The current epoch's `(indices, padded_length)` batches."""
         raise NotImplementedError
+
+    def _start(self):
+        """Makes the first epoch's plan and fits the packing to it; subclasses
+        call this at the end of `__init__`."""
+        self._plan = self._make_plan()
+        if self.packing is None:
+            return
+        packing = self.packing
+        self.row_multiple = int(packing.row_multiple or batch_replicas())
+        if not self._plan:  # No examples: nothing to fit.
+            self.slots = packing.slots or 1
+            self.rows = packing.rows or (self.row_multiple,)
+            return
+        sample = np.unique(
+            np.linspace(0, len(self._plan) - 1, PACKING_SAMPLE).astype(np.int64)
+        )
+        lengths = self.encoded.row_lengths
+        max_length = self.encoded.max_length
+        self.slots = packing.slots
+        if self.slots is None:
+            most = max(
+                len(row)
+                for i in sample
+                for row in pack_rows(lengths[self._plan[i][0]], max_length)
+            )
+            self.slots = -(-most // 4) * 4
+        self.rows = packing.rows
+        if self.rows is None:
+            needed = [
+                len(pack_rows(lengths[self._plan[i][0]], max_length, self.slots))
+                for i in sample
+            ]
+            self.rows = fitted_row_counts(needed, packing.row_counts, self.row_multiple)
 
     def set_epoch(self, epoch: int):
         """Makes the next epoch `epoch` (for resuming a run)."""
         self.epoch = int(epoch)
         self._started = False
         self._plan = self._make_plan()
+        self._packed = {}
 
     def on_epoch_begin(self):
         """Moves to the next epoch's order, except at the first epoch."""
@@ -176,7 +230,22 @@ class PlannedBatches(PyDataset):
         """The example indices of batch `index` in the current epoch."""
         return self._plan[index][0]
 
+    def _packed_rows(self, index: int) -> tuple:
+        """`(rows of example indices, row count)` of packed batch `index`."""
+        packed = self._packed.get(index)
+        if packed is None:
+            indices = self._plan[index][0]
+            rows = pack_rows(
+                self.encoded.row_lengths[indices], self.encoded.max_length, self.slots
+            )
+            rows = [[int(indices[p]) for p in row] for row in rows]
+            packed = (rows, row_count(len(rows), self.rows, self.row_multiple))
+            self._packed[index] = packed
+        return packed
+
     def __getitem__(self, index: int):
+        if self.packing is not None:
+            return self._packed_item(index)
         indices, length = self._plan[index]
         inputs = self.encoded.pad_batch(indices, length)
         if self.targets is None:
@@ -186,19 +255,50 @@ class PlannedBatches(PyDataset):
             return inputs, targets
         return inputs, targets, _take(self.sample_weights, indices)
 
+    def _packed_item(self, index: int):
+        rows, num_rows = self._packed_rows(index)
+        inputs, slot_examples = self.encoded.pack_batch(rows, num_rows, self.slots)
+        if self.targets is None:
+            return (inputs,)
+        filled = slot_examples >= 0
+        taken = np.where(filled, slot_examples, 0)
+        targets = _take(self.targets, taken)
+        weights = None
+        if self.sample_weights is not None:
+            weights = _take(self.sample_weights, taken) * filled
+        if isinstance(targets, dict) and "task_id" in targets:
+            targets["task_id"] = np.where(filled, targets["task_id"], -1)
+        elif weights is None:
+            weights = filled.astype(np.float32)
+        if weights is None:
+            return inputs, targets
+        return inputs, targets, weights
+
+    def slot_examples(self, index: int) -> np.ndarray:
+        """The example index of each output row of batch `index` (-1: a row
+        of padding): the batch's examples, or its packed slots."""
+        if self.packing is None:
+            return np.asarray(self._plan[index][0])
+        rows, num_rows = self._packed_rows(index)
+        slots = np.full((num_rows, self.slots), -1, dtype=np.int64)
+        for r, members in enumerate(rows):
+            slots[r, : len(members)] = members
+        return slots.reshape(-1)
+
     @property
     def example_order(self) -> np.ndarray:
         """Example indices in the order the current epoch's batches visit them."""
         return np.concatenate([indices for indices, _ in self._plan])
 
     def restore_order(self, outputs):
-        """Reorders outputs of `model.predict(batches)` to example order."""
-        order = self.example_order
+        """Reorders outputs of `model.predict(batches)` to example order
+        (dropping the outputs of empty packing slots)."""
+        slots = np.concatenate([self.slot_examples(i) for i in range(len(self))])
+        filled = slots >= 0
+        order = slots[filled]
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        if isinstance(outputs, dict):
-            return {k: np.asarray(v)[inverse] for k, v in outputs.items()}
-        return np.asarray(outputs)[inverse]
+        return _take(outputs, np.flatnonzero(filled)[inverse])
 
     @property
     def padding_fraction(self) -> float:
@@ -209,12 +309,18 @@ class PlannedBatches(PyDataset):
 
     @property
     def shapes(self) -> list:
-        """The distinct `(batch, length)` shapes of the batches."""
+        """The distinct `(rows, length)` input shapes of the batches."""
+        if self.packing is not None:
+            length = self.encoded.max_length
+            return sorted({(self._packed_rows(i)[1], length) for i in range(len(self))})
         return sorted({(len(indices), length) for indices, length in self._plan})
 
     @property
     def padded_tokens(self) -> int:
         """Token positions computed over an epoch, padding included."""
+        if self.packing is not None:
+            rows = sum(self._packed_rows(i)[1] for i in range(len(self)))
+            return int(rows * self.encoded.max_length)
         return int(sum(len(indices) * length for indices, length in self._plan))
 
     def to_tf_dataset(self, first_pass_is_build: bool = False):
@@ -265,6 +371,7 @@ class BucketedBatches(PlannedBatches):
             (`fitted_buckets`).
         shuffle: shuffle examples and batches anew each epoch.
         seed: the shuffling seed.
+        packing: pack each batch's examples into rows (see `PlannedBatches`).
         **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
 
     Example:
@@ -284,10 +391,18 @@ class BucketedBatches(PlannedBatches):
         buckets=None,
         shuffle: bool = False,
         seed: int = 0,
+        packing=False,
         **kwargs,
     ):
         super().__init__(
-            encoded, targets, sample_weights, batch_size, shuffle, seed, **kwargs
+            encoded,
+            targets,
+            sample_weights,
+            batch_size,
+            shuffle,
+            seed,
+            packing=packing,
+            **kwargs,
         )
         if not buckets:
             step = bucket_step()
@@ -299,7 +414,7 @@ class BucketedBatches(PlannedBatches):
                 )
         self.buckets = _check_buckets(buckets, encoded)
         self._bucket_of = self._bucket_index(encoded.row_lengths)
-        self._plan = self._make_plan()
+        self._start()
 
     def _bucket_index(self, lengths):
         return np.searchsorted(np.asarray(self.buckets), lengths, side="left")
@@ -358,6 +473,7 @@ class RandomBatches(PlannedBatches):
             the longest example.
         shuffle: shuffle anew each epoch (with `False`, one fixed random order).
         seed: the shuffling seed.
+        packing: pack each batch's examples into rows (see `PlannedBatches`).
         **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
 
     Example:
@@ -376,10 +492,18 @@ class RandomBatches(PlannedBatches):
         buckets=None,
         shuffle: bool = True,
         seed: int = 0,
+        packing=False,
         **kwargs,
     ):
         super().__init__(
-            encoded, targets, sample_weights, batch_size, shuffle, seed, **kwargs
+            encoded,
+            targets,
+            sample_weights,
+            batch_size,
+            shuffle,
+            seed,
+            packing=packing,
+            **kwargs,
         )
         if not buckets:
             step = bucket_step()
@@ -391,7 +515,7 @@ class RandomBatches(PlannedBatches):
             else:
                 buckets = default_buckets(encoded.max_length, step=step)
         self.buckets = _check_buckets(buckets, encoded)
-        self._plan = self._make_plan()
+        self._start()
 
     def _batches(self) -> list:
         """The current epoch's batches of example indices."""
@@ -445,6 +569,14 @@ class RemainingBatches(PyDataset):
 
     def on_epoch_begin(self):
         pass
+
+    @property
+    def packing(self):
+        return getattr(self.batches, "packing", None)
+
+    @property
+    def row_multiple(self) -> int:
+        return getattr(self.batches, "row_multiple", 1)
 
     def to_tf_dataset(self, first_pass_is_build: bool = False):
         """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""

@@ -105,6 +105,60 @@ class EncodedExamples:
             "padding_mask": mask.astype(np.int32),
         }
 
+    def pack_batch(self, rows, num_rows: int, slots: int) -> tuple:
+        """Packed model inputs: the examples of each row one after the other.
+
+        Args:
+            rows: a list of rows, each a list of example indices (at most
+                `slots`, of `max_length` tokens in all).
+            num_rows: rows in the batch (at least `len(rows)`; the rest are
+                padding).
+            slots: examples per row in the outputs' layout.
+
+        Returns:
+            `(inputs, slot_examples)`: a dict of int32 arrays `token_ids`,
+            `segment_ids`, `padding_mask` and `position_ids` of shape
+            `(num_rows, max_length)` and `class_positions` of shape
+            `(num_rows, slots)` (where each slot's example starts), and the
+            example index of each of the `num_rows * slots` slots, row by row
+            (-1 for an empty slot).
+        """
+        if len(rows) > num_rows:
+            raise ValueError(f"{len(rows)} rows do not fit in {num_rows}.")
+        length = self.max_length
+        shape = (num_rows, length)
+        token_ids = np.full(shape, self.pad_id, dtype=np.int32)
+        segment_ids = np.zeros(shape, dtype=np.int32)
+        padding_mask = np.zeros(shape, dtype=np.int32)
+        position_ids = np.zeros(shape, dtype=np.int32)
+        class_positions = np.zeros((num_rows, slots), dtype=np.int32)
+        slot_examples = np.full(num_rows * slots, -1, dtype=np.int64)
+        for r, members in enumerate(rows):
+            if len(members) > slots:
+                raise ValueError(f"A row holds {len(members)} examples, over {slots}.")
+            start = 0
+            for s, i in enumerate(members):
+                n, first = int(self.row_lengths[i]), int(self.first_lengths[i])
+                stop = start + n
+                if stop > length:
+                    raise ValueError(f"A row's examples exceed {length} tokens.")
+                offset = int(self.offsets[i])
+                token_ids[r, start:stop] = self.token_ids[offset : offset + n]
+                segment_ids[r, start + first : stop] = 1
+                padding_mask[r, start:stop] = 1
+                position_ids[r, start:stop] = np.arange(n)
+                class_positions[r, s] = start
+                slot_examples[r * slots + s] = i
+                start = stop
+        inputs = {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": padding_mask,
+            "position_ids": position_ids,
+            "class_positions": class_positions,
+        }
+        return inputs, slot_examples
+
 
 def concatenate_encoded(*parts: EncodedExamples) -> EncodedExamples:
     """One `EncodedExamples` holding the examples of `parts`, in order."""

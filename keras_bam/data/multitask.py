@@ -217,6 +217,14 @@ class InterleavedBatches(PyDataset):
         return self.streams[stream][batch]
 
     @property
+    def packing(self):
+        return self.streams[0].packing
+
+    @property
+    def row_multiple(self) -> int:
+        return getattr(self.streams[0], "row_multiple", 1)
+
+    @property
     def padding_fraction(self) -> float:
         """The share of computed token positions that are padding."""
         padded = sum(stream.padded_tokens for stream in self.streams)
@@ -240,6 +248,7 @@ def multitask_batches(
     batching: str = "random",
     teacher_combination: str = "probabilities",
     temperature: float = 1.0,
+    packing=False,
 ):
     """The multi-task training stream for `MultiTaskModel.fit`.
 
@@ -264,6 +273,9 @@ def multitask_batches(
             `multitask_targets`.
         temperature: the distillation softmax temperature; see
             `multitask_targets`.
+        packing: `False`, `True` or a `Packing`: pack each batch's examples
+            into rows (see `PlannedBatches`); which examples share a batch is
+            unchanged.
 
     Returns:
         A `keras.utils.PyDataset` of `(inputs, {"task_id", "label", "teacher"})`
@@ -289,7 +301,15 @@ def multitask_batches(
     )
     if mixing == "mixed":
         return _stream(
-            parts, tasks, multiples, targets, batch_size, buckets, seed, batching
+            parts,
+            tasks,
+            multiples,
+            targets,
+            batch_size,
+            buckets,
+            seed,
+            batching,
+            packing,
         )
     streams = []
     for index, task in enumerate(tasks):
@@ -305,12 +325,15 @@ def multitask_batches(
                     buckets,
                     seed + 1000 * index,
                     batching,
+                    packing,
                 )
             )
     return InterleavedBatches(streams, seed=seed)
 
 
-def _stream(parts, tasks, multiples, targets, batch_size, buckets, seed, batching):
+def _stream(
+    parts, tasks, multiples, targets, batch_size, buckets, seed, batching, packing
+):
     targets = multitask_targets(parts, tasks, **targets)
     encoded = concatenate_encoded(*[p.encoded for p in parts])
     repeat = []
@@ -334,4 +357,5 @@ def _stream(parts, tasks, multiples, targets, batch_size, buckets, seed, batchin
         buckets=buckets,
         shuffle=True,
         seed=seed,
+        packing=packing,
     )
