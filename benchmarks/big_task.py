@@ -25,7 +25,7 @@ what does grow is the data itself (the texts, then the encoded arrays).
 
 Usage:
     python benchmarks/big_task.py --sizes 50000 100000 200000 400000 \
-        --output benchmarks/results/big_task_cpu2.json --readme README.md
+        --output benchmarks/results/big_task_cpu2.json --readme benchmarks/README.md
 """
 
 from __future__ import annotations
@@ -321,7 +321,11 @@ def main():
     parser.add_argument(
         "--output", default=os.path.join("benchmarks", "results", "big_task_cpu2.json")
     )
-    parser.add_argument("--readme", default=None)
+    parser.add_argument(
+        "--readme",
+        default=None,
+        help="fill this file's big-task table (benchmarks/README.md holds it)",
+    )
     parser.add_argument("--show", default=None, help="re-render a stored result")
     args = parser.parse_args()
     if args.show:

@@ -3,7 +3,8 @@
 `--collect RUN_DIR` copies a run's `results.json` (written by `examples/glue.py` /
 `keras_bam.run_glue`) into `benchmarks/results/glue_<backend>_<setting>_seed<n>.json`
 with the machine and the command; then every collected run is tabulated, and
-`--readme README.md` writes the table between the `<!-- student-table -->` markers.
+`--readme README.md` writes the table between README.md's `<!-- student-table -->`
+markers.
 
     python benchmarks/glue_table.py --collect /path/to/run --setting paper-3ep \
         --command "python examples/glue.py --paper --student-epochs 3"

@@ -1,8 +1,8 @@
 """Probes behind the speed analysis: tf.data autotuning, JAX batch shapes, and
 what prediction would gain with no padding.
 
-Small measurements the README's speed analysis rests on, each in its own
-process (MiniLM, the first 256 MRPC training examples, batch 32):
+Small measurements the speed analysis in benchmarks/README.md rests on, each in
+its own process (MiniLM, the first 256 MRPC training examples, batch 32):
 
 - `autotune` (TensorFlow): the same `predict_outputs` call and the same `fit`
   epoch over keras-bam's batch stream, with `tf.data`'s autotuning off (as

@@ -29,10 +29,10 @@ and the ablations of keras-bam's own options against BAM's defaults:
 seeds; paired comparisons of BAM with every other system (paired t-test over
 seeds, paired bootstrap over dev examples pooling the seeds); the teachers'
 confidence on their training examples, in sample and out of fold; a plot (per
-task bars with error bars, λ over training); and the README table.
+task bars with error bars, λ over training); and the table in benchmarks/README.md.
 
     python benchmarks/quality.py run --seeds 0 1 2 --systems teachers multitask bam
-    python benchmarks/quality.py report --readme README.md
+    python benchmarks/quality.py report --readme benchmarks/README.md
 
 Everything runs through the library (`train_teacher`, `train_student`,
 `cross_fit_teacher`); the setting's parameters are stored with every result and
@@ -91,6 +91,8 @@ LABELS = {
     "bam_trained_multiples": "BAM, multiples among the trained tasks",
     "bam_ensemble": "BAM, 3-teacher ensemble (probabilities averaged)",
     "bam_ensemble_logits": "BAM, 3-teacher ensemble (logits averaged)",
+    "bam_packed": "BAM, packed batches",
+    "bam_padded": "BAM, padded batches",
 }
 # The students' `train_student` arguments.
 STUDENT_MODES = {
@@ -107,6 +109,16 @@ STUDENT_MODES = {
         "distillation": "annealed",
         "teachers": "given",
         "weighting": "bam_trained",
+    },
+    "bam_packed": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "recipe": {"packing": True},
+    },
+    "bam_padded": {
+        "distillation": "annealed",
+        "teachers": "given",
+        "recipe": {"packing": False},
     },
     "bam_ensemble": {
         "distillation": "annealed",
@@ -128,6 +140,8 @@ NEEDS_TEACHERS = (
     "born_again",
     "bam_length_grouped",
     "bam_trained_multiples",
+    "bam_packed",
+    "bam_padded",
 )
 # The ensemble systems distill, for every seed, from the teachers of these seeds.
 ENSEMBLE_SEEDS = (0, 1, 2)
@@ -152,6 +166,7 @@ class Setting:
     folds: int
     backend: str
     batching: str = "random"
+    packing: bool = True
 
     def to_dict(self) -> dict:
         """As stored with every result (JSON: the tasks as a list)."""
@@ -163,6 +178,7 @@ class Setting:
             max_length=self.max_length,
             seed=seed,
             batching=self.batching,
+            packing=self.packing,
         )
         return keras_bam.FineTuningRecipe.bam_single_task(**{**values, **overrides})
 
@@ -174,6 +190,7 @@ class Setting:
             max_length=self.max_length,
             seed=seed,
             batching=self.batching,
+            packing=self.packing,
         )
         return keras_bam.FineTuningRecipe.bam_multi_task(**{**values, **overrides})
 
@@ -222,8 +239,16 @@ def load_result(path: str) -> dict:
         return json.load(f)
 
 
+# Setting fields added later, with the value results stored before them used.
+LEGACY_SETTING = {"packing": False}
+
+
+def stored_setting(path: str) -> dict:
+    return {**LEGACY_SETTING, **load_result(path)["setting"]}
+
+
 def check_setting(setting: Setting, path: str):
-    stored = load_result(path)["setting"]
+    stored = stored_setting(path)
     if stored != setting.to_dict():
         raise SystemExit(
             f"{path} was made with another setting:\n  {stored}\nnot\n  "
@@ -534,7 +559,18 @@ def setting_from(args) -> Setting:
         folds=args.folds,
         backend=keras.backend.backend(),
         batching=args.batching,
+        packing=setting_packing(args),
     )
+
+
+def setting_packing(args) -> bool:
+    """`--packing`/`--no-packing`, else what the setting's stored results used
+    (a setting is one protocol), else packing (the library's default)."""
+    if args.packing is not None:
+        return args.packing
+    folder = os.path.join(RESULTS, args.setting)
+    stored = sorted(glob.glob(os.path.join(folder, "*_seed*.json")))
+    return stored_setting(stored[0])["packing"] if stored else True
 
 
 # ----------------------------------------------------------------------------
@@ -548,6 +584,7 @@ def gather(setting_name: str) -> dict:
         if os.path.basename(path).startswith("summary"):
             continue
         result = load_result(path)
+        result["setting"] = {**LEGACY_SETTING, **result["setting"]}
         results.setdefault(result["system"], {})[result["seed"]] = result
     if not results:
         raise SystemExit(f"No results in {os.path.join(RESULTS, setting_name)}.")
@@ -664,7 +701,9 @@ def format_report(summary: dict, command: str) -> str:
         f"epochs of batch {setting['student_batch_size']} at lr "
         f"{setting['student_learning_rate']:g}, {setting['folds']} folds for "
         "out-of-fold teachers; full dev sets; "
-        f"{setting.get('batching', 'length-grouped')} batches. Dev scores ×100, "
+        f"{setting.get('batching', 'length-grouped')}, "
+        f"{'packed' if setting.get('packing') else 'padded'} batches. "
+        "Dev scores ×100, "
         "mean ± sd over seeds.",
         "",
         "| system | seeds | " + " | ".join(names) + " | GLUE avg |",
@@ -888,7 +927,8 @@ def main(argv=None):
         default=200,
         help="checkpoint students every N steps (and at every epoch end)",
     )
-    add_batching_argument(run_parser)  # Every model's batches.
+    # Every model's batches; --packing defaults to the setting's stored results.
+    add_batching_argument(run_parser, packing_default=None)
     run_parser.add_argument(
         "--work-dir",
         default=WORK_DIR,
@@ -896,13 +936,20 @@ def main(argv=None):
         "the checkout by default, so a later sitting on a fresh checkout resumes",
     )
     run_parser.add_argument("--verbose", type=int, default=2)
-    report_parser = commands.add_parser("report", help="aggregate, plot, README")
+    report_parser = commands.add_parser(
+        "report", help="aggregate, plot, fill the table in --readme"
+    )
     report_parser.add_argument("--resamples", type=int, default=1000)
-    report_parser.add_argument("--readme", default=None)
+    report_parser.add_argument(
+        "--readme",
+        default=None,
+        help="the file whose table to fill (benchmarks/README.md holds the quality "
+        "tables)",
+    )
     report_parser.add_argument(
         "--readme-marker",
         default="quality-table",
-        help="the README's <!-- MARKER --> ... <!-- /MARKER --> block to replace",
+        help="the <!-- MARKER --> ... <!-- /MARKER --> block of --readme to replace",
     )
     report_parser.add_argument("--command", default=None)
     for sub in (run_parser, report_parser):

@@ -3,8 +3,10 @@
 Prints a Markdown table of dev scores, mean ± standard deviation over seeds, for
 keras-bam on each backend and the Hugging Face peer, and the difference of each
 keras-bam system from the peer; writes the same as `teachers_summary.json`.
+`--readme README.md` also writes the table between README.md's
+`<!-- teacher-table -->` markers.
 
-    python benchmarks/teacher_table.py
+    python benchmarks/teacher_table.py --readme README.md
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def main(argv=None):
     parser.add_argument(
         "--readme",
         default=None,
-        help="also write the table between the README's teacher-table markers",
+        help="also write the table between this file's teacher-table markers "
+        "(README.md holds them)",
     )
     args = parser.parse_args(argv)
     summary = summarize(load_runs(args.results_dir))
