@@ -131,6 +131,8 @@ BAM_OVER_SINGLE = 1.05
 PREDICT_OVER_PEER = 1.3
 # The most input shapes JAX may compile for the BAM step on one task mix.
 MAX_BAM_SHAPES = 2
+# The BAM step's model-FLOPs utilization on a GPU, against its matmul peak.
+GPU_MFU = 0.25
 VARIANT_LABELS = {
     "single": "keras-bam single-task",
     "single-bam-batches": "keras-bam single-task, BAM's batches",
@@ -296,8 +298,25 @@ def child_peak(cfg: dict) -> None:
                     torch.cuda.synchronize()
 
                 results[f"cuda_{n}"] = best(cuda_mm, n, cfg["peak_reps"])
+                if cfg["precision"] == "mixed_bfloat16":
+                    a16, b16 = a.bfloat16(), b.bfloat16()
+
+                    def cuda_mm16(a=a16, b=b16):
+                        a @ b
+                        torch.cuda.synchronize()
+
+                    results[f"cuda_bf16_{n}"] = best(cuda_mm16, n, cfg["peak_reps"])
     cpu = max(v for k, v in results.items() if not k.startswith("cuda"))
-    gpu = max((v for k, v in results.items() if k.startswith("cuda")), default=None)
+    # The GPU's peak in the run's precision: the MFU column's denominator.
+    prefix = "cuda_bf16_" if cfg["precision"] == "mixed_bfloat16" else "cuda_"
+    gpu = max(
+        (
+            v
+            for k, v in results.items()
+            if k.startswith(prefix) and k[len(prefix)].isdigit()
+        ),
+        default=None,
+    )
     record = {"kind": "peak", "gflops": results, "cpu_peak": cpu, "gpu_peak": gpu}
     if gpu is not None:
         record["gpu_name"] = torch.cuda.get_device_name(0)
@@ -465,12 +484,17 @@ def child_keras_bam(cfg: dict) -> None:
     )
     data = {task: loader.load(task, "train", cfg["limit"]) for task in cfg["tasks"]}
     single = keras_bam.FineTuningRecipe.bam_single_task(
-        batch_size=batch_size, max_length=cfg["max_length"], double_unordered=False
+        batch_size=batch_size,
+        max_length=cfg["max_length"],
+        double_unordered=False,
+        precision=cfg["precision"],
     )
 
     def single_task_model(task, batches, warmup, passes):
         set_seed(single.seed)
-        backbone = keras_bam.load_backbone(cfg["model"])
+        backbone = keras_bam.with_precision(
+            keras_bam.load_backbone(cfg["model"]), cfg["precision"]
+        )
         model = keras_bam.SingleTaskModel(backbone, task, dropout=single.dropout)
         total_steps = (warmup + passes) * len(batches)
         model.compile(
@@ -558,7 +582,10 @@ def child_keras_bam(cfg: dict) -> None:
     if "train" not in cfg["modes"] or "bam" not in cfg["variants"]:
         return
     multi = keras_bam.FineTuningRecipe.bam_multi_task(
-        batch_size=batch_size, max_length=cfg["max_length"], double_unordered=False
+        batch_size=batch_size,
+        max_length=cfg["max_length"],
+        double_unordered=False,
+        precision=cfg["precision"],
     )
     tasks = [keras_bam.get_task(t) for t in cfg["tasks"]]
     parts = [keras_bam.TaskPart(*data[t.name]) for t in tasks]
@@ -579,7 +606,9 @@ def child_keras_bam(cfg: dict) -> None:
     warmup = covering_warmup(mixed, cfg["warmup_passes"], passes)
 
     set_seed(multi.seed)
-    backbone = keras_bam.load_backbone(cfg["model"])
+    backbone = keras_bam.with_precision(
+        keras_bam.load_backbone(cfg["model"]), cfg["precision"]
+    )
     student = keras_bam.MultiTaskModel(
         backbone,
         tasks,
@@ -664,6 +693,7 @@ def child_keras_hub(cfg: dict) -> None:
 
     import keras_bam
 
+    keras.config.set_dtype_policy(cfg["precision"])
     backend = keras.backend.backend()
     base = {
         "system": cfg["system"],
@@ -773,6 +803,12 @@ def child_hf(cfg: dict) -> None:
 
     torch.set_num_threads(os.cpu_count())
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    # Mixed precision as a PyTorch user writes it: float32 weights, bfloat16 compute.
+    bf16 = cfg["precision"] == "mixed_bfloat16"
+
+    def autocast():
+        return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16)
+
     base = {
         "system": cfg["system"],
         "backend": "torch",
@@ -880,7 +916,8 @@ def child_hf(cfg: dict) -> None:
                 order = epoch_order(variant, rng, lengths, epoch)
                 begin = time.perf_counter()
                 for inputs in batches(rows, order):
-                    loss = model(**inputs).loss
+                    with autocast():
+                        loss = model(**inputs).loss
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
@@ -909,10 +946,10 @@ def child_hf(cfg: dict) -> None:
 
             def predict(model=model, rows=rows, order=order):
                 outputs = []
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast():
                     for inputs in batches(rows, order):
                         inputs.pop("labels")
-                        outputs.append(model(**inputs).logits.cpu())
+                        outputs.append(model(**inputs).logits.float().cpu())
                 return torch.cat(outputs)
 
             warmup_s, seconds = calls_timed(predict, warmup, passes)
@@ -1130,6 +1167,14 @@ def targets(rows: list, tasks: list) -> list:
                     f"{BAM_OVER_GROUPED_PEER}x)",
                 )
             )
+        if bam and bam.get("device") in ("gpu", "cuda") and bam["mfu"] is not None:
+            out.append(
+                (
+                    bam["mfu"] >= GPU_MFU,
+                    f"BAM step ({backend}) MFU {100 * bam['mfu']:.1f}% of the GPU's "
+                    f"matmul peak (target >= {100 * GPU_MFU:.0f}%)",
+                )
+            )
         if bam and backend == "jax" and bam["shapes"] is not None:
             out.append(
                 (
@@ -1226,6 +1271,13 @@ def parse_args(argv=None):
         help="keras-bam packs its batches (its default)",
     )
     parser.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="every system's compute precision: Keras's dtype policy, PyTorch's "
+        "torch.autocast(bfloat16); MFU is then against the bf16 matmul peak (GPU)",
+    )
+    parser.add_argument(
         "--limit", type=int, default=1024, help="first N training examples per task"
     )
     parser.add_argument(
@@ -1300,6 +1352,7 @@ def main(argv=None):
             "modes",
             "variants",
             "packing",
+            "precision",
             "limit",
             "steps",
             "warmup_passes",
@@ -1379,15 +1432,20 @@ def report_text(result: dict) -> str:
     on_gpu = any(r.get("device") in ("gpu", "cuda") for r in result["records"])
     if on_gpu and peaks.get("gpu_peak"):
         # MFU on a GPU is against the GPU's peak (see `derive`); the host's is aside.
+        if cfg.get("precision") == "mixed_bfloat16":
+            kind = "bf16 matmul peak", "PyTorch CUDA bfloat16 matmul"
+        else:
+            kind = "fp32 matmul peak", "PyTorch CUDA sgemm, TF32 off"
         peak_text = (
-            f"{peaks.get('gpu_name') or 'GPU'} fp32 matmul peak "
-            f"{peaks['gpu_peak'] / 1000:.1f} TFLOP/s (PyTorch CUDA sgemm, TF32 off; "
+            f"{peaks.get('gpu_name') or 'GPU'} {kind[0]} "
+            f"{peaks['gpu_peak'] / 1000:.1f} TFLOP/s ({kind[1]}; "
             f"the MFU column's denominator), host {peak_text}"
         )
     heading = (
         f"**{result['label']}**, {machine['cpu_model']}, {machine['cores']} cores, "
         f"{peak_text}; {', '.join(cfg['tasks'])}: first {cfg['limit']} training "
-        f"examples, batch {cfg['batch_size']}, length {cfg['max_length']}: "
+        f"examples, batch {cfg['batch_size']}, length {cfg['max_length']}, "
+        f"{cfg.get('precision', 'float32')}: "
         f"`{result['command']}`"
     )
     target_lines = [

@@ -316,7 +316,7 @@ def bucket_step() -> int | None:
     TensorFlow runs every length through one traced step (`as_fit_input` gives
     it a dynamic length), so lengths cost nothing: 1, a bucket per length (a
     batch is padded to its longest example). JAX compiles a program per shape
-    (10–25 s each for MiniLM on a CPU), so `None`: few shapes.
+    (seconds each for a BERT model), so `None`: few shapes.
     """
     return 1 if keras.backend.backend() == "tensorflow" else None
 
@@ -326,11 +326,9 @@ def enable_compilation_cache(
 ) -> bool:
     """Keeps JAX's compiled XLA programs on disk, so a later run reuses them.
 
-    JAX compiles one program per step and batch shape; for MiniLM that is
-    8–17 s per training shape and about 0.6 s per prediction shape (batch 32)
-    on a 2-core CPU; on an H100 (GEMM autotuning off) the speed benchmark's
-    JAX process took 220 s with an empty cache and 41 s with this cache
-    filled. A program is
+    JAX compiles one program per step and batch shape, seconds to tens of
+    seconds each for a BERT model (compile times in `benchmarks/README.md`);
+    a filled cache skips them. A program is
     looked up by a hash of its computation, shapes, devices, XLA flags and JAX
     version, so a changed model or machine compiles anew and never reuses a
     stale program. TensorFlow traces its steps in every process and has no such
@@ -392,10 +390,10 @@ def dropout(inputs, rate: float, seed_generator, noise_shape=None):
 
     On JAX the keep mask comes from XLA's `RngBitGenerator` (Threefry, keyed by
     the seed generator's next seed): one uint32 per entry compared with
-    `round((1 - rate) * 2**32)`. `jax.random.bernoulli` (what Keras uses) cost
-    6–10 ns per entry on this 2-core CPU, a fifth of a MiniLM training step;
-    this costs about 1.4 ns. Other backends use `keras.random.dropout` (TensorFlow's
-    stateless Philox is as fast as a bit generator there).
+    `round((1 - rate) * 2**32)`: one random draw and one comparison per entry,
+    several times cheaper than `jax.random.bernoulli` (what Keras uses; timings
+    in `benchmarks/README.md`). Other backends use `keras.random.dropout`
+    (TensorFlow's stateless Philox is as cheap as a bit generator there).
 
     Args:
         inputs: the tensor.

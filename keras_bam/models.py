@@ -60,12 +60,20 @@ class BackboneTaskModel(keras.Model):
         """The model's outputs from pooled `(examples, hidden)` encodings."""
         raise NotImplementedError
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        # The logged `loss` averages steps by their examples (see `compute_loss`).
-        self._loss_tracker = _ExampleWeightedMean(
-            lambda: getattr(self, "_step_examples", None), name="loss"
-        )
+    # Keras's `compile` (also when a `.keras` file is loaded) sets the `loss`
+    # tracker; this makes it average steps by their examples (`compute_loss`
+    # sets them) without overriding `compile`.
+    @property
+    def _loss_tracker(self):
+        return self.__dict__.get("_example_loss_tracker")
+
+    @_loss_tracker.setter
+    def _loss_tracker(self, tracker):
+        if type(tracker) is keras.metrics.Mean:
+            tracker = _ExampleWeightedMean(
+                lambda: getattr(self, "_step_examples", None), name=tracker.name
+            )
+        self.__dict__["_example_loss_tracker"] = tracker
 
     @staticmethod
     def pooled_encoder(backbone, exact_gelu: bool):

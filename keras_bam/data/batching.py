@@ -602,9 +602,9 @@ def to_tf_dataset(batches, first_pass_is_build: bool = False):
     Returns:
         The `tf.data.Dataset`, prefetching two batches, with `tf.data`'s
         autotuning off: the batches are made in Python and there is nothing for
-        it to tune, while on a 2-core machine its background work made about
-        one `fit` epoch in two start 5 s late and one `predict` call in two end
-        1 s late (the same MRPC epoch took 5.7 s or 10.3 s).
+        it to tune, while its background work delayed the start of some `fit`
+        epochs and the end of some `predict` calls by seconds on a small CPU
+        (`benchmarks/README.md`).
 
     Example:
     ```python
