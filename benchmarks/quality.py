@@ -78,6 +78,8 @@ SYSTEMS = (
     "bam_trained_multiples",
     "bam_ensemble",
     "bam_ensemble_logits",
+    "bam_packed",
+    "bam_padded",
 )
 LABELS = {
     "teachers": "single-task teachers",
