@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import keras
 import numpy as np
@@ -22,7 +23,8 @@ class PassCountingBatches(PyDataset):
     order, and a resumed run would differ from an uninterrupted one. This wrapper
     moves the stream to its next epoch at an `on_epoch_begin` only when the pass
     before it fetched every batch (in any order, so Keras's own batch shuffling
-    does not confuse it).
+    does not confuse it), not counting the fetch that builds the model, which
+    would otherwise complete a pass of a one-batch stream.
 
     Args:
         batches: the stream (`BucketedBatches`, `InterleavedBatches`,
@@ -39,7 +41,8 @@ class PassCountingBatches(PyDataset):
         return len(self.batches)
 
     def __getitem__(self, index: int):
-        self._fetched.add(int(index))
+        if not _inside_symbolic_build():
+            self._fetched.add(int(index))
         return self.batches[index]
 
     def on_epoch_begin(self):
@@ -50,6 +53,22 @@ class PassCountingBatches(PyDataset):
 
     def on_epoch_end(self):
         pass
+
+
+def _inside_symbolic_build() -> bool:
+    """Whether Keras's trainer is fetching a batch only to build the model.
+
+    That fetch looks like any other to the stream: with one batch per epoch it
+    would complete a pass. Keras exposes no flag for it, so this looks for its
+    `Trainer._symbolic_build` frame on the stack.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_symbolic_build" and "keras" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class ReplicaPaddedBatches(PyDataset):

@@ -106,3 +106,39 @@ def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
         for name, value in before.items():
             jax.config.update(name, value)
         compilation_cache.reset_cache()
+
+
+class StreamEpochs(keras.callbacks.Callback):
+    """The stream's epoch at the end of each of `fit`'s epochs."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(self.batches.epoch)
+
+
+@pytest.mark.parametrize("batch_size", [8, 3])  # One batch per epoch, and three.
+def test_fit_epochs_follow_the_stream_epochs(glue_dir, tokenizer, batch_size):
+    train = keras_bam.read_glue_tsv("rte", "train", glue_dir)
+    encoded = keras_bam.encode_examples(train.select(np.arange(8)), tokenizer, 32)
+    batches = keras_bam.RandomBatches(
+        encoded, np.arange(8) % 2, batch_size=batch_size, seed=1
+    )
+    inputs = {
+        name: keras.Input((None,), dtype=values.dtype, name=name)
+        for name, values in batches[0][0].items()
+    }
+    embedded = keras.layers.Embedding(tokenizer.vocabulary_size(), 4)(
+        inputs["token_ids"]
+    )
+    hidden = keras.layers.GlobalAveragePooling1D()(embedded)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    recorder = StreamEpochs(batches)
+    fit_input = keras_bam.as_fit_input(batches)
+    model.fit(fit_input, epochs=3, shuffle=False, verbose=0, callbacks=[recorder])
+    # Keras's build fetch before the first epoch is not a pass of its own.
+    assert recorder.epochs == [0, 1, 2]
