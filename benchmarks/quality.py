@@ -496,6 +496,53 @@ def run_system(setting: Setting, system: str, seed: int, args) -> dict:
     raise ValueError(f"Unknown system {system!r}; use some of {SYSTEMS}.")
 
 
+def prediction_agreement(stored: dict, retrained: dict) -> dict:
+    """How far retrained teachers' dev predictions are from the stored ones:
+    the share of equal labels (classification) or the largest absolute
+    difference (regression), per split."""
+    agreement = {}
+    for split, values in stored.items():
+        a, b = np.asarray(values), np.asarray(retrained[split])
+        if np.issubdtype(a.dtype, np.floating):
+            agreement[split] = {"max_abs_difference": float(np.max(np.abs(a - b)))}
+        else:
+            agreement[split] = {"equal_share": float(np.mean(a == b))}
+    return agreement
+
+
+def retrain_stored_teachers(setting, seed, args, tasks, path, teacher_dir):
+    """Trains a stored result's teachers again (their predictions were lost with
+    an earlier work folder) and refuses to go on unless they reproduce the
+    stored dev predictions: students compared across sittings must learn from
+    the same teachers. The check is appended to `teacher_reproductions.json`."""
+    stored = load_result(path)
+    checks = {}
+    for name in tasks:
+        print(f"seed {seed}: training the {name} teacher again", flush=True)
+        result = teacher_task_result(setting, seed, name, args, teacher_dir)
+        checks[name] = prediction_agreement(
+            stored["dev_predictions"][name], result["dev_predictions"]
+        )
+    log_path = os.path.join(os.path.dirname(path), "teacher_reproductions.json")
+    log = load_result(log_path) if os.path.exists(log_path) else []
+    log.append({"seed": seed, "code_version": code_version(), "agreement": checks})
+    with open(log_path, "w") as f:
+        json.dump(log, f, indent=1)
+    reproduced = all(
+        split.get("equal_share", 1.0) == 1.0
+        and split.get("max_abs_difference", 0.0) <= 1e-4
+        for task in checks.values()
+        for split in task.values()
+    )
+    print(f"seed {seed}: retrained teachers against {path}: {checks}", flush=True)
+    if not reproduced:
+        raise SystemExit(
+            f"seed {seed}: the retrained teachers do not reproduce {path} "
+            f"({checks}); students trained on them would not be comparable with "
+            "the stored ones."
+        )
+
+
 def ensure_teachers(setting: Setting, seed: int, args):
     """Trains (or finishes) the seed's teachers and stores their result."""
     path = result_path(setting, "teachers", seed)
@@ -509,12 +556,16 @@ def ensure_teachers(setting: Setting, seed: int, args):
                 os.path.join(teacher_dir, t, f"{t}_train_teacher.npz")
             )
         ]
-        if missing:
+        if missing and not args.retrain_teachers:
             raise SystemExit(
                 f"{path} is stored, but the predictions of its {missing} teachers "
-                f"are not in {teacher_dir}: pass --work-dir where they are, or "
-                "remove the result to train (and report) new teachers."
+                f"are not in {teacher_dir}: pass --work-dir where they are, "
+                "--retrain-teachers to train them again and check them against "
+                "the stored result, or remove the result to train (and report) "
+                "new teachers."
             )
+        if missing:
+            retrain_stored_teachers(setting, seed, args, missing, path, teacher_dir)
         return
     print(f"seed {seed}: training the teachers", flush=True)
     payload = run_system(setting, "teachers", seed, args)
@@ -936,6 +987,12 @@ def main(argv=None):
         default=WORK_DIR,
         help="teachers' predictions, encoded data and student checkpoints; outside "
         "the checkout by default, so a later sitting on a fresh checkout resumes",
+    )
+    run_parser.add_argument(
+        "--retrain-teachers",
+        action="store_true",
+        help="when a stored teachers result's predictions are not in --work-dir, "
+        "train those teachers again and go on only if they reproduce it",
     )
     run_parser.add_argument("--verbose", type=int, default=2)
     report_parser = commands.add_parser(
