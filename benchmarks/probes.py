@@ -26,6 +26,10 @@ its own process (MiniLM, the first 256 MRPC training examples, batch 32):
   `XLA_FLAG_SETS` (plain first and last, to show the drift).
 - `tf-ops` (TensorFlow): keras-bam's forward of a (32, 64) batch, with
   `jit_compile=True` too, and its op time by op type from TensorFlow's profiler.
+- `prediction-layout-tf` and `prediction-layout-jax`: `predict_outputs` over the
+  first 256 MRPC and CoLA training examples with packed rows and with length
+  buckets (on TensorFlow also with `jit_compile=True`), to choose
+  `prediction_batches`'s default per backend.
 
     python benchmarks/probes.py --label cpu2
 
@@ -437,6 +441,48 @@ def child_tf_ops(cfg: dict) -> dict:
     return out
 
 
+def child_prediction_layout(cfg: dict) -> dict:
+    """`predict_outputs` with packed rows and with length buckets, per task (on
+    TensorFlow also under `jit_compile=True`)."""
+    import keras
+
+    import keras_bam
+
+    model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
+    tensorflow = keras.backend.backend() == "tensorflow"
+    out = {}
+    for task in ("mrpc", "cola"):
+        _, encoded = load(task, cfg["limit"], cfg["data_dir"])
+        for jit_compile in (False, True) if tensorflow else (True,):
+            model.compile(jit_compile=jit_compile)
+            default = keras_bam.prediction_batches(model, encoded, batch_size=32)
+            default_packs = default.packing is not None
+            for layout in ("packed", "bucketed"):
+                packing = layout == "packed"
+                plan = keras_bam.prediction_batches(
+                    model, encoded, batch_size=32, packing=packing
+                )
+                timing = timed_plan(
+                    lambda encoded=encoded, packing=packing: keras_bam.predict_outputs(
+                        model, encoded, batch_size=32, packing=packing
+                    ),
+                    warmup=2,
+                    passes=cfg["passes"],
+                )
+                out[f"{task}/{layout}/jit={jit_compile}"] = {
+                    "backend": keras.backend.backend(),
+                    "task": task,
+                    "layout": layout,
+                    "jit_compile": jit_compile,
+                    "default": packing == default_packs,
+                    "shapes": len(plan.shapes),
+                    "real_tokens": int(encoded.row_lengths.sum()),
+                    "padded_tokens": plan.padded_tokens,
+                    **timing,
+                }
+    return out
+
+
 CHILDREN = {
     "autotune": ("tensorflow", child_autotune),
     "shapes": ("jax", child_shapes),
@@ -445,6 +491,8 @@ CHILDREN = {
     "kernels": ("jax", child_kernels),
     "xla-flags": ("jax", child_xla_flags),
     "tf-ops": ("tensorflow", child_tf_ops),
+    "prediction-layout-tf": ("tensorflow", child_prediction_layout),
+    "prediction-layout-jax": ("jax", child_prediction_layout),
 }
 
 
@@ -544,6 +592,25 @@ def report(result: dict) -> str:
             )
             + ").",
         ]
+    layouts = {
+        **result["probes"].get("prediction-layout-tf", {}),
+        **result["probes"].get("prediction-layout-jax", {}),
+    }
+    if layouts:
+        lines += [
+            "",
+            "| prediction | task | layout | jit_compile | default | shapes "
+            "| padding | s per pass (min) | tokens/s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p in layouts.values():
+            seconds = min(p["seconds"])
+            padding = 1 - p["real_tokens"] / p["padded_tokens"]
+            lines.append(
+                f"| {p['backend']} | {p['task']} | {p['layout']} | {p['jit_compile']} "
+                f"| {'yes' if p['default'] else ''} | {p['shapes']} | {padding:.0%} "
+                f"| {seconds:.2f} | {p['real_tokens'] / seconds:,.0f} |"
+            )
     bound = {
         **result["probes"].get("padding-bound-keras", {}),
         **result["probes"].get("padding-bound-torch", {}),

@@ -544,19 +544,19 @@ def child_keras_bam(cfg: dict) -> None:
             )
         if "predict" in cfg["modes"]:
             # The plan `predict_outputs` makes (fixed: the first call compiles
-            # every shape).
-            if packing:
-                plan = keras_bam.RandomBatches(
-                    encoded, batch_size=batch_size, shuffle=False, packing=True
-                )
-            else:
-                plan = keras_bam.BucketedBatches(encoded, batch_size=batch_size)
+            # every shape); with packing, the layout it picks for this backend.
+            plan = keras_bam.prediction_batches(
+                model, encoded, batch_size, packing=None if packing else False
+            )
             warmup = cfg["warmup_passes"]
             passes = timed_passes(len(plan), cfg["steps"])
             say(f"{backend} predict {task}: {warmup}+{passes} passes")
             warmup_s, seconds = calls_timed(
                 lambda model=model, encoded=encoded: predict_outputs(
-                    model, encoded, batch_size=batch_size, packing=packing
+                    model,
+                    encoded,
+                    batch_size=batch_size,
+                    packing=None if packing else False,
                 ),
                 warmup,
                 passes,
@@ -566,6 +566,7 @@ def child_keras_bam(cfg: dict) -> None:
                     **base,
                     "variant": "single",
                     "mode": "predict",
+                    "layout": "packed" if plan.packing is not None else "bucketed",
                     "workload": task,
                     **length_stats(encoded.row_lengths),
                     "steps_per_pass": len(plan),

@@ -74,6 +74,7 @@ from keras_bam.pipeline import glue_scores
 from keras_bam.pipeline import run_glue
 from keras_bam.prediction import evaluate
 from keras_bam.prediction import predict_outputs
+from keras_bam.prediction import prediction_batches
 from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay

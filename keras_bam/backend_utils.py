@@ -193,6 +193,13 @@ def as_fit_input(batches):
     return PassCountingBatches(batches)
 
 
+def compiles_each_shape(model) -> bool:
+    """Whether `model`'s steps are compiled per input shape (XLA): when it runs
+    with `jit_compile`, whose default ("auto") Keras resolves to on for JAX,
+    and for TensorFlow on a machine with an accelerator."""
+    return bool(getattr(model, "jit_compile", False))
+
+
 def strip_padding(fit_input, outputs):
     """`predict`'s outputs over `as_fit_input(...)` without padding rows."""
     if isinstance(fit_input, PassCountingBatches) and isinstance(

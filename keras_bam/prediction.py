@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import compiles_each_shape
 from keras_bam.backend_utils import strip_padding
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
@@ -23,6 +24,50 @@ from keras_bam.teacher_predictions import TeacherPredictions
 
 EVAL_BATCH_SIZE = 128
 PREDICTION_CHUNK = 65536
+
+
+def prediction_batches(
+    model,
+    encoded: EncodedExamples,
+    batch_size: int = EVAL_BATCH_SIZE,
+    buckets=None,
+    packing=None,
+):
+    """The batches `predict_outputs` runs `model` on.
+
+    Prediction may put any examples together (outputs go back to example
+    order), so the layout is the fastest one: packed rows where every batch
+    shape is compiled (JAX, or TensorFlow with `jit_compile`), since packing
+    keeps the shapes to two; on TensorFlow without XLA, where any shape runs
+    at once, length buckets of sorted examples compute fewer positions than
+    `max_length` rows, and run faster.
+
+    Args:
+        model: a `SingleTaskModel` or `MultiTaskModel`.
+        encoded: the `EncodedExamples`.
+        batch_size: examples per batch.
+        buckets: padded lengths (see `BucketedBatches`), without packing.
+        packing: pack (`True`, or a `Packing`), pad to length buckets
+            (`False`), or `None`: pack when the model's backbone can take
+            packed inputs (`packable`) and its batch shapes are compiled
+            (`compiles_each_shape`).
+
+    Returns:
+        A `RandomBatches` (packed, examples in order) or `BucketedBatches`.
+
+    Example:
+    ```python
+    batches = keras_bam.prediction_batches(run.model, dev_encoded)
+    ```
+    """
+    if packing is None:
+        packing = packable(model.backbone) and compiles_each_shape(model)
+    if packing:
+        # Examples in their order: a batch of mixed lengths packs tightly.
+        return RandomBatches(
+            encoded, batch_size=batch_size, shuffle=False, packing=packing
+        )
+    return BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
 
 
 def predict_outputs(
@@ -40,8 +85,9 @@ def predict_outputs(
         batch_size: examples per batch.
         buckets: padded lengths (see `BucketedBatches`), without packing.
         packing: pack each batch's examples into rows (`True`, or a
-            `Packing`), pad them (`False`), or `None`: pack when the model's
-            backbone takes packed inputs (`packable`).
+            `Packing`), pad them to length buckets (`False`), or `None`: the
+            faster of the two for this model and backend
+            (`prediction_batches`).
 
     Returns:
         The outputs (a dict of them, task name to outputs, for a multi-task
@@ -52,15 +98,7 @@ def predict_outputs(
     logits = keras_bam.predict_outputs(run.model, dev_encoded)
     ```
     """
-    if packing is None:
-        packing = packable(model.backbone)
-    if packing:
-        # Examples in their order: a batch of mixed lengths packs tightly.
-        batches = RandomBatches(
-            encoded, batch_size=batch_size, shuffle=False, packing=packing
-        )
-    else:
-        batches = BucketedBatches(encoded, batch_size=batch_size, buckets=buckets)
+    batches = prediction_batches(model, encoded, batch_size, buckets, packing)
     fit_input = as_fit_input(batches)
     outputs = model.predict(fit_input, verbose=0)
     return batches.restore_order(strip_padding(fit_input, outputs))

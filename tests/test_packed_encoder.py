@@ -55,9 +55,17 @@ def test_packed_outputs_equal_padded_outputs(encoded, real):
     for task in ("mrpc", "stsb"):
         assert packed[task].shape == (len(encoded), 2 if task == "mrpc" else 1)
         np.testing.assert_allclose(packed[task], padded[task], atol=2e-5, rtol=1e-5)
-    # Packing is what prediction does by default for a BERT backbone.
+    # By default prediction packs where batch shapes are compiled (JAX, XLA).
     default = keras_bam.predict_outputs(model, encoded, batch_size=16)
-    np.testing.assert_array_equal(default["mrpc"], packed["mrpc"])
+    compiled = keras.backend.backend() == "jax"
+    np.testing.assert_array_equal(
+        default["mrpc"], (packed if compiled else padded)["mrpc"]
+    )
+    model.compile(jit_compile=True)
+    assert keras_bam.prediction_batches(model, encoded).packing is not None
+    model.compile(jit_compile=False)
+    assert keras_bam.prediction_batches(model, encoded).packing is None
+    assert keras_bam.prediction_batches(model, encoded, packing=False).packing is None
 
 
 def _step(model_fn, batch):
