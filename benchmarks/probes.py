@@ -592,10 +592,11 @@ def report(result: dict) -> str:
             )
             + ").",
         ]
-    layouts = {
-        **result["probes"].get("prediction-layout-tf", {}),
-        **result["probes"].get("prediction-layout-jax", {}),
-    }
+    layouts = [
+        p
+        for name in ("prediction-layout-tf", "prediction-layout-jax")
+        for p in result["probes"].get(name, {}).values()
+    ]
     if layouts:
         lines += [
             "",
@@ -603,7 +604,7 @@ def report(result: dict) -> str:
             "| padding | s per pass (min) | tokens/s |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for p in layouts.values():
+        for p in layouts:
             seconds = min(p["seconds"])
             padding = 1 - p["real_tokens"] / p["padded_tokens"]
             lines.append(
