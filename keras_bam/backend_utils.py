@@ -71,6 +71,18 @@ def _inside_symbolic_build() -> bool:
     return False
 
 
+def check_packed_replicas(batches, replicas: int):
+    """Raises `ValueError` if `batches` is packed with row counts that cannot
+    be split evenly over `replicas` (a packed batch's rows cannot be padded)."""
+    if getattr(batches, "packing", None) is None or not batches.row_multiple % replicas:
+        return
+    raise ValueError(
+        f"A packed stream whose row counts are multiples of {batches.row_multiple} "
+        f"cannot be split over {replicas} replicas: build it inside "
+        f"`distribution_scope`, or give `Packing(row_multiple={replicas})`."
+    )
+
+
 class ReplicaPaddedBatches(PyDataset):
     """A batch stream whose batches are padded to a multiple of the replicas.
 
@@ -91,13 +103,7 @@ class ReplicaPaddedBatches(PyDataset):
         self.multiple = int(multiple)
         self._rows = {}  # Batch index to its rows before padding, for `strip`.
         self._packed = getattr(batches, "packing", None) is not None
-        if self._packed and batches.row_multiple % self.multiple:
-            raise ValueError(
-                f"A packed stream whose row counts are multiples of "
-                f"{batches.row_multiple} cannot be split over {self.multiple} "
-                "devices: build it inside `distribution_scope`, or give "
-                f"`Packing(row_multiple={self.multiple})`."
-            )
+        check_packed_replicas(batches, self.multiple)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -177,15 +183,7 @@ def as_fit_input(batches):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        replicas = batch_replicas()
-        if getattr(batches, "packing", None) is not None and (
-            batches.row_multiple % replicas
-        ):
-            raise ValueError(
-                f"A packed stream whose row counts are multiples of "
-                f"{batches.row_multiple} cannot be split over {replicas} "
-                "replicas: build it inside `distribution_scope`."
-            )
+        check_packed_replicas(batches, batch_replicas())
         return batches.to_tf_dataset(first_pass_is_build=tf.distribute.has_strategy())
     devices = _jax_data_parallel_devices()
     if devices > 1:

@@ -142,3 +142,18 @@ def test_fit_epochs_follow_the_stream_epochs(glue_dir, tokenizer, batch_size):
     model.fit(fit_input, epochs=3, shuffle=False, verbose=0, callbacks=[recorder])
     # Keras's build fetch before the first epoch is not a pass of its own.
     assert recorder.epochs == [0, 1, 2]
+
+
+def test_packed_streams_must_split_evenly_over_the_replicas(glue_dir, tokenizer):
+    train = keras_bam.read_glue_tsv("rte", "train", glue_dir)
+    encoded = keras_bam.encode_examples(train.select(np.arange(16)), tokenizer, 64)
+    odd = keras_bam.RandomBatches(encoded, batch_size=8, packing=True)
+    even = keras_bam.RandomBatches(
+        encoded, batch_size=8, packing=keras_bam.Packing(row_multiple=2)
+    )
+    odd[0], even[0]  # Fits the packing (its row counts) to the plan.
+    assert odd.row_multiple == 1 and even.row_multiple == 2
+    with pytest.raises(ValueError, match=r"multiples of 1 cannot be split over 2"):
+        keras_bam.ReplicaPaddedBatches(odd, multiple=2)
+    padded = keras_bam.ReplicaPaddedBatches(even, multiple=2)
+    assert padded[0][0]["token_ids"].shape[0] % 2 == 0
