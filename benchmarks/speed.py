@@ -545,18 +545,16 @@ def child_keras_bam(cfg: dict) -> None:
         if "predict" in cfg["modes"]:
             # The plan `predict_outputs` makes (fixed: the first call compiles
             # every shape); with packing, the layout it picks for this backend.
+            layout = None if packing else False  # None: the backend's default.
             plan = keras_bam.prediction_batches(
-                model, encoded, batch_size, packing=None if packing else False
+                model, encoded, batch_size, packing=layout
             )
             warmup = cfg["warmup_passes"]
             passes = timed_passes(len(plan), cfg["steps"])
             say(f"{backend} predict {task}: {warmup}+{passes} passes")
             warmup_s, seconds = calls_timed(
-                lambda model=model, encoded=encoded: predict_outputs(
-                    model,
-                    encoded,
-                    batch_size=batch_size,
-                    packing=None if packing else False,
+                lambda model=model, encoded=encoded, layout=layout: predict_outputs(
+                    model, encoded, batch_size=batch_size, packing=layout
                 ),
                 warmup,
                 passes,

@@ -41,7 +41,9 @@ class PassCountingBatches(PyDataset):
         return len(self.batches)
 
     def __getitem__(self, index: int):
-        if not _inside_symbolic_build():
+        # Only a pass's first fetches can be the build's: look at the stack
+        # until one is not, not at every batch.
+        if self._fetched or not _inside_symbolic_build():
             self._fetched.add(int(index))
         return self.batches[index]
 
