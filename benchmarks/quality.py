@@ -56,8 +56,8 @@ import keras
 import numpy as np
 
 import keras_bam
-from keras_bam.cli import add_batching_argument
 from keras_bam.io_utils import load_dev_outputs
+from keras_bam_cli.arguments import add_batching_argument
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -437,7 +437,9 @@ def run_system(setting: Setting, system: str, seed: int, args) -> dict:
     seed_dir = os.path.join(args.work_dir, setting.name, f"seed{seed}")
     teacher_dir = seed_teacher_dir(setting, seed, args)
     if system == "teachers":
-        return run_teachers(setting, seed, args, teacher_dir)
+        result = run_teachers(setting, seed, args, teacher_dir)
+        store_teacher_predictions(setting, seed, teacher_dir)
+        return result
     if system in STUDENT_MODES:
         return student_system(setting, system, seed, args)
     if system == "born_again":
@@ -543,6 +545,48 @@ def retrain_stored_teachers(setting, seed, args, tasks, path, teacher_dir):
         )
 
 
+def stored_predictions_dir(setting: Setting, seed: int) -> str:
+    """The committed copy of a seed's teachers' training-set predictions (a few
+    hundred KB at most): students of a later sitting, on a fresh machine whose
+    work folder is empty, learn from the very teachers of the stored result."""
+    return os.path.join(RESULTS, setting.name, f"teachers_seed{seed}_predictions")
+
+
+def teacher_prediction_files(teacher_dir: str, task: str) -> list:
+    """A task's training-set prediction files in `teacher_dir` (both orders)."""
+    return sorted(
+        glob.glob(os.path.join(teacher_dir, task, f"{task}_train*_teacher.npz"))
+    )
+
+
+def store_teacher_predictions(setting: Setting, seed: int, teacher_dir: str):
+    """Copies the seed's teachers' training-set predictions beside its result."""
+    for task in setting.tasks:
+        target = os.path.join(stored_predictions_dir(setting, seed), task)
+        os.makedirs(target, exist_ok=True)
+        for path in teacher_prediction_files(teacher_dir, task):
+            shutil.copy2(path, target)
+
+
+def restore_teacher_predictions(setting: Setting, seed: int, teacher_dir: str, tasks):
+    """Copies committed predictions of `tasks` into the work folder; returns the
+    tasks that have none committed."""
+    missing = []
+    for task in tasks:
+        files = teacher_prediction_files(stored_predictions_dir(setting, seed), task)
+        if not files:
+            missing.append(task)
+            continue
+        os.makedirs(os.path.join(teacher_dir, task), exist_ok=True)
+        for path in files:
+            keras_bam.TeacherPredictions.load(path)  # Refuses a corrupt copy.
+            shutil.copy2(path, os.path.join(teacher_dir, task))
+        print(
+            f"seed {seed}: {task} teacher predictions restored from {path}", flush=True
+        )
+    return missing
+
+
 def ensure_teachers(setting: Setting, seed: int, args):
     """Trains (or finishes) the seed's teachers and stores their result."""
     path = result_path(setting, "teachers", seed)
@@ -556,6 +600,7 @@ def ensure_teachers(setting: Setting, seed: int, args):
                 os.path.join(teacher_dir, t, f"{t}_train_teacher.npz")
             )
         ]
+        missing = restore_teacher_predictions(setting, seed, teacher_dir, missing)
         if missing and not args.retrain_teachers:
             raise SystemExit(
                 f"{path} is stored, but the predictions of its {missing} teachers "
@@ -566,6 +611,7 @@ def ensure_teachers(setting: Setting, seed: int, args):
             )
         if missing:
             retrain_stored_teachers(setting, seed, args, missing, path, teacher_dir)
+            store_teacher_predictions(setting, seed, teacher_dir)
         return
     print(f"seed {seed}: training the teachers", flush=True)
     payload = run_system(setting, "teachers", seed, args)
