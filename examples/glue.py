@@ -21,10 +21,10 @@ resumes a student from its last checkpoint.
 import argparse
 import logging
 
-from keras_bam.cli import add_glue_arguments
-from keras_bam.cli import check_data_dir
-from keras_bam.cli import log_level
-from keras_bam.cli import run_glue_from_arguments
+from keras_bam_cli.arguments import add_glue_arguments
+from keras_bam_cli.arguments import check_data_dir
+from keras_bam_cli.arguments import log_level
+from keras_bam_cli.commands import run_glue_from_arguments
 
 
 def main(argv=None):

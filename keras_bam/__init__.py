@@ -2,6 +2,7 @@
 
 from keras_bam.annealing import TeacherAnnealing
 from keras_bam.annealing import TeacherAnnealingState
+from keras_bam.backbones import BamBertBackbone
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import new_backbone_and_tokenizer

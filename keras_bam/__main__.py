@@ -1,5 +1,5 @@
 import sys
 
-from keras_bam.cli import main
+from keras_bam_cli import main
 
 sys.exit(main())

@@ -3,6 +3,7 @@
 import os
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
@@ -93,3 +94,49 @@ def test_resolve_preset():
     assert os.path.isdir(resolve_preset(None))
     assert resolve_preset("bert_base_en_uncased") == "bert_base_en_uncased"
     assert resolve_preset("hf://google-bert/bert-base-uncased").startswith("hf://")
+
+
+def feedforward_activations(backbone) -> set:
+    return {
+        layer._feedforward_intermediate_dense.activation
+        for layer in backbone._flatten_layers()
+        if isinstance(layer, keras_hub.layers.TransformerEncoder)
+    }
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_task_models_backbone_saved_alone_keeps_its_gelu_and_dropout(
+    tmp_path, rng, exact
+):
+    """KerasHub's BertBackbone config has no activation: a backbone a task model
+    switched to exact GELU would reload (or clone) with tanh GELU."""
+    backbone = make_tiny_backbone()
+    keras_bam.SingleTaskModel(backbone, "rte", exact_gelu=exact)
+    assert isinstance(backbone, keras_bam.BamBertBackbone)
+    gelu = keras_bam.backbones.exact_gelu if exact else None
+    gelu = gelu or keras_bam.backbones.approximate_gelu
+    path = tmp_path / "backbone.keras"
+    backbone.save(path)
+    reloaded = keras.saving.load_model(path)
+    clone = keras.models.clone_model(backbone)
+    clone.set_weights(backbone.get_weights())
+    inputs = {
+        "token_ids": rng.integers(1, 30522, (2, 7)).astype("int32"),
+        "segment_ids": np.zeros((2, 7), "int32"),
+        "padding_mask": np.ones((2, 7), "int32"),
+    }
+    want = backbone.predict(inputs, verbose=0)["sequence_output"]
+    # clone_model gives a Functional of cloned layers, as for any KerasHub backbone.
+    assert type(reloaded) is keras_bam.BamBertBackbone
+    dropouts = [
+        layer
+        for layer in reloaded._flatten_layers()
+        if isinstance(layer, keras.layers.Dropout)
+    ]
+    assert dropouts and all(
+        type(layer) is keras_bam.BitGeneratorDropout for layer in dropouts
+    )
+    for copy in (reloaded, clone):
+        assert feedforward_activations(copy) == {gelu}
+        got = copy.predict(inputs, verbose=0)["sequence_output"]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

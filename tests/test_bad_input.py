@@ -167,10 +167,10 @@ def test_unknown_task(tmp_path):
 
 
 def test_unknown_task_on_the_command_line(capsys):
-    from keras_bam import cli
+    from keras_bam_cli import main
 
     with pytest.raises(SystemExit) as info:
-        cli.main(["teacher", "--tasks", "rte", "rtee"])
+        main(["teacher", "--tasks", "rte", "rtee"])
     assert info.value.code == 2
     assert MESSAGES["cli_unknown_task"] in capsys.readouterr().err
 
@@ -182,10 +182,10 @@ def test_unknown_distribution():
 
 
 def test_unknown_distribution_on_the_command_line(capsys):
-    from keras_bam import cli
+    from keras_bam_cli import main
 
     with pytest.raises(SystemExit) as info:
-        cli.main(["teacher", "--tasks", "rte", "--distribution", "mirrored"])
+        main(["teacher", "--tasks", "rte", "--distribution", "mirrored"])
     assert info.value.code == 2
     assert MESSAGES["cli_unknown_distribution"] in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_bam
-from keras_bam import cli
+from keras_bam_cli import main as cli_main
 from tests.conftest import make_tiny_backbone
 
 
@@ -107,36 +107,6 @@ def test_second_run_reuses_everything(glue_run, glue_dir, tokenizer):
         )
 
 
-def test_quick_and_paper_settings():
-    parser = cli.argparse.ArgumentParser()
-    cli.add_glue_arguments(parser)
-    quick = cli.glue_settings(parser.parse_args([]))
-    assert quick["tasks"] == ["rte", "mrpc", "stsb", "cola"]
-    assert quick["train_limit"] == 400 and quick["student_recipe"].epochs == 2
-    # A seeded random sample, not the first rows of each file.
-    assert quick["train_sample_seed"] == 0
-    assert quick["student_recipe"].batching == "random"
-    grouped = cli.glue_settings(parser.parse_args(["--batching", "length_grouped"]))
-    assert grouped["student_recipe"].batching == "length_grouped"
-    assert grouped["teacher_recipe"].batching == "length_grouped"
-    paper = cli.glue_settings(parser.parse_args(["--paper", "--tasks", "sts-b"]))
-    assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
-    assert paper["train_sample_seed"] is None
-    assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
-    assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
-    mixed = cli.glue_settings(parser.parse_args(["--precision", "mixed_bfloat16"]))
-    assert mixed["teacher_recipe"].precision == "mixed_bfloat16"
-    assert mixed["student_recipe"].precision == "mixed_bfloat16"
-    with pytest.raises(ValueError, match="Unknown students"):
-        keras_bam.run_glue(["rte"], students=["teachers"])
-
-
-def test_command_line_refuses_unknown_tasks(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["glue", "--tasks", "rte", "squad"])
-    assert "squad" in capsys.readouterr().err
-
-
 def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
     from keras_bam.io_utils import load_dev_outputs
 
@@ -163,7 +133,7 @@ def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, caps
     folders make an ensemble per task (here the same teachers twice)."""
     teachers = os.path.join(glue_run.output_dir, "teachers")
     output_dir = tmp_path / "student"
-    code = cli.main(
+    code = cli_main(
         [
             "student",
             "--tasks",
@@ -200,27 +170,62 @@ def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, caps
     assert "rte" in capsys.readouterr().out
 
 
-def test_command_line_says_where_it_looked_for_the_data(capsys, monkeypatch, tmp_path):
-    missing = tmp_path / "no-glue-here"
-    with pytest.raises(SystemExit):
-        cli.main(["teacher", "--tasks", "rte", "--data-dir", str(missing)])
-    error = capsys.readouterr().err
-    assert str(missing) in error and "KERAS_BAM_DATA_DIR" in error
-    monkeypatch.setenv("KERAS_BAM_DATA_DIR", str(tmp_path))
-    parser = cli.argparse.ArgumentParser()
-    cli.add_glue_arguments(parser)
-    assert parser.parse_args([]).data_dir == str(tmp_path)
+def test_evaluate_command_reproduces_the_runs_dev_metrics(glue_run, glue_dir, tmp_path):
+    summary = glue_run.students["bam"]
+    output = tmp_path / "metrics.json"
+    arguments = [summary["model_path"], "--data-dir", glue_dir, "--limit", "16"]
+    assert cli_main(["evaluate", *arguments, "--output", str(output)]) == 0
+    with open(output) as f:
+        evaluated = json.load(f)["dev_metrics"]
+    assert set(evaluated) == {"rte", "stsb"}
+    for task, splits in summary["dev_metrics"].items():
+        for split, metrics in splits.items():
+            assert evaluated[task][split] == pytest.approx(metrics, abs=1e-6)
+    with pytest.raises(SystemExit, match="no CoLA head"):
+        cli_main(["evaluate", *arguments, "--tasks", "cola"])
 
 
-def test_command_line_verbosity_version_and_defaults_in_help(capsys):
-    parser = cli.argparse.ArgumentParser()
-    cli.add_glue_arguments(parser)
-    assert cli.glue_settings(parser.parse_args(["-q"]))["verbose"] == 0
-    assert cli.glue_settings(parser.parse_args(["-v"]))["verbose"] == 1
-    assert cli.log_level(parser.parse_args(["-q"])) == cli.logging.WARNING
-    assert cli.log_level(parser.parse_args(["-vv"])) == cli.logging.DEBUG
-    assert "(default: random)" in " ".join(parser.format_help().split())
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--version"])
-    assert exit_info.value.code == 0
-    assert capsys.readouterr().out.startswith("keras-bam ")
+def test_predict_command_on_a_glue_split_and_on_raw_texts(glue_run, glue_dir, tmp_path):
+    summary = glue_run.students["bam"]
+    model_path = summary["model_path"]
+    split_file = tmp_path / "split.tsv"
+    common = ["--task", "rte", "--data-dir", glue_dir]
+    arguments = ["predict", model_path, *common, "--limit", "8"]
+    assert cli_main([*arguments, "--output", str(split_file)]) == 0
+    submitted = (
+        open(os.path.join(summary["submission_dir"], "RTE.tsv")).read().splitlines()
+    )
+    assert open(split_file).read().splitlines() == submitted[:9]
+    # The same eight test pairs as a file of raw texts (GLUE's test layout).
+    test = keras_bam.read_glue_tsv("rte", "test", glue_dir)
+    raw = tmp_path / "raw.tsv"
+    rows = ["index\tsentence1\tsentence2"] + [
+        f"{i}\t{a}\t{b}" for i, (a, b) in enumerate(zip(*test.texts)) if i < 8
+    ]
+    raw.write_text("\n".join(rows) + "\n")
+    raw_file = tmp_path / "raw_predictions.tsv"
+    predict_raw = ["predict", model_path, *common, "--input", str(raw)]
+    assert cli_main([*predict_raw, "--output", str(raw_file)]) == 0
+    assert open(raw_file).read().splitlines() == submitted[:9]
+    # A row without its second sentence: an error naming the file, line and field.
+    raw.write_text("index\tsentence1\tsentence2\n0\tA man sleeps.\n")
+    with pytest.raises(keras_bam.GlueDataError) as info:
+        cli_main([*predict_raw, "--output", str(raw_file)])
+    assert f"{raw}:2" in str(info.value)
+
+
+def test_export_command_serves_the_student(glue_run, glue_dir, tokenizer, tmp_path):
+    import keras
+
+    summary = glue_run.students["bam"]
+    exported = tmp_path / "saved_model"
+    arguments = ["export", summary["model_path"], "--output-dir", str(exported)]
+    assert cli_main(arguments) == 0
+    model = keras.saving.load_model(summary["model_path"])
+    reloaded = tf.saved_model.load(str(exported))
+    examples = keras_bam.read_glue_tsv("stsb", "dev", glue_dir)
+    encoded = keras_bam.encode_examples(examples.select(np.arange(4)), tokenizer, 128)
+    batch = encoded.pad_batch(np.arange(4))
+    np.testing.assert_allclose(
+        reloaded.serve_stsb(batch), model.predict(batch, verbose=0)["stsb"], atol=1e-5
+    )

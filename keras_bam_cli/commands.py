@@ -1,0 +1,292 @@
+"""What each `keras-bam` command does, once its options are parsed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+
+import keras_bam
+from keras_bam.models import BackboneTaskModel
+from keras_bam.submission import write_submission_file
+from keras_bam_cli.arguments import QUICK
+from keras_bam_cli.arguments import QUICK_NOTE
+from keras_bam_cli.arguments import STUDENT_DEFAULTS
+from keras_bam_cli.arguments import TEACHER_DEFAULTS
+from keras_bam_cli.arguments import fit_verbosity
+
+
+def use_compilation_cache(args) -> None:
+    """Turns on `enable_compilation_cache` as the options say."""
+    if args.compilation_cache and args.compilation_cache.lower() != "none":
+        keras_bam.enable_compilation_cache(args.compilation_cache)
+
+
+def recipe_from_arguments(args, **defaults):
+    return keras_bam.FineTuningRecipe(
+        learning_rate=args.learning_rate or defaults["learning_rate"],
+        epochs=args.epochs or defaults["epochs"],
+        batch_size=args.batch_size or defaults["batch_size"],
+        layerwise_decay=args.layerwise_decay,
+        max_length=args.max_length,
+        seed=args.seed,
+        precision=args.precision,
+        distribution=args.distribution,
+        batching=args.batching,
+        packing=args.packing,
+    )
+
+
+def run_teachers(args, tasks) -> dict:
+    """Trains one teacher per task; returns task name to `TeacherRun.summary()`."""
+    use_compilation_cache(args)
+    summaries = {}
+    for task in tasks:
+        run = keras_bam.train_teacher(
+            task,
+            data_dir=args.data_dir,
+            backbone=args.backbone,
+            recipe=recipe_from_arguments(args, **TEACHER_DEFAULTS),
+            source=args.source,
+            tfds_manual_dir=args.tfds_manual_dir,
+            cache_dir=args.cache_dir,
+            output_dir=os.path.join(args.output_dir, keras_bam.get_task(task).name),
+            train_limit=args.train_limit,
+            eval_limit=args.eval_limit,
+            verbose=fit_verbosity(args),
+        )
+        summaries[run.task.name] = run.summary()
+        keras.backend.clear_session()
+    return summaries
+
+
+def format_dev_table(summaries: dict) -> str:
+    """A plain-text table of dev metrics, one row per task and split."""
+    rows = ["task     split            metrics"]
+    for name, summary in summaries.items():
+        for split, metrics in summary["dev_metrics"].items():
+            values = ", ".join(f"{k} {100 * v:.2f}" for k, v in metrics.items())
+            rows.append(f"{name:<8} {split:<16} {values}")
+    return "\n".join(rows)
+
+
+def glue_settings(args) -> dict:
+    """`run_glue` arguments from the parsed options (quick unless --paper)."""
+    train_limit = args.train_limit
+    sample_seed = args.train_sample_seed
+    teacher_epochs, student_epochs = args.teacher_epochs, args.student_epochs
+    if not args.paper:
+        train_limit = train_limit or QUICK["train_limit"]
+        if sample_seed is None:
+            sample_seed = QUICK["train_sample_seed"]
+        teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
+        student_epochs = student_epochs or QUICK["student_epochs"]
+    teacher = keras_bam.FineTuningRecipe.bam_single_task(
+        seed=args.seed,
+        max_length=args.max_length,
+        precision=args.precision,
+        distribution=args.distribution,
+        batching=args.batching,
+        packing=args.packing,
+    )
+    if teacher_epochs:
+        teacher.epochs = teacher_epochs
+    student = keras_bam.FineTuningRecipe.bam_multi_task(
+        seed=args.seed,
+        max_length=args.max_length,
+        precision=args.precision,
+        distribution=args.distribution,
+        batching=args.batching,
+        packing=args.packing,
+    )
+    for field, value in (
+        ("epochs", student_epochs),
+        ("batch_size", args.student_batch_size),
+        ("learning_rate", args.student_learning_rate),
+    ):
+        if value:
+            setattr(student, field, value)
+    return dict(
+        tasks=[keras_bam.get_task(t).name for t in args.tasks],
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        backbone=args.backbone,
+        students=tuple(args.students),
+        teacher_recipe=teacher,
+        student_recipe=student,
+        source=args.source,
+        tfds_manual_dir=args.tfds_manual_dir,
+        cache_dir=args.cache_dir,
+        train_limit=train_limit,
+        eval_limit=args.eval_limit,
+        train_sample_seed=sample_seed if train_limit else None,
+        export=not args.no_export,
+        submission=not args.no_submission,
+        save_every=args.save_every,
+        verbose=fit_verbosity(args),
+    )
+
+
+def run_glue_from_arguments(args):
+    """Runs `run_glue` with the parsed options and prints the dev table."""
+    use_compilation_cache(args)
+    settings = glue_settings(args)
+    run = keras_bam.run_glue(**settings)
+    if not args.paper:
+        print(
+            QUICK_NOTE.format(
+                train_limit=settings["train_limit"],
+                teacher_epochs=settings["teacher_recipe"].epochs,
+                student_epochs=settings["student_recipe"].epochs,
+            )
+        )
+    print(run.table)
+    print(f"Everything is in {run.output_dir} (dev_table.md, results.json).")
+    return run
+
+
+def run_student_from_arguments(args, tasks) -> dict:
+    """Trains one student from the parsed options; returns its summary."""
+    use_compilation_cache(args)
+    teachers = args.teachers or ("none" if args.distillation == "gold" else "given")
+    if teachers == "given" and not args.teacher_dir:
+        raise SystemExit(
+            "keras-bam student: --teacher-dir is needed for teachers 'given'."
+        )
+    defaults = TEACHER_DEFAULTS if len(tasks) == 1 else STUDENT_DEFAULTS
+    run = keras_bam.train_student(
+        tasks,
+        data_dir=args.data_dir,
+        teacher_dir=args.teacher_dir,
+        backbone=args.backbone,
+        recipe=recipe_from_arguments(args, **defaults),
+        distillation=args.distillation,
+        teachers=teachers,
+        teacher_weight=args.teacher_weight,
+        mixing=args.mixing,
+        weighting=args.weighting,
+        weighting_temperature=args.weighting_temperature,
+        distillation_temperature=args.distillation_temperature,
+        teacher_combination=args.teacher_combination,
+        source=args.source,
+        tfds_manual_dir=args.tfds_manual_dir,
+        cache_dir=args.cache_dir,
+        train_limit=args.train_limit,
+        eval_limit=args.eval_limit,
+        train_sample_seed=args.train_sample_seed,
+        checkpoint_dir=os.path.join(args.output_dir, "checkpoint"),
+        save_every=args.save_every,
+        verbose=fit_verbosity(args),
+    )
+    summary = {**run.summary(), "teacher_dirs": args.teacher_dir}
+    os.makedirs(args.output_dir, exist_ok=True)
+    model_path = os.path.join(args.output_dir, "student.keras")
+    run.model.save(model_path)
+    summary["model_path"] = model_path
+    with open(os.path.join(args.output_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def load_model(path: str) -> keras.Model:
+    """A saved `.keras` student or teacher, with a clear error if it is not one."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"keras-bam: no model file at {os.path.abspath(path)}.")
+    model = keras.saving.load_model(path)
+    if not isinstance(model, BackboneTaskModel):
+        raise SystemExit(
+            f"keras-bam: {path} holds a {type(model).__name__}, not a keras-bam "
+            "student or teacher."
+        )
+    return model
+
+
+def model_tasks(model, names=None) -> list:
+    """The model's tasks, or those of `names` (each must be one of its heads)."""
+    tasks = list(getattr(model, "tasks", None) or [model.task])
+    if not names:
+        return tasks
+    by_name = {t.name: t for t in tasks}
+    chosen = []
+    for name in names:
+        task = keras_bam.get_task(name)
+        if task.name not in by_name:
+            raise SystemExit(
+                f"keras-bam: the model has no {task.display_name} head; its tasks: "
+                f"{', '.join(by_name)}."
+            )
+        chosen.append(task)
+    return chosen
+
+
+def task_outputs(model, task, encoded, batch_size: int) -> np.ndarray:
+    """One task head's outputs for `encoded`, in example order."""
+    outputs = keras_bam.predict_outputs(model, encoded, batch_size)
+    return outputs[task.name] if isinstance(outputs, dict) else outputs
+
+
+def evaluate_model(args) -> dict:
+    """GLUE metrics of a saved model on its tasks' dev splits; prints a table and
+    returns task name to split name to metrics."""
+    model = load_model(args.model)
+    tasks = model_tasks(model, args.tasks)
+    loader = keras_bam.SplitLoader(
+        keras_bam.load_tokenizer(args.backbone), args.max_length, data_dir=args.data_dir
+    )
+    dev_metrics = {}
+    for task in tasks:
+        for split in task.eval_split:
+            examples, encoded = loader.load(task, split, args.limit)
+            outputs = task_outputs(model, task, encoded, args.batch_size)
+            predictions = keras_bam.predictions_from_outputs(task, outputs)
+            dev_metrics.setdefault(task.name, {})[split] = keras_bam.glue_metrics(
+                task, examples.labels, predictions
+            )
+    print(format_dev_table({t: {"dev_metrics": m} for t, m in dev_metrics.items()}))
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"model": args.model, "dev_metrics": dev_metrics}, f, indent=2)
+    return dev_metrics
+
+
+def unlabeled_split(task) -> str:
+    """The task's first test split, whose layout `--input` files follow."""
+    return next(s for s in task.splits if s.startswith("test"))
+
+
+def predict_model(args) -> dict:
+    """Writes a saved model's predictions for one task, on a GLUE split or on a
+    TSV of raw texts, as `index<TAB>prediction` (GLUE's submission format);
+    returns the path written to the number of predictions."""
+    model = load_model(args.model)
+    (task,) = model_tasks(model, [args.task])
+    tokenizer = keras_bam.load_tokenizer(args.backbone)
+    if args.input:
+        examples = keras_bam.read_glue_tsv(
+            task, unlabeled_split(task), None, path=args.input
+        )
+        encoded = keras_bam.encode_examples(examples, tokenizer, args.max_length)
+    else:
+        loader = keras_bam.SplitLoader(
+            tokenizer, args.max_length, data_dir=args.data_dir
+        )
+        examples, encoded = loader.load(task, args.split, args.limit)
+    outputs = task_outputs(model, task, encoded, args.batch_size)
+    rows = keras_bam.format_predictions(task, outputs)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    path = write_submission_file(args.output, rows)
+    print(f"Wrote {len(rows)} {task.display_name} predictions to {path}.")
+    return {path: len(rows)}
+
+
+def export_model(args) -> str:
+    """Exports a saved model as a SavedModel for serving; returns its folder."""
+    model = load_model(args.model)
+    path = keras_bam.export_saved_model(model, args.output_dir)
+    endpoints = ["serve"] + [
+        f"serve_{t.name}" for t in getattr(model, "tasks", None) or []
+    ]
+    print(f"Exported {args.model} to {path} (endpoints: {', '.join(endpoints)}).")
+    return path
