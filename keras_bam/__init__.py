@@ -1,5 +1,6 @@
 """keras-bam: Born-Again Multi-Task Networks (Clark et al., 2019) in Keras 3."""
 
+from keras_bam import task_metrics
 from keras_bam.annealing import TeacherAnnealing
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import BamBertBackbone

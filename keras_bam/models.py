@@ -19,6 +19,8 @@ from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
 from keras_bam.packed_encoder import is_packed
 from keras_bam.packed_encoder import packed_pooled_output
+from keras_bam.task_metrics import MetricGroup
+from keras_bam.task_metrics import TaskMetrics
 from keras_bam.tasks import get_task
 from keras_bam.validation import check_backend
 
@@ -166,12 +168,17 @@ DISTILLATION_MODES = ("annealed", "fixed", "gold")
 
 
 class _TaskLosses:
-    """One `<task>_loss` mean per task, held outside Keras's attribute tracking so
-    that `.keras` files and checkpoints do not store them (files written before
-    they existed still load); `MultiTaskModel.metrics` lists them."""
+    """One `<task>_loss` mean per task, and the compiled per-task metrics, held
+    outside Keras's attribute tracking so that `.keras` files and checkpoints do
+    not store them (files written before they existed still load);
+    `MultiTaskModel.metrics` lists them."""
 
     def __init__(self, tasks):
         self.metrics = [keras.metrics.Mean(name=f"{t.name}_loss") for t in tasks]
+        for metric in self.metrics:
+            metric._direction = "down"  # For callbacks' mode="auto".
+        self.group = MetricGroup(self.metrics, name="task_losses")
+        self.compiled = None
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
@@ -268,7 +275,58 @@ class MultiTaskModel(BackboneTaskModel):
 
     @property
     def metrics(self):
-        return super().metrics + self._task_losses.metrics
+        compiled = self._task_losses.compiled
+        return (
+            super().metrics
+            + [self._task_losses.group]
+            + ([compiled] if compiled is not None else [])
+        )
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """`keras.Model.compile`, with `metrics` per task.
+
+        The targets are one dict for all tasks, so metrics name their task:
+        `metrics="glue"` logs each task's streamed GLUE metrics
+        (`keras_bam.task_metrics.glue_task_metrics`) and `glue_score`, or a dict
+        from task name to metrics (`{"rte": ["accuracy"], "stsb": ["pearson"]}`,
+        Keras `Metric`s welcome). Each is logged as `<task>_<metric>`
+        (`val_rte_accuracy` in validation), computed on that task's examples
+        only, and carries its direction for callbacks' `mode="auto"`. `loss` is
+        the model's own (BAM's blended targets): leave it `None`.
+
+        Args:
+            optimizer: as `keras.Model.compile`.
+            loss: must be `None`.
+            metrics: `None`, `"glue"`, or a dict from task name to metrics.
+            **kwargs: other `keras.Model.compile` arguments.
+
+        Example:
+        ```python
+        student.compile(optimizer="adam", metrics="glue")
+        student.fit(train, validation_data=dev, callbacks=[
+            keras_bam.TeacherAnnealing(),
+            keras.callbacks.EarlyStopping("val_glue_score", patience=2)])
+        ```
+        """
+        if kwargs.get("weighted_metrics"):
+            raise ValueError(
+                "A student's metrics are per task: pass them as `metrics`."
+            )
+        compiled = None if metrics is None else TaskMetrics(self.tasks, metrics)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        # Saved with the model, so a reloaded student logs the same metrics.
+        self._compile_config.config["metrics"] = metrics
+        self._task_losses.compiled = compiled
+
+    def get_compile_config(self):
+        # Keras reloads a compiled model only if a custom `compile` comes with
+        # both of these; the config is Keras's own, `metrics` included.
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def head_outputs(self, pooled, training=None):
         # Looked up by name: an attribute holding the heads would change where
@@ -347,6 +405,8 @@ class MultiTaskModel(BackboneTaskModel):
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._task_losses.compiled is not None:
+            self._task_losses.compiled.update_tasks(y["task_id"], y["label"], y_pred)
         logs = super().compute_metrics(x, y, y_pred, sample_weight)
         if not getattr(self, "_step_is_training", True):
             # λ is training's: an evaluation logs no `val_gold_weight`.
