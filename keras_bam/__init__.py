@@ -40,6 +40,7 @@ from keras_bam.data import combine_teachers
 from keras_bam.data import concatenate_encoded
 from keras_bam.data import default_buckets
 from keras_bam.data import encode_examples
+from keras_bam.data import encode_texts
 from keras_bam.data import example_fingerprint
 from keras_bam.data import fitted_buckets
 from keras_bam.data import glue_tsv_path

@@ -270,6 +270,14 @@ def load_tokenizer(spec: str | None = None):
     return keras_hub.tokenizers.Tokenizer.from_preset(resolve_preset(spec))
 
 
+def as_tokenizer(tokenizer):
+    """A KerasHub tokenizer from a tokenizer or a preprocessor holding one
+    (`BertTextClassifierPreprocessor`, ...); `None` stays `None`."""
+    if isinstance(tokenizer, keras_hub.models.Preprocessor):
+        return tokenizer.tokenizer
+    return tokenizer
+
+
 def resolve_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
     """`(backbone_model, tokenizer, name)` from a spec or a model.
 
@@ -277,6 +285,7 @@ def resolve_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
         backbone: a spec for `load_backbone` (the MiniLM by default), or a model.
         tokenizer: required with a model; loaded from the spec otherwise.
     """
+    tokenizer = as_tokenizer(tokenizer)
     if isinstance(backbone, keras.Model):
         if tokenizer is None:
             raise ValueError("Pass the `tokenizer` together with a backbone model.")
@@ -303,6 +312,6 @@ def new_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
     if callable(backbone) and not isinstance(backbone, keras.Model):
         if tokenizer is None:
             raise ValueError("With a backbone function, pass `tokenizer` too.")
-        return backbone(), tokenizer
+        return backbone(), as_tokenizer(tokenizer)
     model, loaded_tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
     return model, loaded_tokenizer

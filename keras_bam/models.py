@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_bam.annealing import LastValue
 from keras_bam.annealing import TeacherAnnealingState
+from keras_bam.backbones import as_tokenizer
+from keras_bam.backbones import load_backbone
+from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backend_utils import global_sum
 from keras_bam.backend_utils import loss_replicas
+from keras_bam.data.encoding import encode_texts
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
 from keras_bam.losses import blend_classification_targets
@@ -40,6 +45,24 @@ class _ExampleWeightedMean(keras.metrics.Mean):
         if examples is not None:
             sample_weight = examples
         return super().update_state(values, sample_weight=sample_weight)
+
+
+def raw_texts(x) -> tuple | None:
+    """`x` as `encode_texts`' texts when it holds raw strings, else `None`: a
+    string, a sequence of strings, or a pair of sequences of strings."""
+    if isinstance(x, str):
+        return ([x],)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "US":
+        return (x.tolist(),) if x.ndim == 1 else None
+    if not isinstance(x, (list, tuple)) or not len(x):
+        return None
+    if all(isinstance(v, str) for v in x):
+        return (list(x),)
+    is_texts = [
+        isinstance(v, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in v)
+        for v in x
+    ]
+    return tuple(list(v) for v in x) if len(x) == 2 and all(is_texts) else None
 
 
 class BackboneTaskModel(keras.Model):
@@ -89,10 +112,15 @@ class BackboneTaskModel(keras.Model):
 
     def backbone_config(self) -> dict:
         """The config entries every task model shares."""
+        tokenizer = self.tokenizer
         return {
             "backbone": keras.layers.serialize(self.backbone),
             "dropout": self.dropout,
             "exact_gelu": self.exact_gelu,
+            "tokenizer": None
+            if tokenizer is None
+            else keras.layers.serialize(tokenizer),
+            "max_length": self.max_length,
             "name": self.name,
             "trainable": self.trainable,
         }
@@ -101,7 +129,76 @@ class BackboneTaskModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
+        if config.get("tokenizer") is not None:
+            # Its vocabulary comes back with the model's assets (`load_assets`).
+            config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset=None, *args, load_weights: bool = True, **kwargs):
+        """A task model on a pretrained backbone, with its tokenizer attached.
+
+        As KerasHub tasks' `from_preset`: `preset` is a KerasHub preset name, an
+        `hf://` or `kaggle://` handle, or a local folder (the offline MiniLM by
+        default); the model then takes raw strings in `predict`.
+
+        Args:
+            preset: the backbone and tokenizer; see `keras_bam.load_backbone`.
+            *args: the model's arguments after the backbone (a `SingleTaskModel`'s
+                task, a `MultiTaskModel`'s tasks).
+            load_weights: load the pretrained weights (else random ones).
+            **kwargs: the model's keyword arguments (`max_length`, ...).
+
+        Returns:
+            The model.
+
+        Example:
+        ```python
+        student = keras_bam.MultiTaskModel.from_preset(None, ["rte", "sst2"])
+        student.predict((["A man sleeps."], ["Nobody sleeps."]))["rte"]
+        ```
+        """
+        backbone = load_backbone(preset, load_weights=load_weights)
+        return cls(backbone, *args, tokenizer=load_tokenizer(preset), **kwargs)
+
+    def set_tokenizer(self, tokenizer, max_length: int):
+        """Attaches the tokenizer (a KerasHub tokenizer, or a preprocessor holding
+        one) with which `predict` encodes raw strings."""
+        # Kept out of Keras's layer tracking: the model's layers (and where its
+        # weights are stored) stay those of its graph; `save_assets` stores the
+        # vocabulary instead.
+        self.__dict__["_tokenizer"] = as_tokenizer(tokenizer)
+        self.max_length = int(max_length)
+
+    @property
+    def tokenizer(self):
+        """The attached tokenizer, or `None`."""
+        return self.__dict__.get("_tokenizer")
+
+    def save_assets(self, dir_path):
+        if self.tokenizer is not None:
+            self.tokenizer.save_assets(dir_path)
+
+    def load_assets(self, dir_path):
+        if self.tokenizer is not None:
+            self.tokenizer.load_assets(dir_path)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """`keras.Model.predict`; also takes raw strings when a tokenizer is
+        attached: a string, a sequence of strings, or a pair of sequences
+        (first and second texts), encoded as in training."""
+        texts = raw_texts(x)
+        if texts is not None:
+            if self.tokenizer is None:
+                raise ValueError(
+                    "Raw strings need a tokenizer: build the model with "
+                    "`from_preset`, or pass `tokenizer=` to it."
+                )
+            encoded = encode_texts(texts, self.tokenizer, self.max_length)
+            x = encoded.pad_batch(np.arange(len(encoded)))
+        return super().predict(
+            x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
@@ -118,6 +215,9 @@ class SingleTaskModel(BackboneTaskModel):
         dropout: head dropout rate.
         exact_gelu: use exact GELU in the backbone (what BERT checkpoints were
             trained with); stored in the config so `.keras` files keep it.
+        tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
+            which `predict` encodes raw strings; saved with the model.
+        max_length: the length raw strings are encoded to.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -129,7 +229,14 @@ class SingleTaskModel(BackboneTaskModel):
     """
 
     def __init__(
-        self, backbone, task, dropout: float = 0.1, exact_gelu: bool = True, **kwargs
+        self,
+        backbone,
+        task,
+        dropout: float = 0.1,
+        exact_gelu: bool = True,
+        tokenizer=None,
+        max_length: int = 128,
+        **kwargs,
     ):
         task = get_task(task)
         inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
@@ -141,6 +248,7 @@ class SingleTaskModel(BackboneTaskModel):
         self.head = head
         self.dropout = dropout
         self.exact_gelu = exact_gelu
+        self.set_tokenizer(tokenizer, max_length)
 
     def head_outputs(self, pooled, training=None):
         return self.head(pooled, training=training)
@@ -217,6 +325,9 @@ class MultiTaskModel(BackboneTaskModel):
         task_weights: per-task loss weights (BAM's rounding correction), in `tasks`
             order; 1 for all by default.
         loss_reduction: `"sum"` over the batch (BAM) or `"mean"`.
+        tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
+            which `predict` encodes raw strings; saved with the model.
+        max_length: the length raw strings are encoded to.
         **kwargs: standard `keras.Model` arguments.
 
     Example:
@@ -239,6 +350,8 @@ class MultiTaskModel(BackboneTaskModel):
         distillation_temperature: float = 1.0,
         task_weights=None,
         loss_reduction: str = "sum",
+        tokenizer=None,
+        max_length: int = 128,
         **kwargs,
     ):
         tasks = [get_task(t) for t in tasks]
@@ -269,6 +382,7 @@ class MultiTaskModel(BackboneTaskModel):
         if len(self.task_weights) != len(tasks):
             raise ValueError("task_weights needs one weight per task.")
         self.loss_reduction = loss_reduction
+        self.set_tokenizer(tokenizer, max_length)
         self.annealing = TeacherAnnealingState(name="teacher_annealing")
         self.gold_weight_tracker = LastValue(name="gold_weight")
         self._task_losses = _TaskLosses(tasks)

@@ -270,6 +270,8 @@ def train_student(
             distillation_temperature=distillation_temperature,
             task_weights=[weights[t.name] for t in tasks],
             loss_reduction=recipe.loss_reduction,
+            tokenizer=tokenizer,
+            max_length=recipe.max_length,
         )
         model.compile(
             optimizer=make_optimizer(

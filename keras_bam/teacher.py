@@ -275,7 +275,13 @@ def train_teacher(
             train_batches.shapes,
         )
 
-        model = SingleTaskModel(backbone_model, task, dropout=recipe.dropout)
+        model = SingleTaskModel(
+            backbone_model,
+            task,
+            dropout=recipe.dropout,
+            tokenizer=tokenizer,
+            max_length=recipe.max_length,
+        )
         model.compile(
             optimizer=make_optimizer(
                 recipe,

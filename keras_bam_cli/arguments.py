@@ -311,10 +311,15 @@ def add_encoding_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--backbone",
         default=None,
-        help="the KerasHub preset, hf:// handle or folder whose tokenizer the "
-        "model was trained with (default: the offline MiniLM)",
+        help="encode with this KerasHub preset's, hf:// handle's or folder's "
+        "tokenizer (None: the model's own, else the offline MiniLM's)",
     )
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="the encoded length (None: the model's own, 128 by default)",
+    )
     parser.add_argument(
         "--data-dir",
         default=default_data_dir(),

@@ -221,6 +221,15 @@ def model_tasks(model, names=None) -> list:
     return chosen
 
 
+def model_encoding(model, args) -> tuple:
+    """`(tokenizer, max_length)` for a saved model's inputs: its own tokenizer
+    when it has one (models saved by keras-bam runs do), else `--backbone`'s."""
+    tokenizer = model.tokenizer
+    if tokenizer is None or args.backbone:
+        tokenizer = keras_bam.load_tokenizer(args.backbone)
+    return tokenizer, args.max_length or model.max_length
+
+
 def task_outputs(model, task, encoded, batch_size: int) -> np.ndarray:
     """One task head's outputs for `encoded`, in example order."""
     outputs = keras_bam.predict_outputs(model, encoded, batch_size)
@@ -232,9 +241,8 @@ def evaluate_model(args) -> dict:
     returns task name to split name to metrics."""
     model = load_model(args.model)
     tasks = model_tasks(model, args.tasks)
-    loader = keras_bam.SplitLoader(
-        keras_bam.load_tokenizer(args.backbone), args.max_length, data_dir=args.data_dir
-    )
+    tokenizer, max_length = model_encoding(model, args)
+    loader = keras_bam.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
     dev_metrics = {}
     for task in tasks:
         for split in task.eval_split:
@@ -262,16 +270,14 @@ def predict_model(args) -> dict:
     returns the path written to the number of predictions."""
     model = load_model(args.model)
     (task,) = model_tasks(model, [args.task])
-    tokenizer = keras_bam.load_tokenizer(args.backbone)
+    tokenizer, max_length = model_encoding(model, args)
     if args.input:
         examples = keras_bam.read_glue_tsv(
             task, unlabeled_split(task), None, path=args.input
         )
-        encoded = keras_bam.encode_examples(examples, tokenizer, args.max_length)
+        encoded = keras_bam.encode_examples(examples, tokenizer, max_length)
     else:
-        loader = keras_bam.SplitLoader(
-            tokenizer, args.max_length, data_dir=args.data_dir
-        )
+        loader = keras_bam.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
         examples, encoded = loader.load(task, args.split, args.limit)
     outputs = task_outputs(model, task, encoded, args.batch_size)
     rows = keras_bam.format_predictions(task, outputs)

@@ -85,3 +85,45 @@ def test_clone_model_copies_a_student_with_exact_gelu(rng):
     assert encoders and all(
         layer.activation is keras_bam.backbones.exact_gelu for layer in encoders
     )
+
+
+def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
+    """A task model with a tokenizer (here given as KerasHub's preprocessor)
+    takes raw strings in `predict`, encoded as in training, and keeps the
+    tokenizer's vocabulary when saved."""
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer)
+    model = keras_bam.MultiTaskModel(
+        make_tiny_backbone(), ["rte", "cola"], tokenizer=preprocessor, max_length=32
+    )
+    assert model.tokenizer is tokenizer
+    pairs = (["A man sleeps.", "It rains."], ["Nobody sleeps.", "The street is wet."])
+    encoded = keras_bam.encode_texts(pairs, tokenizer, 32)
+    want = model.predict(encoded.pad_batch([0, 1]), verbose=0)
+    got = model.predict(pairs, verbose=0)
+    np.testing.assert_allclose(got["rte"], want["rte"], rtol=1e-5, atol=1e-6)
+    single = model.predict("The cat sat on the mat.", verbose=0)
+    assert single["cola"].shape == (1, 2)
+    path = tmp_path / "student.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    assert reloaded.max_length == 32
+    again = reloaded.predict(pairs, verbose=0)
+    np.testing.assert_allclose(again["rte"], got["rte"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Raw strings need a tokenizer"):
+        keras_bam.SingleTaskModel(make_tiny_backbone(), "cola").predict(["Hi."])
+
+
+@pytest.mark.integration
+def test_from_preset_loads_backbone_and_tokenizer():
+    model = keras_bam.SingleTaskModel.from_preset(None, "sst2", max_length=64)
+    assert isinstance(model.backbone, keras_bam.BamBertBackbone)
+    assert model.tokenizer is not None and model.max_length == 64
+    texts = ["A gripping, beautiful film.", "Dull."]
+    encoded = keras_bam.encode_texts((texts,), keras_bam.load_tokenizer(), 64)
+    np.testing.assert_allclose(
+        model.predict(texts, verbose=0),
+        model.predict(encoded.pad_batch([0, 1]), verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )

@@ -10,6 +10,7 @@ from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.encoding import encode_examples
+from keras_bam.data.encoding import encode_texts
 from keras_bam.data.encoding import tokenizer_fingerprint
 from keras_bam.data.encoding import truncate_longest_first
 from keras_bam.data.errors import GlueDataError

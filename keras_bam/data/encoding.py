@@ -294,18 +294,53 @@ def log_truncation(examples: TaskExamples, num_truncated: int, max_length: int):
         )
 
 
+def encode_texts(texts: tuple, tokenizer, max_length: int = 128) -> EncodedExamples:
+    """Tokenizes and packs raw texts as BERT inputs, as `encode_examples` does.
+
+    Args:
+        texts: one sequence of strings (single texts) or two of equal length
+            (pairs).
+        tokenizer: a KerasHub word-piece tokenizer.
+        max_length: the packed length limit.
+
+    Returns:
+        An `EncodedExamples`, one example per text or pair.
+
+    Example:
+    ```python
+    encoded = keras_bam.encode_texts(
+        (["A man is playing."], ["Someone plays."]), keras_bam.load_tokenizer())
+    inputs = encoded.pad_batch([0])
+    ```
+    """
+    texts = tuple(list(t) for t in texts)
+    if len(texts) not in (1, 2) or any(len(t) != len(texts[0]) for t in texts):
+        raise ValueError(
+            "Texts are one sequence of strings, or two of equal length (pairs); "
+            f"got {len(texts)} sequences of lengths {[len(t) for t in texts]}."
+        )
+    if max_length <= len(texts) + 1:
+        raise ValueError(f"max_length={max_length} leaves no room for text.")
+    return _encode_texts(texts, tokenizer, max_length)
+
+
 def _encode_chunk(
     examples: TaskExamples, tokenizer, max_length: int
 ) -> EncodedExamples:
     """`encode_examples` of a few examples at once."""
-    num_texts = len(examples.texts)
+    return _encode_texts(examples.texts, tokenizer, max_length)
+
+
+def _encode_texts(texts: tuple, tokenizer, max_length: int) -> EncodedExamples:
+    """`encode_texts` without its checks."""
+    num_texts = len(texts)
     special = num_texts + 1
     cls_id = tokenizer.token_to_id(tokenizer.cls_token)
     sep_id = tokenizer.token_to_id(tokenizer.sep_token)
     pad_id = tokenizer.token_to_id(tokenizer.pad_token)
-    pieces = [_tokenize(tokenizer, list(texts)) for texts in examples.texts]
+    pieces = [_tokenize(tokenizer, list(t)) for t in texts]
     budget = max_length - special
-    n = len(examples)
+    n = len(texts[0])
     if num_texts == 1:
         kept = [np.minimum(pieces[0][1], budget)]
     else:
