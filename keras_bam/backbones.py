@@ -8,9 +8,31 @@ import keras
 import keras_hub
 
 from keras_bam.layers import ClassTokenEncoder
+from keras_bam.layers import FirstToken
 from keras_bam.layers import use_bit_generator_dropout
 
 DEFAULT_BACKBONE = "minilm"
+# The KerasHub text encoders keras-bam runs (their subclasses too).
+SUPPORTED_BACKBONES = (
+    "BertBackbone",
+    "RobertaBackbone",
+    "DistilBertBackbone",
+    "ElectraBackbone",
+    "DebertaV3Backbone",
+    "AlbertBackbone",
+)
+
+
+def check_supported(backbone) -> None:
+    """Raises `ValueError` unless `backbone` is a KerasHub encoder keras-bam runs
+    (`SUPPORTED_BACKBONES`)."""
+    supported = tuple(getattr(keras_hub.models, name) for name in SUPPORTED_BACKBONES)
+    if not isinstance(backbone, supported):
+        raise ValueError(
+            "keras-bam runs the KerasHub text encoders "
+            f"{', '.join(SUPPORTED_BACKBONES)} (and their subclasses); got a "
+            f"{type(backbone).__name__}."
+        )
 
 
 def resolve_preset(spec: str | None = None) -> str:
@@ -64,9 +86,12 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     GELU. With `exact=True` such a checkpoint reproduces its reference outputs
     (max abs difference about 2e-6 instead of about 3e-3 on MiniLM).
 
+    Other encoder families are returned unchanged: KerasHub's RoBERTa,
+    DistilBERT and DeBERTa-v3 already compute exact GELU, ALBERT the tanh form
+    its checkpoints used, and ELECTRA runs as KerasHub defines it.
+
     Args:
-        backbone: a `keras_hub.models.BertBackbone` (or any backbone whose
-            `transformer_layers` are KerasHub `TransformerEncoder`s).
+        backbone: a KerasHub backbone.
         exact: exact GELU if True, KerasHub's tanh approximation if False.
 
     Returns:
@@ -75,6 +100,9 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
         records the GELU form.
     """
 
+    if not isinstance(backbone, keras_hub.models.BertBackbone):
+        # Other families run the GELU KerasHub gives them.
+        return backbone
     if type(backbone) is keras_hub.models.BertBackbone:
         # Its config now records the GELU form (KerasHub's config has no field
         # for it), so the backbone saved or cloned on its own keeps it.
@@ -171,7 +199,9 @@ def pooled_output(backbone: keras.Model):
     `ClassTokenEncoder` and the backbone's `pooled_dense`: a model built on it
     holds the backbone's layers and weights, computes the same pooled output
     (up to float rounding) and skips the last layer's work on every other
-    position. Other backbones give `backbone(backbone.input)["pooled_output"]`.
+    position. Other backbones give their `pooled_output`, or, for those without
+    a pooler (RoBERTa, DistilBERT, DeBERTa-v3), the first token's final state
+    through a new dense tanh layer (`pooled_dense`).
 
     Args:
         backbone: a KerasHub BERT-family backbone.
@@ -191,7 +221,17 @@ def pooled_output(backbone: keras.Model):
         and type(last) is keras_hub.layers.TransformerEncoder
         and len(last._inbound_nodes) == 1
     ):
-        return backbone(backbone.input)["pooled_output"]
+        outputs = backbone(backbone.input)
+        if isinstance(outputs, dict) and "pooled_output" in outputs:
+            return outputs["pooled_output"]
+        # RoBERTa, DistilBERT, DeBERTa-v3 have no pooler: the first token's
+        # state through a new dense tanh layer, as BERT's pooler (and
+        # KerasHub's classifiers for them) do.
+        sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
+        first = FirstToken(name="first_token")(sequence)
+        return keras.layers.Dense(
+            backbone.hidden_dim, activation="tanh", name="pooled_dense"
+        )(first)
     hidden, padding_mask = last.input
     first = ClassTokenEncoder(last, name=f"{last.name}_class_token")(
         hidden, padding_mask=padding_mask

@@ -271,3 +271,21 @@ def encode_queries(encoder, queries, hidden, attention_mask=None, training=None)
     if not encoder.normalize_first:
         x = encoder._feedforward_layer_norm(x)
     return x
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class FirstToken(keras.layers.Layer):
+    """The first position of a `(batch, length, hidden)` sequence: the `[CLS]`
+    (or `<s>`) state that encoders without a pooler are classified from.
+
+    Example:
+    ```python
+    first = keras_bam.FirstToken()(backbone.output)  # (batch, hidden)
+    ```
+    """
+
+    def call(self, inputs):
+        return inputs[:, 0, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])

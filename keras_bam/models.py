@@ -9,6 +9,7 @@ from keras import ops
 from keras_bam.annealing import LastValue
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import as_tokenizer
+from keras_bam.backbones import check_supported
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import pooled_output
@@ -106,9 +107,18 @@ class BackboneTaskModel(keras.Model):
         last layer runs for `[CLS]` only), after setting its GELU and its
         dropout sampling (`use_bit_generator_dropout`)."""
         check_backend()
+        check_supported(backbone)
         set_exact_gelu(backbone, exact_gelu)
         use_bit_generator_dropout(backbone)
-        return backbone.input, pooled_output(backbone)
+        inputs = dict(backbone.input)
+        pooled = pooled_output(backbone)
+        # Every task model takes the same three inputs, whatever its encoder:
+        # those without segment embeddings (RoBERTa, DistilBERT, DeBERTa-v3)
+        # leave `segment_ids` unused.
+        inputs.setdefault(
+            "segment_ids", keras.Input((None,), dtype="int32", name="segment_ids")
+        )
+        return inputs, pooled
 
     def backbone_config(self) -> dict:
         """The config entries every task model shares."""

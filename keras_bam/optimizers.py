@@ -17,8 +17,25 @@ DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
 HEAD_SUFFIX = "_head/"
 
 
+# The encoder layers of KerasHub's BERT, RoBERTa, DistilBERT and ELECTRA, and of
+# DeBERTa-v3, each followed by its index.
+ENCODER_LAYER_PREFIXES = ("transformer_layer_", "disentangled_attention_encoder_layer_")
+# The layers at depth 0 in those encoders (RoBERTa's and DistilBERT's token and
+# position embeddings sit inside one layer, whose variables these names match;
+# ELECTRA projects its embeddings, DeBERTa-v3 adds relative position ones).
+EMBEDDING_LAYERS = (
+    "token_embedding/",
+    "position_embedding/",
+    "segment_embedding/",
+    "embeddings_layer_norm/",
+    "embeddings_projection/",
+    "rel_embedding/",
+)
+
+
 def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
-    """BAM's layer-wise learning-rate factors for a KerasHub BERT backbone.
+    """BAM's layer-wise learning-rate factors for a KerasHub BERT-family backbone
+    (BERT, RoBERTa, DistilBERT, ELECTRA, DeBERTa-v3).
 
     Depth 0 is the embeddings, depth `i + 1` the encoder layer of index `i`
     (0-based), `num_layers + 1` the pooler and `num_layers + 2` the task heads;
@@ -42,13 +59,9 @@ def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
         ("pooled_dense/", decay ** (top - (num_layers + 1))),
     ]
     for i in range(num_layers):
-        rules.append((f"transformer_layer_{i}/", decay ** (top - (i + 1))))
-    for name in (
-        "token_embedding/",
-        "position_embedding/",
-        "segment_embedding/",
-        "embeddings_layer_norm/",
-    ):
+        for prefix in ENCODER_LAYER_PREFIXES:
+            rules.append((f"{prefix}{i}/", decay ** (top - (i + 1))))
+    for name in EMBEDDING_LAYERS:
         rules.append((name, decay**top))
     return rules
 
@@ -77,12 +90,20 @@ def check_lr_multipliers(rules, variables):
     """
     unplaced = [v.path for v in variables if not any(sub in v.path for sub, _ in rules)]
     if unplaced:
+        shared = any("inner_layer_" in path for path in unplaced)
         raise ValueError(
             f"Layer-wise learning-rate decay has no layer for {len(unplaced)} "
             f"variable(s): {unplaced[:10]}{' ...' if len(unplaced) > 10 else ''}. "
-            "It knows KerasHub BERT's names (token_embedding, transformer_layer_<i>, "
-            "pooled_dense, ...) and keras-bam's task heads; use layerwise_decay=1.0 "
-            "to train every variable at the full rate."
+            + (
+                "ALBERT shares one layer's weights across its depth, so its "
+                "layers have no depth to decay by; "
+                if shared
+                else "It knows the layer names of KerasHub's BERT, RoBERTa, "
+                "DistilBERT, ELECTRA and DeBERTa-v3 (token_embedding, "
+                "transformer_layer_<i>, pooled_dense, ...) and keras-bam's task "
+                "heads; "
+            )
+            + "use layerwise_decay=1.0 to train every variable at the full rate."
         )
 
 

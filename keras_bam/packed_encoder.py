@@ -54,6 +54,14 @@ def use_packing(requested: bool, backbone) -> bool:
 
 def check_packable(backbone):
     """Raises `ValueError` unless packed inputs can run through `backbone`."""
+    if not isinstance(backbone, keras_hub.models.BertBackbone):
+        # ELECTRA and ALBERT have BERT's layer names but other graphs (an
+        # embedding projection, shared layers).
+        raise ValueError(
+            f"Packed batches need a KerasHub BertBackbone, got a "
+            f"{type(backbone).__name__}. Turn packing off (`packing=False`) for "
+            "this backbone."
+        )
     missing = [name for name in _BERT_LAYERS if not hasattr(backbone, name)]
     if missing or not backbone.transformer_layers:
         raise ValueError(

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import logging
 
+import keras_hub
 import numpy as np
 
 from keras_bam.data.examples import TaskExamples
@@ -331,12 +332,19 @@ def _encode_chunk(
     return _encode_texts(examples.texts, tokenizer, max_length)
 
 
+def pair_separators(tokenizer) -> int:
+    """End tokens between a pair's two texts: RoBERTa's `<s> a </s></s> b </s>`
+    has two, the `[CLS] a [SEP] b [SEP]` of BERT's family one."""
+    return 2 if isinstance(tokenizer, keras_hub.models.RobertaTokenizer) else 1
+
+
 def _encode_texts(texts: tuple, tokenizer, max_length: int) -> EncodedExamples:
     """`encode_texts` without its checks."""
     num_texts = len(texts)
-    special = num_texts + 1
-    cls_id = tokenizer.token_to_id(tokenizer.cls_token)
-    sep_id = tokenizer.token_to_id(tokenizer.sep_token)
+    extra = pair_separators(tokenizer) - 1 if num_texts == 2 else 0
+    special = num_texts + 1 + extra
+    cls_id = tokenizer.token_to_id(tokenizer.start_token)
+    sep_id = tokenizer.token_to_id(tokenizer.end_token)
     pad_id = tokenizer.token_to_id(tokenizer.pad_token)
     pieces = [_tokenize(tokenizer, list(t)) for t in texts]
     budget = max_length - special
@@ -352,7 +360,10 @@ def _encode_texts(texts: tuple, tokenizer, max_length: int) -> EncodedExamples:
     token_ids = np.empty(int(out_offsets[-1]), dtype=np.int32)
     token_ids[out_offsets[:-1]] = cls_id
     cursor = out_offsets[:-1] + 1
-    for (flat, lengths), keep in zip(pieces, kept):
+    for index, ((flat, lengths), keep) in enumerate(zip(pieces, kept)):
+        if index and extra:  # RoBERTa's second `</s>` before the second text.
+            token_ids[cursor] = sep_id
+            cursor = cursor + 1
         in_offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
         # Scatter the first `keep[i]` ids of every text in one vectorized step.
         row = np.repeat(np.arange(n), keep)
