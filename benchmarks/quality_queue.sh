@@ -4,7 +4,10 @@
 # on the full training sets (setting minilm-full). Every (system, seed) result is written
 # to benchmarks/results/quality/<setting>/ when done and skipped when run again; teachers'
 # predictions and student checkpoints live in the work folder (~/.cache/keras-bam/quality
-# by default, outside the checkout), so starting this again resumes where it stopped.
+# by default, outside the checkout), so starting this again resumes where it stopped;
+# each seed's teachers' training-set predictions are also committed beside their result
+# (teachers_seed<N>_predictions/), so a fresh machine's students learn from the same
+# teachers.
 #   nohup bash benchmarks/quality_queue.sh > /dev/null 2>&1 &
 set -u
 cd "$(dirname "$0")/.."
