@@ -13,14 +13,19 @@ TFDS_MANUAL_DIR = os.path.join(ROOT, "..", "shared", "glue-tfds-manual")
 
 
 def pytest_configure(config):
-    """On JAX, one compilation cache for the session and its subprocesses.
+    """On JAX, one compilation cache for the session and its subprocesses, and
+    XLA's cheaper compilation.
 
     Many tests compile the same tiny models at the same shapes; with the cache
     each program compiles once per session (a fresh, empty folder: nothing is
-    carried between sessions). It cut two JAX test files from 196 s to 134 s.
+    carried between sessions). The JAX suite's time is mostly compilation of
+    tiny models, so XLA's optimizations are turned down (JAX's own switch for
+    tests, `JAX_DISABLE_MOST_OPTIMIZATIONS`; set it to 0 to test optimized
+    programs). Both are set before JAX is imported, for subprocesses too.
     """
     if os.environ.get("KERAS_BACKEND") != "jax":
         return
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
     config._xla_cache = tempfile.mkdtemp(prefix="keras-bam-tests-xla-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = config._xla_cache
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
