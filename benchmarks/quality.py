@@ -679,9 +679,7 @@ def setting_packing(args) -> bool:
 def gather(setting_name: str) -> dict:
     """System name to seed to result, for one setting."""
     results = {}
-    for path in sorted(glob.glob(os.path.join(RESULTS, setting_name, "*.json"))):
-        if os.path.basename(path).startswith("summary"):
-            continue
+    for path in sorted(glob.glob(os.path.join(RESULTS, setting_name, "*_seed*.json"))):
         result = load_result(path)
         result["setting"] = {**LEGACY_SETTING, **result["setting"]}
         results.setdefault(result["system"], {})[result["seed"]] = result
