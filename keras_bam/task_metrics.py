@@ -26,6 +26,13 @@ from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 
 
+def example_weights(sample_weight, like):
+    """`sample_weight` as a flat float32 vector, or ones shaped like `like`."""
+    if sample_weight is None:
+        return ops.ones_like(ops.cast(ops.reshape(like, (-1,)), "float32"))
+    return ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+
+
 class _ConfusionCounts(keras.metrics.Metric):
     """Counts of a binary task's outcomes from logits (class 1: positive)."""
 
@@ -40,11 +47,7 @@ class _ConfusionCounts(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         actual = ops.reshape(ops.cast(y_true, "int32"), (-1,)) == 1
         predicted = ops.argmax(y_pred, axis=-1) == 1
-        weight = (
-            ops.ones_like(ops.cast(actual, "float32"))
-            if sample_weight is None
-            else ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        )
+        weight = example_weights(sample_weight, actual)
         for key, hit in (
             ("tp", actual & predicted),
             ("fp", ~actual & predicted),
@@ -146,11 +149,7 @@ class Pearson(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         x = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
         y = ops.reshape(ops.cast(y_true, "float32"), (-1,))
-        weight = (
-            ops.ones_like(x)
-            if sample_weight is None
-            else ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        )
+        weight = example_weights(sample_weight, x)
         # Rows of other tasks may hold NaN labels: `where`, not a product.
         keep = weight > 0
         x, y = ops.where(keep, x, 0.0), ops.where(keep, y, 0.0)
@@ -162,7 +161,8 @@ class Pearson(keras.metrics.Metric):
             ("yy", y * y),
             ("xy", x * y),
         ):
-            self.sums[key].assign_add(ops.sum(ops.where(keep, value * weight, 0.0)))
+            # x and y are zero, and finite, where the weight is.
+            self.sums[key].assign_add(ops.sum(value * weight))
 
     def result(self):
         s = self.sums

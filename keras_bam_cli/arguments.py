@@ -50,20 +50,25 @@ def log_level(args) -> int:
     return logging.DEBUG if getattr(args, "verbose", 0) > 1 else logging.INFO
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
-    """Where data, backbone, cache and outputs are, the backbone's precision and
-    the distribution: the options every run shares."""
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+def add_verbosity_arguments(parser: argparse.ArgumentParser, verbose_help: str):
+    """`-v` (what one `-v` adds; `-vv`: debug logging) and `-q`."""
     parser.add_argument(
         "-v",
         "--verbose",
         action="count",
         default=0,
-        help="a progress bar within epochs; -vv: debug logging",
+        help=f"{verbose_help}; -vv: debug logging",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="warnings and results only"
     )
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
+    """Where data, backbone, cache and outputs are, the backbone's precision and
+    the distribution: the options every run shares."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    add_verbosity_arguments(parser, "a progress bar within epochs")
     parser.add_argument(
         "--data-dir",
         default=default_data_dir(),
@@ -288,16 +293,7 @@ def add_model_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
         "model", help="a saved student or teacher (`.keras`, as the runs write them)"
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="other libraries' messages too; -vv: debug logging",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="warnings and results only"
-    )
+    add_verbosity_arguments(parser, "other libraries' messages too")
 
 
 def add_encoding_arguments(parser: argparse.ArgumentParser):
