@@ -100,19 +100,25 @@ class SplitLoader:
         """`(examples, encoded)` of a split.
 
         `limit` keeps the first `limit` examples, or, with `sample_seed`, a random
-        sample of `limit` examples drawn with that seed (kept in file order). The
-        whole split is encoded (and cached) before slicing, so the cache always
-        holds complete splits.
+        sample of `limit` examples drawn with that seed (kept in file order). With
+        a cache, the whole split is encoded (and cached) before slicing, so the
+        cache always holds complete splits; without one, only the kept examples
+        are encoded (each example's encoding is independent of the others).
         """
         examples = load_glue(
             task, split, self.source, self.data_dir, self.tfds_manual_dir
         )
-        encoded = self.encode(examples)
+        keep = None
         if limit is not None and limit < len(examples):
             if sample_seed is None:
                 keep = np.arange(limit)
             else:
                 rng = np.random.default_rng(sample_seed)
                 keep = np.sort(rng.choice(len(examples), limit, replace=False))
-            examples, encoded = examples.select(keep), encoded.select(keep)
-        return examples, encoded
+        if keep is None:
+            return examples, self.encode(examples)
+        if self.cache is None:
+            examples = examples.select(keep)
+            return examples, self.encode(examples)
+        encoded = self.encode(examples)
+        return examples.select(keep), encoded.select(keep)
