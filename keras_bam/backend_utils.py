@@ -394,6 +394,44 @@ def enable_compilation_cache(
     return True
 
 
+@contextlib.contextmanager
+def released_gradient_registrations():
+    """Frees, on exit, the gradient functions TensorFlow registered inside.
+
+    On TensorFlow, each trace of Keras's train step all-reduces the gradients
+    through `tf.custom_gradient`, which registers a gradient function under a
+    new name in TensorFlow's global registry and never removes it; its closure
+    keeps the whole traced step alive, so every `fit` of a new model leaks its
+    train graph. The traced step no longer needs them (gradients are built at
+    trace time), so they are removed when the block ends. TensorFlow offers no
+    public call for this; on other backends, or if TensorFlow's registry
+    changes form, this does nothing.
+
+    Example:
+    ```python
+    with keras_bam.backend_utils.released_gradient_registrations():
+        model.fit(x, y)
+    ```
+    """
+    registry = None
+    if keras.backend.backend() == "tensorflow":
+        from tensorflow.python.framework import ops as tf_ops
+
+        registry = getattr(
+            getattr(tf_ops, "_gradient_registry", None), "_registry", None
+        )
+    if not isinstance(registry, dict):
+        yield
+        return
+    before = set(registry)
+    try:
+        yield
+    finally:
+        for name in [n for n in registry if n not in before]:
+            if name.startswith("CustomGradient-"):
+                del registry[name]
+
+
 def set_seed(seed: int):
     """Seeds Python, numpy and the backend's random generators."""
     keras.utils.set_random_seed(int(seed))

@@ -16,6 +16,7 @@ from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
 from keras_bam.backend_utils import global_sum
 from keras_bam.backend_utils import loss_replicas
+from keras_bam.backend_utils import released_gradient_registrations
 from keras_bam.data.encoding import encode_texts
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
@@ -85,6 +86,12 @@ class BackboneTaskModel(keras.Model):
     def head_outputs(self, pooled, training=None):
         """The model's outputs from pooled `(examples, hidden)` encodings."""
         raise NotImplementedError
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, without TensorFlow's leak of each traced train
+        step (`backend_utils.released_gradient_registrations`)."""
+        with released_gradient_registrations():
+            return super().fit(*args, **kwargs)
 
     # Keras's `compile` (also when a `.keras` file is loaded) sets the `loss`
     # tracker; this makes it average steps by their examples (`compute_loss`
