@@ -86,7 +86,6 @@ from keras_bam.statistics import paired_bootstrap
 from keras_bam.statistics import paired_bootstrap_over_tasks
 from keras_bam.statistics import paired_seed_test
 from keras_bam.student import StudentRun
-from keras_bam.student import teacher_predictions_path
 from keras_bam.student import train_student
 from keras_bam.submission import format_predictions
 from keras_bam.submission import write_glue_submission
@@ -101,6 +100,7 @@ from keras_bam.tasks import get_task
 from keras_bam.teacher import TeacherRun
 from keras_bam.teacher import train_teacher
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.teacher_predictions import teacher_predictions_path
 from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 

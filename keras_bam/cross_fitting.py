@@ -17,6 +17,7 @@ from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import train_teacher
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.teacher_predictions import teacher_predictions_file
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def cross_fit_teacher(
     for split, predictions in assembled.items():
         predictions.metadata.update(cross_fitted_folds=folds, fold_seed=fold_seed)
         paths[split] = predictions.save(
-            os.path.join(output_dir, f"{task.name}_{split}_teacher.npz")
+            os.path.join(output_dir, teacher_predictions_file(task, split))
         )
     result = CrossFitRun(
         task=task,

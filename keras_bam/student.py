@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 
 import keras
@@ -31,18 +30,10 @@ from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
 from keras_bam.teacher import prepared_backbone
 from keras_bam.teacher_predictions import TeacherPredictions
+from keras_bam.teacher_predictions import teacher_predictions_path
 from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
-
-
-def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
-    """Where `train_teacher(..., output_dir=<teacher_dir>/<task>)` (and the CLI)
-    write a task's teacher predictions."""
-    task = get_task(task)
-    return os.path.join(
-        os.fspath(teacher_dir), task.name, f"{task.name}_{split}_teacher.npz"
-    )
 
 
 @dataclasses.dataclass

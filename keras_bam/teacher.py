@@ -36,6 +36,7 @@ from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
+from keras_bam.teacher_predictions import teacher_predictions_file
 from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 
@@ -334,7 +335,7 @@ def train_teacher(
                     examples,
                     encoded,
                     os.path.join(
-                        output_dir, f"{task.name}_{examples.split}_teacher.npz"
+                        output_dir, teacher_predictions_file(task, examples.split)
                     ),
                     backbone=str(backbone_name),
                     recipe=recipe.to_dict(),

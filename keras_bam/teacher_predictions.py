@@ -293,3 +293,33 @@ def _check_arrays(path: str, metadata: dict, arrays: dict):
             path=path,
             field="outputs",
         )
+
+
+def teacher_predictions_file(task, split: str = "train") -> str:
+    """The file name of a task's teacher predictions on a split,
+    `<task>_<split>_teacher.npz` (`train_swapped` for the swapped pair order).
+
+    Example:
+    ```python
+    keras_bam.teacher_predictions.teacher_predictions_file("rte")
+    # 'rte_train_teacher.npz'
+    ```
+    """
+    return f"{get_task(task).name}_{split}_teacher.npz"
+
+
+def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
+    """Where `train_teacher(..., output_dir=<teacher_dir>/<task>)` (and the CLI)
+    write a task's teacher predictions: `<teacher_dir>/<task>/<file>`.
+
+    Example:
+    ```python
+    keras_bam.teacher_predictions_path("runs/teachers", "rte")
+    # 'runs/teachers/rte/rte_train_teacher.npz'
+    ```
+    """
+    return os.path.join(
+        os.fspath(teacher_dir),
+        get_task(task).name,
+        teacher_predictions_file(task, split),
+    )

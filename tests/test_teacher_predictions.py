@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,15 @@ def test_reads_version_1_files_without_a_checksum(dev, tmp_path, rng):
     )
     with pytest.raises(GlueDataError, match="field 'sha256' is missing"):
         keras_bam.TeacherPredictions.load(path)
+
+
+def test_teacher_prediction_file_names():
+    from keras_bam.teacher_predictions import teacher_predictions_file
+
+    assert teacher_predictions_file("RTE") == "rte_train_teacher.npz"
+    assert teacher_predictions_file("sts-b", "train_swapped") == (
+        "stsb_train_swapped_teacher.npz"
+    )
+    assert keras_bam.teacher_predictions_path("runs", "mrpc", "dev") == os.path.join(
+        "runs", "mrpc", "mrpc_dev_teacher.npz"
+    )
