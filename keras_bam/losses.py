@@ -6,17 +6,17 @@ from keras import ops
 
 
 def blend_classification_targets(
-    labels, teacher_logits, teacher_weight, temperature: float = 1.0
+    labels, teacher_logits, gold_weight, temperature: float = 1.0
 ):
-    """`(1 - w) * onehot(gold) + w * softmax(teacher_logits / T)`.
+    """`λ * onehot(gold) + (1 - λ) * softmax(teacher_logits / T)`.
 
-    With BAM's teacher annealing the teacher weight `w` is `1 - λ`, λ rising from 0
-    to 1 over training; a fixed `w` is plain distillation, `w = 0` plain training.
+    λ is the gold labels' weight (BAM's teacher annealing raises it from 0 to 1
+    over training); a fixed λ is plain distillation, λ = 1 plain training.
 
     Args:
         labels: int gold classes, shape `(batch,)`.
         teacher_logits: the teacher's logits, `(batch, classes)`.
-        teacher_weight: the weight `w` of the teacher, a scalar.
+        gold_weight: λ, the weight of the gold labels, a scalar.
         temperature: the softmax temperature `T` applied to the teacher.
 
     Returns:
@@ -26,16 +26,23 @@ def blend_classification_targets(
     classes = ops.shape(teacher_logits)[-1]
     gold = ops.one_hot(ops.cast(labels, "int32"), classes)
     teacher = ops.softmax(teacher_logits / temperature, axis=-1)
-    weight = ops.cast(teacher_weight, "float32")
+    weight = _teacher_weight(gold_weight)
     return (1.0 - weight) * gold + weight * teacher
 
 
-def blend_regression_targets(targets, teacher_outputs, teacher_weight):
-    """`(1 - w) * gold + w * teacher`, on the model's (scaled) regression scale."""
-    weight = ops.cast(teacher_weight, "float32")
+def blend_regression_targets(targets, teacher_outputs, gold_weight):
+    """`λ * gold + (1 - λ) * teacher`, on the model's (scaled) regression scale;
+    λ (`gold_weight`) as in `blend_classification_targets`."""
+    weight = _teacher_weight(gold_weight)
     return (1.0 - weight) * ops.cast(targets, "float32") + weight * ops.cast(
         teacher_outputs, "float32"
     )
+
+
+def _teacher_weight(gold_weight):
+    """`1 - λ` in float32, the teacher's share, from which both targets are
+    formed (the same float operations whatever λ's source)."""
+    return ops.cast(1.0 - gold_weight, "float32")
 
 
 def soft_cross_entropy(logits, target_probabilities):

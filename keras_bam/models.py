@@ -467,8 +467,9 @@ class MultiTaskModel(BackboneTaskModel):
             for task in self.tasks
         }
 
-    def gold_weight(self, training: bool):
-        """λ for this step (advancing the annealing step when training).
+    def step_gold_weight(self, training: bool):
+        """λ, the gold labels' weight, for this step (advancing the annealing
+        step when training).
 
         Outside training (`evaluate`, a validation pass) λ is 1: the loss is
         against the gold labels, which is what model selection should compare,
@@ -488,8 +489,7 @@ class MultiTaskModel(BackboneTaskModel):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        lam = self.gold_weight(training)
-        teacher_weight = 1.0 - lam
+        gold_weight = self.step_gold_weight(training)
         task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
         label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
         total = 0.0
@@ -507,11 +507,11 @@ class MultiTaskModel(BackboneTaskModel):
             output = y_pred[task.name]
             teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
             if task.is_regression:
-                targets = blend_regression_targets(label, teacher[:, 0], teacher_weight)
+                targets = blend_regression_targets(label, teacher[:, 0], gold_weight)
                 per_example = squared_error(output, targets)
             else:
                 targets = blend_classification_targets(
-                    label, teacher, teacher_weight, self.distillation_temperature
+                    label, teacher, gold_weight, self.distillation_temperature
                 )
                 per_example = soft_cross_entropy(output, targets)
             # `where`, not a product with the mask: another task's non-finite
@@ -530,7 +530,7 @@ class MultiTaskModel(BackboneTaskModel):
             total = total / ops.maximum(batch_size, 1.0)
         self._step_examples = weight
         if training:
-            self.gold_weight_tracker.update_state(lam)
+            self.gold_weight_tracker.update_state(gold_weight)
         # Read when compute_metrics is traced, right after, in the same step.
         self._step_is_training = bool(training)
         return total
