@@ -225,7 +225,7 @@ def _tokenize(tokenizer, texts: list) -> tuple:
 
 
 # Tokenizers whose TensorFlow Text kernel gives the ids of KerasHub's Python path
-# (tested), at about 15x its speed.
+# (tested), and much faster (benchmarks/tokenize_speed.py).
 _FAST_TOKENIZERS = (keras_hub.tokenizers.WordPieceTokenizer,)
 _compiled = weakref.WeakKeyDictionary()
 
