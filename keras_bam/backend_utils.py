@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 
@@ -12,6 +13,8 @@ from keras.utils import PyDataset
 
 DISTRIBUTIONS = ("none", "data_parallel")
 _MIRRORED_STRATEGIES = {}
+# This process's place in a cluster of training processes, once joined.
+_CLUSTER = {}
 
 
 class PassCountingBatches(PyDataset):
@@ -152,6 +155,44 @@ class ReplicaPaddedBatches(PyDataset):
         return keras.tree.map_structure(lambda x: np.asarray(x)[keep], outputs)
 
 
+class ProcessShardedBatches(ReplicaPaddedBatches):
+    """This process's rows of each batch of a stream that several processes share.
+
+    Every process builds the same stream (same data, seed and epoch); each
+    batch is padded to a multiple of the replicas of all processes (as
+    `ReplicaPaddedBatches` does; a packed batch's rows already are) and process
+    `index` keeps the `index`-th of `processes` equal, contiguous blocks of
+    each of its arrays. Together the processes
+    train on every row of every batch exactly once, in one global step, and
+    `predict`'s gathered outputs are the padded batches in order (`strip`).
+
+    Args:
+        batches: the stream, the same on every process.
+        multiple: the replicas of all processes together.
+        index: this process's index.
+        processes: how many processes share each batch.
+    """
+
+    def __init__(self, batches, multiple: int, index: int, processes: int, **kwargs):
+        super().__init__(batches, multiple, **kwargs)
+        if multiple % processes:
+            raise ValueError(
+                f"{multiple} replicas cannot be split evenly over "
+                f"{processes} processes."
+            )
+        self.index, self.processes = int(index), int(processes)
+
+    def __getitem__(self, index: int):
+        return keras.tree.map_structure(self._block, super().__getitem__(index))
+
+    def _block(self, values):
+        # Each array by its own length: a packed batch's targets have one entry
+        # per slot, `slots` times its rows (as `tf.distribute` splits them).
+        values = np.asarray(values)
+        share = len(values) // self.processes
+        return values[self.index * share : (self.index + 1) * share]
+
+
 def _pad_rows(values, extra: int):
     """`values` (an array or dict of arrays) with `extra` copies of row 0 appended."""
     if isinstance(values, dict):
@@ -175,22 +216,62 @@ def as_fit_input(batches):
     TensorFlow the dataset accounts for the batch Keras reads before the first
     epoch; on JAX, batches are padded to a multiple of the device count with rows
     that count for nothing (`ReplicaPaddedBatches`; pass the result to
-    `strip_padding` after `predict`).
+    `strip_padding` after `predict`). In a cluster (`initialize_cluster`),
+    each process feeds its own rows of every batch (`ProcessShardedBatches`;
+    on TensorFlow through `distribute_datasets_from_function`).
 
     Example:
     ```python
     model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
+    processes = _sharding_processes()
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         check_packed_replicas(batches, batch_replicas())
+        if processes > 1:
+            return _tf_process_dataset(
+                ProcessShardedBatches(
+                    batches, batch_replicas(), process_index(), processes
+                )
+            )
         return batches.to_tf_dataset(first_pass_is_build=tf.distribute.has_strategy())
     devices = _jax_data_parallel_devices()
-    if devices > 1:
+    if processes > 1:
+        batches = ProcessShardedBatches(batches, devices, process_index(), processes)
+    elif devices > 1:
         batches = ReplicaPaddedBatches(batches, devices)
     return PassCountingBatches(batches)
+
+
+def _tf_process_dataset(local):
+    """This worker's rows as the strategy's distributed dataset: split into one
+    contiguous block per local replica, in replica order."""
+    import tensorflow as tf
+
+    from keras_bam.data.batching import to_tf_dataset
+
+    strategy = tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync // process_count()
+    dataset = to_tf_dataset(local, first_pass_is_build=True)
+    if replicas > 1:
+
+        def split(*batch):
+            pieces = tf.nest.map_structure(
+                lambda x: tf.stack(tf.split(x, replicas)), batch
+            )
+            return tf.data.Dataset.from_tensor_slices(pieces)
+
+        dataset = dataset.flat_map(split)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF
+    )
+    dataset = dataset.with_options(options)
+    distributed = strategy.distribute_datasets_from_function(lambda context: dataset)
+    distributed.batches = local  # For `strip_padding`.
+    return distributed
 
 
 def compiles_each_shape(model) -> bool:
@@ -202,10 +283,9 @@ def compiles_each_shape(model) -> bool:
 
 def strip_padding(fit_input, outputs):
     """`predict`'s outputs over `as_fit_input(...)` without padding rows."""
-    if isinstance(fit_input, PassCountingBatches) and isinstance(
-        fit_input.batches, ReplicaPaddedBatches
-    ):
-        return fit_input.batches.strip(outputs)
+    batches = getattr(fit_input, "batches", None)
+    if isinstance(batches, ReplicaPaddedBatches):
+        return batches.strip(outputs)
     return outputs
 
 
@@ -232,9 +312,10 @@ def distribution_scope(distribution: str = "none"):
     `"none"`: one device. `"data_parallel"`: every batch is split over
     `data_parallel_devices()`, each holding a replica of the weights, through
     the backend's own engine: `keras.distribution.DataParallel` on JAX,
-    `tf.distribute.MirroredStrategy` on TensorFlow (for several machines, use
-    `tf.distribute.MultiWorkerMirroredStrategy`'s scope around the same calls,
-    with `TF_CONFIG` set on each worker). Gradients are summed over the whole
+    `tf.distribute.MirroredStrategy` on TensorFlow. In a cluster of processes
+    (`initialize_cluster`), the devices are every process's:
+    `tf.distribute.MultiWorkerMirroredStrategy` on TensorFlow, `DataParallel`
+    over `jax.distributed`'s global devices on JAX. Gradients are summed over the whole
     batch before clipping, so a run computes what it would on one device, up to
     the order of floating-point sums.
 
@@ -258,6 +339,10 @@ def distribution_scope(distribution: str = "none"):
     if distribution == "none":
         yield None
         return
+    if keras.backend.backend() == "tensorflow" and "strategy" in _CLUSTER:
+        with _CLUSTER["strategy"].scope():
+            yield _CLUSTER["strategy"]
+        return
     devices = data_parallel_devices()
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -271,9 +356,135 @@ def distribution_scope(distribution: str = "none"):
         with strategy.scope():
             yield strategy
         return
-    data_parallel = keras.distribution.DataParallel(devices=devices)
+    # Several processes: each feeds its own rows of every batch (`as_fit_input`).
+    data_parallel = keras.distribution.DataParallel(
+        devices=devices, auto_shard_dataset=process_count() == 1
+    )
     with data_parallel.scope():
         yield data_parallel
+
+
+def initialize_cluster(workers: list | None = None, index: int | None = None):
+    """Joins this process to a cluster of processes that train one model.
+
+    Each process runs the same program with the same arguments but its own
+    `index`; inside `distribution_scope("data_parallel")` they then train as
+    one data-parallel replica set over every process's devices: each process
+    feeds its own rows of every batch (`as_fit_input`), gradients are summed
+    over all of them, λ advances once per global step, and only process 0
+    writes files (`is_chief`). Call it at program start, before the backend
+    has run anything (TensorFlow configures its collective operations then).
+
+    On TensorFlow this creates a `tf.distribute.MultiWorkerMirroredStrategy`
+    from `TF_CONFIG` (written from `workers` and `index` when given); on JAX it
+    calls `keras.distribution.initialize` (`jax.distributed.initialize`, the
+    first address being the coordinator; without `workers`, from Keras's
+    `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `KERAS_DISTRIBUTION_NUM_PROCESSES` and
+    `KERAS_DISTRIBUTION_PROCESS_ID`), with Gloo collectives on CPUs.
+
+    Args:
+        workers: every process's `host:port`, in index order; `None` to read
+            the backend's own environment variables.
+        index: this process's position in `workers`.
+
+    Returns:
+        `(process_count, process_index)`.
+
+    Example:
+    ```python
+    # On each of two machines, with its own index (0 or 1):
+    keras_bam.initialize_cluster(["10.0.0.1:2222", "10.0.0.2:2222"], index)
+    with keras_bam.distribution_scope("data_parallel"):
+        keras_bam.train_student(["rte", "mrpc"], ...)
+    ```
+    """
+    if _CLUSTER:
+        return _CLUSTER["count"], _CLUSTER["index"]
+    if workers is not None:
+        workers = [str(w) for w in workers]
+        if index is None or not 0 <= int(index) < len(workers):
+            raise ValueError(
+                f"index must be this process's position in the {len(workers)} "
+                f"workers {workers}, got {index!r}."
+            )
+        index = int(index)
+    if keras.backend.backend() == "tensorflow":
+        _initialize_tf_cluster(workers, index)
+    elif keras.backend.backend() == "jax":
+        _initialize_jax_cluster(workers, index)
+    else:
+        raise ValueError(
+            f"Several processes are supported on TensorFlow and JAX, not on "
+            f"{keras.backend.backend()!r}."
+        )
+    return _CLUSTER["count"], _CLUSTER["index"]
+
+
+def _initialize_tf_cluster(workers, index):
+    import tensorflow as tf
+
+    if workers is not None:
+        os.environ["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        )
+    if "TF_CONFIG" not in os.environ:
+        raise ValueError("Give the workers, or set TF_CONFIG on each process.")
+    config = json.loads(os.environ["TF_CONFIG"])
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    chiefs = list(cluster.get("chief", []))
+    count = len(chiefs) + len(cluster.get("worker", []))
+    position = int(task.get("index", 0))
+    if task.get("type") == "worker":
+        position += len(chiefs)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as error:
+        raise RuntimeError(
+            "initialize_cluster must be called before TensorFlow runs any "
+            f"operation in this process (TensorFlow: {error})."
+        ) from error
+    _CLUSTER.update(count=count, index=position, strategy=strategy)
+
+
+def _initialize_jax_cluster(workers, index):
+    import jax
+
+    # XLA's CPU client has no cross-process collectives without Gloo.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if workers is None:
+        keras.distribution.initialize()
+    else:
+        keras.distribution.initialize(",".join(workers), len(workers), index)
+    _CLUSTER.update(count=jax.process_count(), index=jax.process_index())
+
+
+def process_count() -> int:
+    """How many processes train together (1 outside `initialize_cluster`)."""
+    return int(_CLUSTER.get("count", 1))
+
+
+def process_index() -> int:
+    """This process's index in the cluster (0 outside `initialize_cluster`)."""
+    return int(_CLUSTER.get("index", 0))
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's files: process 0, the only one
+    outside a cluster. The others compute the same weights and write nothing."""
+    return process_index() == 0
+
+
+def _sharding_processes() -> int:
+    """How many processes share each batch in the current distribution."""
+    if process_count() == 1:
+        return 1
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.get_strategy()
+        return process_count() if strategy is _CLUSTER.get("strategy") else 1
+    distribution = keras.distribution.distribution()
+    return process_count() if distribution is not None else 1
 
 
 def _jax_data_parallel_devices() -> int:
@@ -487,3 +698,77 @@ def dropout(inputs, rate: float, seed_generator, noise_shape=None):
     keep = bits < np.uint32(min(round((1.0 - rate) * 2**32), 2**32 - 1))
     scaled = inputs / jnp.asarray(1.0 - rate, inputs.dtype)
     return jnp.where(keep, scaled, jnp.zeros((), inputs.dtype))
+
+
+def build_batch(model, iterator):
+    """The batch TensorFlow's `fit` builds `model` from, as one replica's tensors.
+
+    Under `MultiWorkerMirroredStrategy`, Keras reduces the first distributed
+    batch to plain tensors with a cross-worker mean that fails on nested
+    inputs; any replica's share has the right shapes and dtypes, so this takes
+    the first local one. Returns `None` elsewhere (Keras's own build applies).
+    """
+    if iterator is None or _sharding_processes() == 1:
+        return None
+    strategy = model.distribute_strategy
+    for _, _, distributed in iterator:
+        batch = next(distributed)
+        return keras.tree.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0], batch
+        )
+    return None
+
+
+def replica_logs(logs: dict) -> dict:
+    """A step's logs in the form Keras can reduce over the current replicas.
+
+    Keras reduces a multi-worker step's logs with a mean over axis 0, which a
+    scalar lacks: there each scalar becomes a one-element vector, so the
+    reduction averages the replicas' values as it does on one machine.
+    """
+    if _sharding_processes() == 1 or keras.backend.backend() != "tensorflow":
+        return logs
+    return {
+        k: keras.ops.reshape(v, (1,)) if len(keras.ops.shape(v)) == 0 else v
+        for k, v in logs.items()
+    }
+
+
+def gathered_predict_function(function):
+    """`function` (a JAX trainer's predict step) returning whole batches on
+    every process: in a cluster its outputs are sharded over the processes,
+    which numpy cannot read, so each is gathered (TensorFlow's trainer already
+    gathers). Anything else is returned as is."""
+    if (
+        keras.backend.backend() != "jax"
+        or _sharding_processes() == 1
+        or getattr(function, "gathers_processes", False)
+    ):
+        return function
+    from jax.experimental import multihost_utils
+
+    def gathered(state, iterator):
+        outputs, state = function(state, iterator)
+        return multihost_utils.process_allgather(outputs, tiled=True), state
+
+    gathered.gathers_processes = True
+    return gathered
+
+
+def cluster_barrier(name: str):
+    """Waits until every process of the cluster has reached this point (e.g.
+    until process 0 has written files the others read next); nothing outside
+    a cluster."""
+    if process_count() == 1:
+        return
+    if keras.backend.backend() == "jax":
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+        return
+    import tensorflow as tf
+
+    # A collective all-reduce completes only once every worker has joined it.
+    strategy = _CLUSTER["strategy"]
+    ones = strategy.run(lambda: tf.constant(1.0))
+    strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None).numpy()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 
 import keras
 import numpy as np
+
+from keras_bam.backend_utils import is_chief
 
 CHECKPOINT_FORMAT = 1
 WEIGHTS_FILE = "checkpoint.weights.h5"
@@ -112,9 +115,20 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def save(self):
         """Writes the weights and the state (epoch, batch, step) now."""
+        if is_chief():
+            self._write(self.directory)
+        else:
+            # In a cluster every process holds the same weights and process 0
+            # writes them; the others read them alike (reading a variable can be
+            # a collective operation that all must join) into a scratch folder.
+            with tempfile.TemporaryDirectory() as scratch:
+                self._write(scratch)
+        self.saves += 1
+
+    def _write(self, directory: str):
         model = self.model  # On JAX, this syncs the trainer's state into the model.
-        os.makedirs(self.directory, exist_ok=True)
-        partial = os.path.join(self.directory, "partial.weights.h5")
+        os.makedirs(directory, exist_ok=True)
+        partial = os.path.join(directory, "partial.weights.h5")
         model.save_weights(partial, overwrite=True)
         state = {
             "format": CHECKPOINT_FORMAT,
@@ -133,11 +147,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "run_config": self.run_config,
             "time": time.time(),
         }
-        os.replace(partial, self.weights_path)
-        with open(self.state_path + ".partial", "w") as f:
+        os.replace(partial, os.path.join(directory, WEIGHTS_FILE))
+        state_path = os.path.join(directory, STATE_FILE)
+        with open(state_path + ".partial", "w") as f:
             json.dump(state, f, indent=2)
-        os.replace(self.state_path + ".partial", self.state_path)
-        self.saves += 1
+        os.replace(state_path + ".partial", state_path)
 
     def read_state(self) -> dict | None:
         """The saved state, or `None` when there is no checkpoint."""

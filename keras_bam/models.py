@@ -14,9 +14,12 @@ from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
+from keras_bam.backend_utils import build_batch
+from keras_bam.backend_utils import gathered_predict_function
 from keras_bam.backend_utils import global_sum
 from keras_bam.backend_utils import loss_replicas
 from keras_bam.backend_utils import released_gradient_registrations
+from keras_bam.backend_utils import replica_logs
 from keras_bam.data.encoding import encode_texts
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
@@ -92,6 +95,21 @@ class BackboneTaskModel(keras.Model):
         step (`backend_utils.released_gradient_registrations`)."""
         with released_gradient_registrations():
             return super().fit(*args, **kwargs)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return replica_logs(super().compute_metrics(x, y, y_pred, sample_weight))
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        self.predict_function = gathered_predict_function(self.predict_function)
+        return self.predict_function
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # TensorFlow's trainer only: several processes build from a local batch.
+        batch = build_batch(self, iterator)
+        if batch is not None:
+            iterator, data_batch = None, batch
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # Keras's `compile` (also when a `.keras` file is loaded) sets the `loss`
     # tracker; this makes it average steps by their examples (`compute_loss`

@@ -6,11 +6,14 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
+from keras_bam.backend_utils import is_chief
 from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs
@@ -273,6 +276,11 @@ def run_glue(
             "recipe": student_recipe.to_dict(),
             **STUDENTS[name],
         }
+        if not is_chief():
+            # In a cluster process 0 writes; the others take part in exporting
+            # and predicting, writing into a scratch folder.
+            student_dir = tempfile.mkdtemp(prefix="keras-bam-")
+            summary_path = os.path.join(student_dir, "summary.json")
         summary["dev_outputs_path"] = save_dev_outputs(
             os.path.join(student_dir, "dev_outputs.npz"), run.dev_outputs
         )
@@ -299,6 +307,8 @@ def run_glue(
             summary["submission_dir"] = submission_dir
         with open(summary_path, "w") as f:
             json.dump(summary, f, indent=2)
+        if not is_chief():
+            shutil.rmtree(student_dir, ignore_errors=True)
         student_summaries[name] = summary
         del run
         keras.backend.clear_session()
@@ -313,6 +323,8 @@ def run_glue(
         table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
         output_dir=output_dir,
     )
+    if not is_chief():
+        return result
     with open(os.path.join(output_dir, "dev_table.md"), "w") as f:
         f.write(result.table + "\n")
     with open(os.path.join(output_dir, "results.json"), "w") as f:

@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import compiles_each_shape
+from keras_bam.backend_utils import is_chief
 from keras_bam.backend_utils import strip_padding
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
@@ -171,6 +172,14 @@ def write_teacher_predictions(
             {str(i): np.asarray(w) for i, w in enumerate(model.get_weights())}
         ),
     }
+    if not is_chief():  # Another process writes the file; this one takes part.
+        for start in range(0, n, chunk_size):
+            predict_outputs(
+                model,
+                encoded.select(np.arange(start, min(start + chunk_size, n))),
+                batch_size,
+            )
+        return path
     outputs, done = _resume(outputs_path, progress_path, key)
     if outputs is None:
         shutil.rmtree(partial, ignore_errors=True)

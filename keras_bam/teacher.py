@@ -14,7 +14,9 @@ import numpy as np
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backbones import with_precision
 from keras_bam.backend_utils import as_fit_input
+from keras_bam.backend_utils import cluster_barrier
 from keras_bam.backend_utils import distribution_scope
+from keras_bam.backend_utils import is_chief
 from keras_bam.backend_utils import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
@@ -324,26 +326,51 @@ def train_teacher(
             dev_outputs=dev_outputs,
         )
         if output_dir is not None:
-            os.makedirs(output_dir, exist_ok=True)
-            save_dev_outputs(
-                os.path.join(output_dir, f"{task.name}_dev_outputs.npz"),
-                {task.name: dev_outputs},
+            write_teacher_files(
+                model,
+                run,
+                recipe,
+                prediction_sets,
+                output_dir,
+                str(backbone_name),
+                save_model,
             )
-            for examples, encoded in prediction_sets:
-                run.predictions_paths[examples.split] = write_teacher_predictions(
-                    model,
-                    examples,
-                    encoded,
-                    os.path.join(
-                        output_dir, teacher_predictions_file(task, examples.split)
-                    ),
-                    backbone=str(backbone_name),
-                    recipe=recipe.to_dict(),
-                    backend=keras.backend.backend(),
-                )
-            if save_model:
-                run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
-                model.save(run.model_path)
-            with open(os.path.join(output_dir, f"{task.name}_teacher.json"), "w") as f:
-                json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
         return run
+
+
+def write_teacher_files(
+    model,
+    run: TeacherRun,
+    recipe: FineTuningRecipe,
+    prediction_sets: list,
+    output_dir: str,
+    backbone: str,
+    save_model: bool,
+):
+    """Writes a trained teacher's dev outputs, training-set predictions, model
+    and summary into `output_dir`; in a cluster only process 0 writes, while
+    every process takes part in predicting."""
+    task = run.task
+    for examples, encoded in prediction_sets:
+        run.predictions_paths[examples.split] = write_teacher_predictions(
+            model,
+            examples,
+            encoded,
+            os.path.join(output_dir, teacher_predictions_file(task, examples.split)),
+            backbone=backbone,
+            recipe=recipe.to_dict(),
+            backend=keras.backend.backend(),
+        )
+    if save_model:
+        run.model_path = os.path.join(output_dir, f"{task.name}_teacher.keras")
+    if is_chief():
+        os.makedirs(output_dir, exist_ok=True)
+        save_dev_outputs(
+            os.path.join(output_dir, f"{task.name}_dev_outputs.npz"),
+            {task.name: run.dev_outputs},
+        )
+        if save_model:
+            model.save(run.model_path)
+        with open(os.path.join(output_dir, f"{task.name}_teacher.json"), "w") as f:
+            json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
+    cluster_barrier(f"{task.name} teacher written")  # Others may read them next.

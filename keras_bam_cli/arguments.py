@@ -100,6 +100,19 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         help="data_parallel: split each batch over every GPU (or every CPU device "
         "configured), with keras.distribution (JAX) or tf.distribute (TensorFlow)",
     )
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        metavar="HOST:PORT",
+        help="several processes training as one (with --distribution "
+        "data_parallel): every process's address, the same list on each, the "
+        "first being JAX's coordinator; without it, TensorFlow reads TF_CONFIG",
+    )
+    parser.add_argument(
+        "--worker-index",
+        type=int,
+        help="this process's position in --workers (0 writes the files)",
+    )
     parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--cache-dir", default=os.path.join(".cache", "encoded"))
     parser.add_argument(

@@ -18,8 +18,16 @@ from keras_bam_cli.arguments import TEACHER_DEFAULTS
 from keras_bam_cli.arguments import fit_verbosity
 
 
-def use_compilation_cache(args) -> None:
-    """Turns on `enable_compilation_cache` as the options say."""
+def prepare_run(args) -> None:
+    """Joins the cluster the options name (before the backend runs anything),
+    then turns on `enable_compilation_cache` as the options say."""
+    if args.workers or os.environ.get("TF_CONFIG"):
+        if args.distribution != "data_parallel":
+            raise SystemExit(
+                "keras-bam: several processes (--workers or TF_CONFIG) train "
+                "with --distribution data_parallel."
+            )
+        keras_bam.initialize_cluster(args.workers, args.worker_index)
     if args.compilation_cache and args.compilation_cache.lower() != "none":
         keras_bam.enable_compilation_cache(args.compilation_cache)
 
@@ -41,7 +49,7 @@ def recipe_from_arguments(args, **defaults):
 
 def run_teachers(args, tasks) -> dict:
     """Trains one teacher per task; returns task name to `TeacherRun.summary()`."""
-    use_compilation_cache(args)
+    prepare_run(args)
     summaries = {}
     for task in tasks:
         run = keras_bam.train_teacher(
@@ -131,7 +139,7 @@ def glue_settings(args) -> dict:
 
 def run_glue_from_arguments(args):
     """Runs `run_glue` with the parsed options and prints the dev table."""
-    use_compilation_cache(args)
+    prepare_run(args)
     settings = glue_settings(args)
     run = keras_bam.run_glue(**settings)
     if not args.paper:
@@ -149,7 +157,7 @@ def run_glue_from_arguments(args):
 
 def run_student_from_arguments(args, tasks) -> dict:
     """Trains one student from the parsed options; returns its summary."""
-    use_compilation_cache(args)
+    prepare_run(args)
     teachers = args.teachers or ("none" if args.distillation == "gold" else "given")
     if teachers == "given" and not args.teacher_dir:
         raise SystemExit(

@@ -114,3 +114,19 @@ def main_parser():
     from keras_bam_cli.main import build_parser
 
     return build_parser()
+
+
+def test_several_processes_need_data_parallel(capsys, glue_dir):
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["student", "--tasks", "rte", "mrpc", "--data-dir", glue_dir]
+            + ["--workers", "localhost:1", "localhost:2", "--worker-index", "0"]
+        )
+    assert "--distribution data_parallel" in str(exit_info.value)
+
+
+def test_a_cluster_needs_this_process_index():
+    import keras_bam
+
+    with pytest.raises(ValueError, match="position in the 2 workers"):
+        keras_bam.initialize_cluster(["localhost:1", "localhost:2"], 2)
