@@ -276,6 +276,8 @@ def write_result(setting: Setting, system: str, seed: int, payload: dict) -> str
         "setting": setting.to_dict(),
         "code_version": code_version(),
         "machine": f"cpu:{os.cpu_count()} cores ({platform.machine()})",
+        # Whether a rerun with this seed repeats the numbers bit for bit.
+        "determinism": keras_bam.op_determinism(),
         "command": " ".join(sys.argv),
         **payload,
     }
@@ -1038,6 +1040,11 @@ def main(argv=None):
         help="when a stored teachers result's predictions are not in --work-dir, "
         "train those teachers again and go on only if they reproduce it",
     )
+    run_parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="keras_bam.enable_op_determinism() (recorded in each result)",
+    )
     run_parser.add_argument("--verbose", type=int, default=2)
     report_parser = commands.add_parser(
         "report", help="aggregate, plot, fill the table in --readme"
@@ -1064,6 +1071,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     set_results_dir(args.results_dir)
     if args.command_name == "run":
+        if args.deterministic:
+            keras_bam.enable_op_determinism()
         if args.train_limit == 0:
             args.train_limit = None
         run(args)

@@ -118,6 +118,9 @@ SYSTEMS = {
     # name: (kind, KERAS_BACKEND)
     "keras-bam-tf": ("keras-bam", "tensorflow"),
     "keras-bam-jax": ("keras-bam", "jax"),
+    # The same with `keras_bam.enable_op_determinism()`: its cost.
+    "keras-bam-tf-deterministic": ("keras-bam", "tensorflow"),
+    "keras-bam-jax-deterministic": ("keras-bam", "jax"),
     "keras-hub-tf": ("keras-hub", "tensorflow"),
     "keras-hub-jax": ("keras-hub", "jax"),
     # Keras is imported only for keras-bam's TSV reader; its torch backend adds
@@ -133,6 +136,8 @@ PREDICT_OVER_PEER = 1.3
 MAX_BAM_SHAPES = 2
 # The BAM step's model-FLOPs utilization on a GPU, against its matmul peak.
 GPU_MFU = 0.25
+# The most that op determinism may cost to be on by default (issue 19).
+DETERMINISM_COST = 1.10
 VARIANT_LABELS = {
     "single": "keras-bam single-task",
     "single-bam-batches": "keras-bam single-task, BAM's batches",
@@ -472,6 +477,8 @@ def child_keras_bam(cfg: dict) -> None:
     from keras_bam.teacher import task_loss
     from keras_bam.teacher import training_targets
 
+    if cfg["system"].endswith("-deterministic"):
+        keras_bam.enable_op_determinism()  # Before the backend starts (JAX).
     backend = keras.backend.backend()
     base = {"system": cfg["system"], "backend": backend, "device": keras_device()}
     batch_size = cfg["batch_size"]
@@ -1103,6 +1110,8 @@ def system_label(row: dict) -> str:
     label = VARIANT_LABELS[row["variant"]]
     if not row["variant"].startswith("hf"):
         label += f" ({row['backend']})"
+    if row["system"].endswith("-deterministic"):
+        label += ", op determinism"
     return label
 
 
@@ -1190,6 +1199,17 @@ def targets(rows: list, tasks: list) -> list:
                     f"BAM step ({backend}) {100 * (ratio - 1):+.1f}% time against "
                     f"the single-task step on the same batches (target <= "
                     f"+{100 * (BAM_OVER_SINGLE - 1):.0f}%)",
+                )
+            )
+        deterministic = find(f"{system}-deterministic", "bam", "train")
+        if bam and deterministic:
+            ratio = deterministic["pass_seconds"] / bam["pass_seconds"]
+            out.append(
+                (
+                    ratio <= DETERMINISM_COST,
+                    f"BAM step ({backend}) {100 * (ratio - 1):+.1f}% time with op "
+                    f"determinism (on by default if <= "
+                    f"+{100 * (DETERMINISM_COST - 1):.0f}%)",
                 )
             )
         if predict and peer_predict:

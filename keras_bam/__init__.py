@@ -16,8 +16,10 @@ from keras_bam.backend_utils import as_fit_input
 from keras_bam.backend_utils import data_parallel_devices
 from keras_bam.backend_utils import distribution_scope
 from keras_bam.backend_utils import enable_compilation_cache
+from keras_bam.backend_utils import enable_op_determinism
 from keras_bam.backend_utils import initialize_cluster
 from keras_bam.backend_utils import is_chief
+from keras_bam.backend_utils import op_determinism
 from keras_bam.backend_utils import process_count
 from keras_bam.backend_utils import process_index
 from keras_bam.backend_utils import strip_padding

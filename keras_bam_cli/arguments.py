@@ -101,6 +101,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "configured), with keras.distribution (JAX) or tf.distribute (TensorFlow)",
     )
     parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (keras_bam.enable_op_determinism): runs "
+        "repeat bit for bit on GPUs too, at some cost in speed (CPU runs "
+        "already do)",
+    )
+    parser.add_argument(
         "--workers",
         nargs="+",
         metavar="HOST:PORT",

@@ -19,8 +19,10 @@ from keras_bam_cli.arguments import fit_verbosity
 
 
 def prepare_run(args) -> None:
-    """Joins the cluster the options name (before the backend runs anything),
-    then turns on `enable_compilation_cache` as the options say."""
+    """Turns on op determinism and joins the cluster the options name (before
+    the backend runs anything), then `enable_compilation_cache`."""
+    if args.deterministic:
+        keras_bam.enable_op_determinism()
     if args.workers or os.environ.get("TF_CONFIG"):
         if args.distribution != "data_parallel":
             raise SystemExit(
