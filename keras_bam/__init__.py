@@ -58,6 +58,8 @@ from keras_bam.data import pack_rows
 from keras_bam.data import read_glue_tsv
 from keras_bam.data import tokenizer_fingerprint
 from keras_bam.data import truncate_longest_first
+from keras_bam.data.teacher_predictions import TeacherPredictions
+from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.export import export_saved_model
 from keras_bam.layers import BitGeneratorDropout
 from keras_bam.layers import ClassTokenEncoder
@@ -105,8 +107,6 @@ from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import TeacherRun
 from keras_bam.teacher import train_teacher
-from keras_bam.teacher_predictions import TeacherPredictions
-from keras_bam.teacher_predictions import teacher_predictions_path
 from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 

@@ -12,12 +12,12 @@ import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.data.loading import SplitLoader
+from keras_bam.data.teacher_predictions import TeacherPredictions
+from keras_bam.data.teacher_predictions import teacher_predictions_file
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import train_teacher
-from keras_bam.teacher_predictions import TeacherPredictions
-from keras_bam.teacher_predictions import teacher_predictions_file
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.examples import TaskExamples
+from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.io_utils import arrays_sha256
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.packed_encoder import packable
-from keras_bam.teacher_predictions import TeacherPredictions
 
 EVAL_BATCH_SIZE = 128
 PREDICTION_CHUNK = 65536

@@ -18,6 +18,8 @@ from keras_bam.data.batching import RemainingBatches
 from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import multitask_batches
+from keras_bam.data.teacher_predictions import TeacherPredictions
+from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.metrics import glue_metrics
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
@@ -29,8 +31,6 @@ from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import get_task
 from keras_bam.teacher import make_optimizer
 from keras_bam.teacher import prepared_backbone
-from keras_bam.teacher_predictions import TeacherPredictions
-from keras_bam.teacher_predictions import teacher_predictions_path
 from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)

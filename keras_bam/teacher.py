@@ -23,6 +23,7 @@ from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.loading import SplitLoader
+from keras_bam.data.teacher_predictions import teacher_predictions_file
 from keras_bam.io_utils import save_dev_outputs
 from keras_bam.layers import reseed_dropout
 from keras_bam.metrics import glue_metrics
@@ -38,7 +39,6 @@ from keras_bam.recipes import FineTuningRecipe
 from keras_bam.schedules import WarmupLinearDecay
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
-from keras_bam.teacher_predictions import teacher_predictions_file
 from keras_bam.validation import check_backbone
 from keras_bam.validation import check_backend
 

@@ -1,4 +1,5 @@
-"""GLUE data: reading, validation, encoding, caching and batching."""
+"""GLUE data: reading, validation, encoding, caching, batching, and teachers'
+prediction files."""
 
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import PlannedBatches
@@ -25,6 +26,9 @@ from keras_bam.data.multitask import multitask_batches
 from keras_bam.data.multitask import multitask_targets
 from keras_bam.data.packing import Packing
 from keras_bam.data.packing import pack_rows
+from keras_bam.data.teacher_predictions import TeacherPredictions
+from keras_bam.data.teacher_predictions import teacher_predictions_file
+from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import glue_tsv_path
 from keras_bam.data.tsv_reader import read_glue_tsv

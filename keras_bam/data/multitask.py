@@ -13,9 +13,9 @@ from keras_bam.data.batching import to_tf_dataset
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
+from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.recipes import BATCHING
 from keras_bam.tasks import get_task
-from keras_bam.teacher_predictions import TeacherPredictions
 
 MIXING = ("mixed", "per_task")
 TEACHERS = ("given", "uninformative", "none")

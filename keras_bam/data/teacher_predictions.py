@@ -301,7 +301,7 @@ def teacher_predictions_file(task, split: str = "train") -> str:
 
     Example:
     ```python
-    keras_bam.teacher_predictions.teacher_predictions_file("rte")
+    keras_bam.data.teacher_predictions.teacher_predictions_file("rte")
     # 'rte_train_teacher.npz'
     ```
     """

@@ -160,7 +160,7 @@ def test_reads_version_1_files_without_a_checksum(dev, tmp_path, rng):
 
 
 def test_teacher_prediction_file_names():
-    from keras_bam.teacher_predictions import teacher_predictions_file
+    from keras_bam.data.teacher_predictions import teacher_predictions_file
 
     assert teacher_predictions_file("RTE") == "rte_train_teacher.npz"
     assert teacher_predictions_file("sts-b", "train_swapped") == (
