@@ -70,7 +70,7 @@ def child_autotune(cfg: dict) -> dict:
 
     import keras_bam
     import keras_bam.data.batching as batching
-    from keras_bam.backend_utils import set_seed
+    from keras_bam.backend import set_seed
     from keras_bam.teacher import make_optimizer
     from keras_bam.teacher import task_loss
     from keras_bam.teacher import training_targets

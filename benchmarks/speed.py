@@ -471,7 +471,7 @@ def child_keras_bam(cfg: dict) -> None:
     import keras
 
     import keras_bam
-    from keras_bam.backend_utils import set_seed
+    from keras_bam.backend import set_seed
     from keras_bam.prediction import predict_outputs
     from keras_bam.teacher import make_optimizer
     from keras_bam.teacher import task_loss

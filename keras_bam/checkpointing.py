@@ -11,7 +11,7 @@ import time
 import keras
 import numpy as np
 
-from keras_bam.backend_utils import is_chief
+from keras_bam.backend import is_chief
 
 CHECKPOINT_FORMAT = 1
 WEIGHTS_FILE = "checkpoint.weights.h5"

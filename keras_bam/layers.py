@@ -6,12 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_bam import backend_utils
+from keras_bam.backend import kernels
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")
 class BitGeneratorDropout(keras.layers.Dropout):
-    """`keras.layers.Dropout` with its mask drawn by `backend_utils.dropout`.
+    """`keras.layers.Dropout` with its mask drawn by `kernels.dropout`.
 
     Same rate, noise shape, seed generator and config as Keras's layer; on JAX
     the mask comes from XLA's bit generator, which draws one uint32 per entry
@@ -33,7 +33,7 @@ class BitGeneratorDropout(keras.layers.Dropout):
 
     def call(self, inputs, training=False):
         if training and self.rate > 0:
-            return backend_utils.dropout(
+            return kernels.dropout(
                 inputs, self.rate, self.seed_generator, self.noise_shape
             )
         return inputs

@@ -14,12 +14,12 @@ from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
 from keras_bam.backbones import pooled_output
 from keras_bam.backbones import set_exact_gelu
-from keras_bam.backend_utils import build_batch
-from keras_bam.backend_utils import gathered_predict_function
-from keras_bam.backend_utils import global_sum
-from keras_bam.backend_utils import loss_replicas
-from keras_bam.backend_utils import released_gradient_registrations
-from keras_bam.backend_utils import replica_logs
+from keras_bam.backend import build_batch
+from keras_bam.backend import gathered_predict_function
+from keras_bam.backend import global_sum
+from keras_bam.backend import loss_replicas
+from keras_bam.backend import released_gradient_registrations
+from keras_bam.backend import replica_logs
 from keras_bam.data.encoding import encode_texts
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
@@ -92,7 +92,7 @@ class BackboneTaskModel(keras.Model):
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, without TensorFlow's leak of each traced train
-        step (`backend_utils.released_gradient_registrations`)."""
+        step (`keras_bam.backend.released_gradient_registrations`)."""
         with released_gradient_registrations():
             return super().fit(*args, **kwargs)
 

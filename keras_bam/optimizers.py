@@ -7,9 +7,9 @@ import re
 import keras
 from keras import ops
 
-from keras_bam.backend_utils import all_reduce_sum
-from keras_bam.backend_utils import dense
-from keras_bam.backend_utils import loss_replicas
+from keras_bam.backend import all_reduce_sum
+from keras_bam.backend import dense
+from keras_bam.backend import loss_replicas
 
 # BAM (and BERT) exclude these from weight decay, matched against variable paths.
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")

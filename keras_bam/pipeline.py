@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
-from keras_bam.backend_utils import is_chief
+from keras_bam.backend import is_chief
 from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs

@@ -9,10 +9,10 @@ import shutil
 
 import numpy as np
 
-from keras_bam.backend_utils import as_fit_input
-from keras_bam.backend_utils import compiles_each_shape
-from keras_bam.backend_utils import is_chief
-from keras_bam.backend_utils import strip_padding
+from keras_bam.backend import as_fit_input
+from keras_bam.backend import compiles_each_shape
+from keras_bam.backend import is_chief
+from keras_bam.backend import strip_padding
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import EncodedExamples

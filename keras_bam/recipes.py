@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_bam.backend_utils import DISTRIBUTIONS
+from keras_bam.backend import DISTRIBUTIONS
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 BATCHING = ("random", "length_grouped")

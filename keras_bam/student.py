@@ -10,8 +10,8 @@ import keras
 import numpy as np
 
 from keras_bam.annealing import TeacherAnnealing
-from keras_bam.backend_utils import as_fit_input
-from keras_bam.backend_utils import distribution_scope
+from keras_bam.backend import as_fit_input
+from keras_bam.backend import distribution_scope
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
 from keras_bam.data.batching import RemainingBatches

@@ -13,11 +13,11 @@ import numpy as np
 
 from keras_bam.backbones import resolve_backbone_and_tokenizer
 from keras_bam.backbones import with_precision
-from keras_bam.backend_utils import as_fit_input
-from keras_bam.backend_utils import cluster_barrier
-from keras_bam.backend_utils import distribution_scope
-from keras_bam.backend_utils import is_chief
-from keras_bam.backend_utils import set_seed
+from keras_bam.backend import as_fit_input
+from keras_bam.backend import cluster_barrier
+from keras_bam.backend import distribution_scope
+from keras_bam.backend import is_chief
+from keras_bam.backend import set_seed
 from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches

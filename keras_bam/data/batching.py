@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from keras.utils import PyDataset
 
-from keras_bam.backend_utils import batch_replicas
-from keras_bam.backend_utils import bucket_step
+from keras_bam.backend import batch_replicas
+from keras_bam.backend import bucket_step
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.packing import fitted_row_counts
 from keras_bam.data.packing import pack_rows

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
 
 # Runs in a fresh process: the device count must be set before the backend
 # starts. Trains a teacher per task (rte, stsb), then a BAM student on their
@@ -176,7 +176,7 @@ os.environ["XLA_FLAGS"] = (
 import jax
 import keras
 import numpy as np
-from keras_bam import backend_utils
+from keras_bam.backend import kernels
 
 assert len(jax.devices()) == 2
 mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
@@ -185,7 +185,7 @@ batch_sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("bat
 
 def masks(x):
     generator = keras.random.SeedGenerator(11)
-    return [backend_utils.dropout(x, 0.3, generator) != 0 for _ in range(3)]
+    return [kernels.dropout(x, 0.3, generator) != 0 for _ in range(3)]
 
 
 x = np.ones((6, 5, 8), "float32")

@@ -1,3 +1,5 @@
+"""Batch streams as `fit` and `predict` take them: padding, process shares, epochs."""
+
 import keras
 import numpy as np
 import pytest
@@ -70,44 +72,6 @@ def test_padding_passes_epochs_on():
     assert stream.epochs == 1
 
 
-def test_distribution_scope_none_and_unknown():
-    with keras_bam.distribution_scope("none") as scope:
-        assert scope is None
-    with pytest.raises(ValueError, match="Unknown distribution 'tpu'"):
-        with keras_bam.distribution_scope("tpu"):
-            pass
-    with pytest.raises(ValueError, match="distribution must be one of"):
-        keras_bam.FineTuningRecipe(distribution="mirrored")
-
-
-def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
-    directory = tmp_path / "xla"
-    if keras.backend.backend() != "jax":
-        assert keras_bam.enable_compilation_cache(directory) is False
-        assert not directory.exists()
-        return
-    import jax
-
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-    )
-    before = {name: getattr(jax.config, name) for name in names}
-    try:
-        assert keras_bam.enable_compilation_cache(directory, min_compile_seconds=0)
-        # A program no other test compiles (its shape), so it is compiled here.
-        x = np.arange(7 * 13, dtype="float32").reshape(7, 13)
-        np.asarray(jax.jit(lambda a: (a @ a.T).sum(axis=0))(x))
-        assert any(p.name.startswith("jit_") for p in directory.iterdir())
-        assert jax.config.jax_compilation_cache_dir == str(directory)
-    finally:
-        from jax.experimental.compilation_cache import compilation_cache
-
-        for name, value in before.items():
-            jax.config.update(name, value)
-        compilation_cache.reset_cache()
-
-
 class StreamEpochs(keras.callbacks.Callback):
     """The stream's epoch at the end of each of `fit`'s epochs."""
 
@@ -159,48 +123,27 @@ def test_packed_streams_must_split_evenly_over_the_replicas(glue_dir, tokenizer)
     assert padded[0][0]["token_ids"].shape[0] % 2 == 0
 
 
-DETERMINISTIC_RUN = """
-import sys
-import keras_bam
-keras_bam.enable_op_determinism()
-from tests.conftest import make_tiny_backbone
-glue_dir, out = sys.argv[1:3]
-common = dict(data_dir=glue_dir, tokenizer=keras_bam.load_tokenizer(),
-              train_limit=16, eval_limit=8, verbose=0)
-teacher = keras_bam.train_teacher(
-    "rte", output_dir=out + "/teachers/rte", backbone=make_tiny_backbone(),
-    recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8), save_model=False,
-    **common)
-student = keras_bam.train_student(
-    ["rte"], teacher_dir=out + "/teachers", backbone=make_tiny_backbone(),
-    recipe=keras_bam.FineTuningRecipe.bam_multi_task(epochs=1, batch_size=8),
-    **common)
-assert keras_bam.op_determinism()["op_determinism"], keras_bam.op_determinism()
-print("LOSS", teacher.history["loss"][-1], student.history["loss"][-1])
-"""
+def test_processes_share_each_padded_batch_in_contiguous_blocks():
+    from keras_bam.backend.fit_input import ProcessShardedBatches
 
-
-def test_training_runs_under_op_determinism(glue_dir, tmp_path):
-    # TensorFlow raises for an op without a deterministic kernel; none may be
-    # on a teacher's or student's path (embedding gradients, segment sums).
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-c", DETERMINISTIC_RUN, glue_dir, str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    padded = keras_bam.ReplicaPaddedBatches(Batches(), 4)
+    shares = [ProcessShardedBatches(Batches(), 4, i, 2) for i in range(2)]
+    for index in range(3):
+        whole = padded[index]
+        parts = [share[index] for share in shares]
+        for key in ("token_ids",):
+            np.testing.assert_array_equal(
+                np.concatenate([p[0][key] for p in parts]), whole[0][key]
+            )
+        for key in ("task_id", "label"):
+            np.testing.assert_array_equal(
+                np.concatenate([p[1][key] for p in parts]), whole[1][key]
+            )
+        assert len(parts[0][1]["label"]) == len(parts[1][1]["label"]) > 0
+    # `predict`'s gathered outputs are the padded batches: one strip drops padding.
+    outputs = np.concatenate([padded[i][0]["token_ids"][:, 0] for i in range(3)])
+    np.testing.assert_array_equal(
+        shares[0].strip(outputs), [0, 1, 2, 10, 11, 12, 13, 20]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    losses = [float(x) for x in done.stdout.split("LOSS")[-1].split()]
-    assert all(np.isfinite(losses))
-
-
-def test_op_determinism_is_reported():
-    report = keras_bam.op_determinism()
-    assert report["backend"] == keras.backend.backend()
-    assert report["devices"] == "cpu" and report["bit_identical"]
+    with pytest.raises(ValueError, match="split evenly over 3 processes"):
+        ProcessShardedBatches(Batches(), 4, 0, 3)

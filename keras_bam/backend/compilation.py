@@ -1,0 +1,111 @@
+"""Compilation: traced shapes, JAX's program cache, TensorFlow's gradient registry."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import keras
+
+
+def compiles_each_shape(model) -> bool:
+    """Whether `model`'s steps are compiled per input shape (XLA): when it runs
+    with `jit_compile`, whose default ("auto") Keras resolves to on for JAX,
+    and for TensorFlow on a machine with an accelerator."""
+    return bool(getattr(model, "jit_compile", False))
+
+
+def bucket_step() -> int | None:
+    """The padding granularity `BucketedBatches` uses by default on this backend.
+
+    TensorFlow runs every length through one traced step (`as_fit_input` gives
+    it a dynamic length), so lengths cost nothing: 1, a bucket per length (a
+    batch is padded to its longest example). JAX compiles a program per shape
+    (seconds each for a BERT model), so `None`: few shapes.
+    """
+    return 1 if keras.backend.backend() == "tensorflow" else None
+
+
+def enable_compilation_cache(
+    directory: str | os.PathLike, min_compile_seconds: float = 1.0
+) -> bool:
+    """Keeps JAX's compiled XLA programs on disk, so a later run reuses them.
+
+    JAX compiles one program per step and batch shape, seconds to tens of
+    seconds each for a BERT model (compile times in `benchmarks/README.md`);
+    a filled cache skips them. A program is
+    looked up by a hash of its computation, shapes, devices, XLA flags and JAX
+    version, so a changed model or machine compiles anew and never reuses a
+    stale program. TensorFlow traces its steps in every process and has no such
+    cache: there this does nothing.
+
+    The folder holds machine code that JAX runs, like Python's `__pycache__`:
+    keep it where only you can write (whoever can write there can run code in
+    your process); never share or download one.
+
+    Args:
+        directory: where the programs are kept (created if needed).
+        min_compile_seconds: programs that compiled faster are not kept.
+
+    Returns:
+        Whether the cache is on (`True` on JAX).
+
+    Example:
+    ```python
+    keras_bam.enable_compilation_cache(".cache/xla")
+    ```
+    """
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds)
+    )
+    # A cache JAX already opened (another folder, or none) is reopened at the next
+    # compilation with these settings.
+    from jax.experimental.compilation_cache import compilation_cache
+
+    compilation_cache.reset_cache()
+    return True
+
+
+@contextlib.contextmanager
+def released_gradient_registrations():
+    """Frees, on exit, the gradient functions TensorFlow registered inside.
+
+    On TensorFlow, each trace of Keras's train step all-reduces the gradients
+    through `tf.custom_gradient`, which registers a gradient function under a
+    new name in TensorFlow's global registry and never removes it; its closure
+    keeps the whole traced step alive, so every `fit` of a new model leaks its
+    train graph. The traced step no longer needs them (gradients are built at
+    trace time), so they are removed when the block ends. TensorFlow offers no
+    public call for this; on other backends, or if TensorFlow's registry
+    changes form, this does nothing.
+
+    Example:
+    ```python
+    with keras_bam.backend.released_gradient_registrations():
+        model.fit(x, y)
+    ```
+    """
+    registry = None
+    if keras.backend.backend() == "tensorflow":
+        from tensorflow.python.framework import ops as tf_ops
+
+        registry = getattr(
+            getattr(tf_ops, "_gradient_registry", None), "_registry", None
+        )
+    if not isinstance(registry, dict):
+        yield
+        return
+    before = set(registry)
+    try:
+        yield
+    finally:
+        for name in [n for n in registry if n not in before]:
+            if name.startswith("CustomGradient-"):
+                del registry[name]
