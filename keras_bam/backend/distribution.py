@@ -220,6 +220,7 @@ def sharding_processes() -> int:
 
 
 def jax_data_parallel_devices() -> int:
+    """The devices of JAX's current `DataParallel` distribution (1 without)."""
     distribution = keras.distribution.distribution()
     if isinstance(distribution, keras.distribution.DataParallel):
         return int(np.prod(distribution.device_mesh.shape))
