@@ -139,6 +139,7 @@ def measure(config: str, args) -> dict:
         phases[name] = max(phases.get(name, 0.0), rss)
     return {
         "config": config,
+        "commit": _commit(),
         "command": " ".join(command[1:]),
         "seconds": round(seconds, 1),
         # ru_maxrss is the largest peak of any waited-for child (KiB); when an
@@ -154,8 +155,9 @@ def measure(config: str, args) -> dict:
 
 def table(result) -> str:
     rows = [
-        "| run | peak RSS MiB | goal MiB | by phase (sampled peak, MiB) | seconds |",
-        "|---|---:|---:|---|---:|",
+        "| run | peak RSS MiB | goal MiB | by phase (sampled peak, MiB) | seconds "
+        "| commit |",
+        "|---|---:|---:|---|---:|---|",
     ]
     for run in result["runs"]:
         goal = result["goals_mib"][run["config"]]
@@ -165,7 +167,8 @@ def table(result) -> str:
         verdict = "PASS" if run["peak_rss_mib"] < goal else "FAIL"
         rows.append(
             f"| {run['config']} | {run['peak_rss_mib']:,.0f} ({verdict}) | "
-            f"{goal:,} | {phases} | {run['seconds']:.0f} |"
+            f"{goal:,} | {phases} | {run['seconds']:.0f} | "
+            f"{run.get('commit', result['commit'])} |"
         )
     return "\n".join(rows)
 
@@ -176,12 +179,12 @@ def render_readme(result, readme: str):
     parts = text.split(MARKER)
     if len(parts) != 3:
         raise SystemExit(f"{readme} needs two {MARKER} lines around the table.")
-    command = "KERAS_BACKEND={} python benchmarks/memory.py {}".format(
-        result["backend"], " ".join(result["argv"])
+    command = "KERAS_BACKEND={} python benchmarks/memory.py --configs CONFIG".format(
+        result["backend"]
     )
     body = (
         f"\n**{result['label']}**, {result['machine']}, backend {result['backend']}, "
-        f"commit {result['commit']}: `{command}`\n\n{table(result)}\n"
+        f"each run measured at its commit by `{command}`\n\n{table(result)}\n"
     )
     with open(readme, "w") as f:
         f.write(parts[0] + MARKER + body + MARKER + parts[2])
@@ -221,8 +224,20 @@ def main():
         "goals_mib": {"demo": 2861, "paper": 3815},
         "runs": [],
     }
+    # Configurations not measured now keep their earlier runs (and commits).
+    if os.path.exists(args.output):
+        with open(args.output) as f:
+            earlier = json.load(f)
+        if (earlier["label"], earlier["backend"]) == (args.label, result["backend"]):
+            for run in earlier["runs"]:
+                run.setdefault("commit", earlier["commit"])
+            result["runs"] = [
+                r for r in earlier["runs"] if r["config"] not in args.configs
+            ]
     for config in args.configs:
+        result["runs"] = [r for r in result["runs"] if r["config"] != config]
         result["runs"].append(measure(config, args))
+        result["runs"].sort(key=lambda r: ("demo", "paper").index(r["config"]))
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         with open(args.output, "w") as f:
             json.dump(result, f, indent=1)

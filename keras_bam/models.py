@@ -18,6 +18,7 @@ from keras_bam.backend import build_batch
 from keras_bam.backend import gathered_predict_function
 from keras_bam.backend import global_sum
 from keras_bam.backend import loss_replicas
+from keras_bam.backend import micro_batched_train_step
 from keras_bam.backend import released_gradient_registrations
 from keras_bam.backend import replica_logs
 from keras_bam.data.encoding import encode_texts
@@ -431,7 +432,14 @@ class MultiTaskModel(BackboneTaskModel):
             + ([compiled] if compiled is not None else [])
         )
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        micro_batches: int = 1,
+        **kwargs,
+    ):
         """`keras.Model.compile`, with `metrics` per task.
 
         The targets are one dict for all tasks, so metrics name their task:
@@ -447,6 +455,12 @@ class MultiTaskModel(BackboneTaskModel):
             optimizer: as `keras.Model.compile`.
             loss: must be `None`.
             metrics: `None`, `"glue"`, or a dict from task name to metrics.
+            micro_batches: compute each training step's gradient in this many
+                slices of its batch, added up
+                (`keras_bam.backend.micro_batched_train_step`): the same step
+                (BAM's summed loss: the same gradient, to float rounding;
+                dropout draws its masks per slice), with about `1 /
+                micro_batches` of the activation memory, at some speed.
             **kwargs: other `keras.Model.compile` arguments.
 
         Example:
@@ -462,9 +476,15 @@ class MultiTaskModel(BackboneTaskModel):
                 "A student's metrics are per task: pass them as `metrics`."
             )
         compiled = None if metrics is None else TaskMetrics(self.tasks, metrics)
+        if int(micro_batches) != micro_batches or micro_batches < 1:
+            raise ValueError(
+                f"micro_batches must be a positive integer: {micro_batches}."
+            )
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        self.micro_batches = int(micro_batches)
         # Saved with the model, so a reloaded student logs the same metrics.
         self._compile_config.config["metrics"] = metrics
+        self._compile_config.config["micro_batches"] = self.micro_batches
         self._task_losses.compiled = compiled
 
     def get_compile_config(self):
@@ -476,6 +496,11 @@ class MultiTaskModel(BackboneTaskModel):
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, *args):
+        if getattr(self, "micro_batches", 1) > 1:
+            return micro_batched_train_step(self, self.micro_batches, *args)
+        return super().train_step(*args)
 
     def head_outputs(self, pooled, training=None):
         # Looked up by name: an attribute holding the heads would change where
@@ -508,19 +533,23 @@ class MultiTaskModel(BackboneTaskModel):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         gold_weight = self.step_gold_weight(training)
+        examples = self.step_examples(y)
+        task_sums = self.task_loss_sums(y, y_pred, gold_weight)
+        return self.record_step_loss(task_sums, examples, gold_weight, training)
+
+    def step_examples(self, y):
+        """The step's examples: rows with a task (`task_id` ≥ 0; -1 marks empty
+        packing slots and padding rows), summed over `tf.distribute` replicas."""
+        task_ids = ops.reshape(y["task_id"], (-1,))
+        return global_sum(ops.sum(ops.cast(task_ids >= 0, "float32")))
+
+    def task_loss_sums(self, y, y_pred, gold_weight) -> list:
+        """Each task's loss summed over its examples in `y`, times its loss
+        weight (a list in `tasks` order), against targets blended with λ =
+        `gold_weight`."""
         task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
         label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
-        total = 0.0
-        # Rows with task_id -1 (empty packing slots, padding rows for data
-        # parallelism) have no loss and are not counted. Under tf.distribute
-        # each replica sees a share of the batch (not always as many examples
-        # as the others), Keras sums the replicas' gradients and multiplies
-        # each replica's logged loss by `replicas`: a mean divides by the
-        # whole batch's examples, and logged values are weighted alike on every
-        # replica (the batch's examples per replica).
-        replicas = loss_replicas()
-        batch_size = global_sum(ops.sum(ops.cast(task_ids >= 0, "float32")))
-        weight = batch_size / replicas
+        sums = []
         for index, task in enumerate(self.tasks):
             output = y_pred[task.name]
             teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
@@ -535,23 +564,41 @@ class MultiTaskModel(BackboneTaskModel):
             # `where`, not a product with the mask: another task's non-finite
             # targets must not make this task's loss NaN.
             mine = ops.equal(task_ids, index)
-            task_total = self.task_weights[index] * ops.sum(
-                ops.where(mine, per_example, 0.0)
+            sums.append(
+                self.task_weights[index] * ops.sum(ops.where(mine, per_example, 0.0))
             )
-            total = total + task_total
-            logged = task_total * replicas
-            if self.loss_reduction == "mean":
-                logged = logged / ops.maximum(batch_size, 1.0)
-            # Weighted by examples, as `loss` is: the per-task means add up to it.
-            self._task_losses.metrics[index].update_state(logged, sample_weight=weight)
+        return sums
+
+    def reduce_step_loss(self, task_sums: list, examples):
+        """The loss to differentiate: the tasks' sums added, and divided by the
+        step's `examples` for `loss_reduction="mean"`."""
+        total = sum(task_sums[1:], task_sums[0])
         if self.loss_reduction == "mean":
-            total = total / ops.maximum(batch_size, 1.0)
+            total = total / ops.maximum(examples, 1.0)
+        return total
+
+    def record_step_loss(self, task_sums: list, examples, gold_weight, training):
+        """Logs a step's per-task losses, examples and λ; returns its loss
+        (`reduce_step_loss`)."""
+        # Under tf.distribute each replica sees a share of the batch (not
+        # always as many examples as the others), Keras sums the replicas'
+        # gradients and multiplies each replica's logged loss by `replicas`:
+        # a mean divides by the whole batch's examples, and logged values are
+        # weighted alike on every replica (the batch's examples per replica).
+        replicas = loss_replicas()
+        weight = examples / replicas
+        for metric, task_sum in zip(self._task_losses.metrics, task_sums):
+            logged = task_sum * replicas
+            if self.loss_reduction == "mean":
+                logged = logged / ops.maximum(examples, 1.0)
+            # Weighted by examples, as `loss` is: the per-task means add up to it.
+            metric.update_state(logged, sample_weight=weight)
         self._step_examples = weight
         if training:
             self.gold_weight_tracker.update_state(gold_weight)
         # Read when compute_metrics is traced, right after, in the same step.
         self._step_is_training = bool(training)
-        return total
+        return self.reduce_step_loss(task_sums, examples)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._task_losses.compiled is not None:

@@ -65,6 +65,10 @@ class FineTuningRecipe:
             split over every device: `keras.distribution.DataParallel` on JAX,
             `tf.distribute.MirroredStrategy` on TensorFlow; see
             `distribution_scope`).
+        micro_batches: a student computes each step's gradient in this many
+            slices of its batch, added up (`MultiTaskModel.compile`): the
+            same steps with about `1 / micro_batches` of the activation
+            memory, dropout drawing its masks per slice. Students only.
 
     Example:
     ```python
@@ -92,6 +96,7 @@ class FineTuningRecipe:
     seed: int = 0
     precision: str = "float32"
     distribution: str = "none"
+    micro_batches: int = 1
 
     def __post_init__(self):
         if self.distribution not in DISTRIBUTIONS:
@@ -106,6 +111,10 @@ class FineTuningRecipe:
         if self.batching not in BATCHING:
             raise ValueError(
                 f"batching must be one of {BATCHING}, got {self.batching!r}."
+            )
+        if int(self.micro_batches) != self.micro_batches or self.micro_batches < 1:
+            raise ValueError(
+                f"micro_batches must be a positive integer, got {self.micro_batches!r}."
             )
         if self.loss_reduction not in ("sum", "mean"):
             raise ValueError(
@@ -139,4 +148,9 @@ class FineTuningRecipe:
         return cls(**values)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        # How a step is computed, not what: left out at its default, so that
+        # descriptions written before it existed still match.
+        if values["micro_batches"] == 1:
+            del values["micro_batches"]
+        return values

@@ -270,7 +270,8 @@ def train_student(
                 total_steps,
                 backbone_model.num_layers,
                 model.trainable_variables,
-            )
+            ),
+            micro_batches=recipe.micro_batches,
         )
         fit_callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
@@ -293,9 +294,12 @@ def train_student(
                 # What must be equal for the checkpoint to resume this run.
                 run_config={
                     "tasks": [t.name for t in tasks],
-                    # A run may resume on another number of devices.
+                    # A run may resume on another number of devices, or
+                    # micro-batches (the same steps).
                     "recipe": {
-                        k: v for k, v in recipe.to_dict().items() if k != "distribution"
+                        k: v
+                        for k, v in recipe.to_dict().items()
+                        if k not in ("distribution", "micro_batches")
                     },
                     "distillation": distillation,
                     "teachers": teachers,

@@ -226,6 +226,11 @@ def train_teacher(
     task = get_task(task)
     check_backend()
     recipe = recipe or FineTuningRecipe.bam_single_task()
+    if recipe.micro_batches != 1:
+        raise ValueError(
+            "micro_batches is a student's setting (MultiTaskModel); a teacher "
+            f"trains whole batches: got micro_batches={recipe.micro_batches}."
+        )
     with distribution_scope(recipe.distribution):
         backbone_model, tokenizer, backbone_name = prepared_backbone(
             backbone, tokenizer, recipe

@@ -185,6 +185,8 @@ QUICK = {
     "train_sample_seed": 0,
     "teacher_epochs": 2,
     "student_epochs": 2,
+    # A laptop's memory: the student's batch of 128 in 4 slices.
+    "student_micro_batches": 4,
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "
@@ -197,6 +199,16 @@ DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
 # (a test keeps the two equal).
 STUDENTS = ("multitask", "bam", "distilled", "uninformative")
 STUDENT_DEFAULTS = {"learning_rate": 1e-4, "epochs": 6, "batch_size": 128}
+
+
+def add_micro_batches_argument(parser: argparse.ArgumentParser, default_help=""):
+    parser.add_argument(
+        "--micro-batches",
+        type=int,
+        default=None,
+        help="compute each student step in this many slices of its batch: the "
+        "same steps in less memory (MultiTaskModel.compile)" + default_help,
+    )
 
 
 def add_glue_arguments(parser: argparse.ArgumentParser):
@@ -242,6 +254,10 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--teacher-epochs", type=int, default=None)
     parser.add_argument("--student-epochs", type=int, default=None)
     parser.add_argument("--student-batch-size", type=int, default=None)
+    add_micro_batches_argument(
+        parser,
+        f"; default: {QUICK['student_micro_batches']} in the quick setting, else 1",
+    )
     parser.add_argument("--student-learning-rate", type=float, default=None)
     parser.add_argument(
         "--save-every", type=int, default=None, help="checkpoint students every N steps"
@@ -293,6 +309,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    add_micro_batches_argument(parser, "; default: 1")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--layerwise-decay", type=float, default=0.9)
     parser.add_argument("--max-length", type=int, default=128)

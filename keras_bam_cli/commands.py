@@ -46,6 +46,7 @@ def recipe_from_arguments(args, **defaults):
         distribution=args.distribution,
         batching=args.batching,
         packing=args.packing,
+        micro_batches=getattr(args, "micro_batches", None) or 1,
     )
 
 
@@ -87,7 +88,9 @@ def glue_settings(args) -> dict:
     train_limit = args.train_limit
     sample_seed = args.train_sample_seed
     teacher_epochs, student_epochs = args.teacher_epochs, args.student_epochs
+    micro_batches = args.micro_batches
     if not args.paper:
+        micro_batches = micro_batches or QUICK["student_micro_batches"]
         train_limit = train_limit or QUICK["train_limit"]
         if sample_seed is None:
             sample_seed = QUICK["train_sample_seed"]
@@ -110,6 +113,7 @@ def glue_settings(args) -> dict:
         distribution=args.distribution,
         batching=args.batching,
         packing=args.packing,
+        micro_batches=micro_batches or 1,
     )
     for field, value in (
         ("epochs", student_epochs),

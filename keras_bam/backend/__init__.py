@@ -35,3 +35,4 @@ from keras_bam.backend.fit_input import replica_logs
 from keras_bam.backend.fit_input import strip_padding
 from keras_bam.backend.kernels import dense
 from keras_bam.backend.kernels import dropout
+from keras_bam.backend.micro_batching import micro_batched_train_step
