@@ -34,3 +34,19 @@ def test_unknown_batching_is_refused():
 
     with pytest.raises(ValueError, match="batching must be one of"):
         keras_bam.FineTuningRecipe(batching="sorted")
+
+
+def test_micro_batches_are_a_students_setting_left_out_of_descriptions_by_default():
+    import pytest
+
+    # Descriptions written before the field existed (finished teachers, quality
+    # results) still match a default recipe's.
+    assert "micro_batches" not in keras_bam.FineTuningRecipe().to_dict()
+    recipe = keras_bam.FineTuningRecipe.bam_multi_task(micro_batches=4)
+    assert recipe.to_dict()["micro_batches"] == 4
+    with pytest.raises(ValueError, match="micro_batches must be a positive integer"):
+        keras_bam.FineTuningRecipe(micro_batches=0)
+    with pytest.raises(ValueError, match="a student's setting"):
+        keras_bam.train_teacher(
+            "rte", recipe=keras_bam.FineTuningRecipe(micro_batches=2)
+        )
