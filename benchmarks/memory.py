@@ -10,7 +10,8 @@ child's exact peak from `getrusage(RUSAGE_CHILDREN)` when it ends.
 Configurations:
 - **demo**: `make demo`'s command: four tasks (RTE, MRPC, STS-B, CoLA), the
   quick setting (400 training examples per task, 2 teacher and 2 student
-  epochs), both students, export and submission files.
+  epochs, the students' steps in 4 micro-batches), both students, export and
+  submission files.
 - **paper**: the same four tasks with `--paper` (BAM's recipes: batch 128 for
   the student, length 128, ...), on the first `--paper-train-limit` training
   examples of each task and one epoch each, so that it finishes on a CPU: the
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -35,6 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+
+from provenance import code_version
+from provenance import machine
 
 MARKER = "<!-- memory-table -->"
 TASKS = ("rte", "mrpc", "stsb", "cola")
@@ -139,7 +142,7 @@ def measure(config: str, args) -> dict:
         phases[name] = max(phases.get(name, 0.0), rss)
     return {
         "config": config,
-        "commit": _commit(),
+        "commit": code_version(),
         "command": " ".join(command[1:]),
         "seconds": round(seconds, 1),
         # ru_maxrss is the largest peak of any waited-for child (KiB); when an
@@ -190,18 +193,6 @@ def render_readme(result, readme: str):
         f.write(parts[0] + MARKER + body + MARKER + parts[2])
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["demo", "paper"])
@@ -215,10 +206,9 @@ def main():
     args = parser.parse_args()
     result = {
         "label": args.label,
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores",
+        "machine": machine(),
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-        "commit": _commit(),
+        "commit": code_version(),
         "argv": sys.argv[1:],
         # The issue's goals, 3 GB and 4 GB (10**9 bytes), in MiB.
         "goals_mib": {"demo": 2861, "paper": 3815},

@@ -49,11 +49,11 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 
 import keras
 import numpy as np
+from provenance import code_version
 
 import keras_bam
 from keras_bam.io_utils import load_dev_outputs
@@ -222,18 +222,6 @@ def result_path(setting: Setting, system: str, seed: int) -> str:
 def set_results_dir(path: str):
     global RESULTS
     RESULTS = path
-
-
-def code_version() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load_result(path: str) -> dict:

@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+from provenance import code_version
+from provenance import machine
 
 TASKS = ("rte", "mrpc", "stsb", "cola")
 
@@ -119,15 +121,11 @@ def render_readme(result, readme: str):
 
 def parent(args):
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     result = {
         "label": args.label,
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores",
+        "machine": machine(),
         "backend": backend,
-        "commit": commit or "unknown",
+        "commit": code_version(),
         "argv": [a for a in sys.argv[1:]],
         "batch_size": args.batch_size,
         "length": args.length,
