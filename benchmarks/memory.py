@@ -10,7 +10,7 @@ child's exact peak from `getrusage(RUSAGE_CHILDREN)` when it ends.
 Configurations:
 - **demo**: `make demo`'s command: four tasks (RTE, MRPC, STS-B, CoLA), the
   quick setting (400 training examples per task, 2 teacher and 2 student
-  epochs, the students' steps in 4 micro-batches), both students, export and
+  epochs, the students' steps in 8 micro-batches), both students, export and
   submission files.
 - **paper**: the same four tasks with `--paper` (BAM's recipes: batch 128 for
   the student, length 128, ...), on the first `--paper-train-limit` training
@@ -93,6 +93,7 @@ def _rss_mib(pid: int) -> float | None:
 
 def measure(config: str, args) -> dict:
     """Runs one configuration in a child process; its peak memory per phase."""
+    commit = code_version()  # The code the child runs (HEAD may move meanwhile).
     with tempfile.TemporaryDirectory(prefix=f"keras-bam-memory-{config}-") as tmp:
         command = job_command(
             config, os.path.join(tmp, "out"), os.path.join(tmp, "cache"), args
@@ -142,7 +143,7 @@ def measure(config: str, args) -> dict:
         phases[name] = max(phases.get(name, 0.0), rss)
     return {
         "config": config,
-        "commit": code_version(),
+        "commit": commit,
         "command": " ".join(command[1:]),
         "seconds": round(seconds, 1),
         # ru_maxrss is the largest peak of any waited-for child (KiB); when an
