@@ -185,8 +185,8 @@ QUICK = {
     "train_sample_seed": 0,
     "teacher_epochs": 2,
     "student_epochs": 2,
-    # A laptop's memory: the student's batch of 128 in 8 slices of 16.
-    "student_micro_batches": 8,
+    # A laptop's memory: the student's batch of 128 in 4 slices of 32.
+    "student_micro_batches": 4,
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "

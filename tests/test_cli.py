@@ -54,8 +54,8 @@ def test_quick_and_paper_settings():
     # A seeded random sample, not the first rows of each file.
     assert quick["train_sample_seed"] == 0
     assert quick["student_recipe"].batching == "random"
-    # The demo's student computes its steps in 8 slices (a laptop's memory).
-    assert quick["student_recipe"].micro_batches == 8
+    # The demo's student computes its steps in 4 slices (a laptop's memory).
+    assert quick["student_recipe"].micro_batches == 4
     assert quick["teacher_recipe"].micro_batches == 1
     sliced = glue_settings(parser.parse_args(["--paper", "--micro-batches", "2"]))
     assert sliced["student_recipe"].micro_batches == 2
