@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 
+from docs_tables import write_between_markers
 from provenance import code_version
 from provenance import machine
 
@@ -178,11 +179,6 @@ def table(result) -> str:
 
 
 def render_readme(result, readme: str):
-    with open(readme) as f:
-        text = f.read()
-    parts = text.split(MARKER)
-    if len(parts) != 3:
-        raise SystemExit(f"{readme} needs two {MARKER} lines around the table.")
     command = "KERAS_BACKEND={} python benchmarks/memory.py --configs CONFIG".format(
         result["backend"]
     )
@@ -190,8 +186,7 @@ def render_readme(result, readme: str):
         f"\n**{result['label']}**, {result['machine']}, backend {result['backend']}, "
         f"each run measured at its commit by `{command}`\n\n{table(result)}\n"
     )
-    with open(readme, "w") as f:
-        f.write(parts[0] + MARKER + body + MARKER + parts[2])
+    write_between_markers(readme, MARKER, body)
 
 
 def main():

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from docs_tables import write_between_markers
 from provenance import code_version
 from provenance import machine
 
@@ -104,19 +105,15 @@ def table(result) -> str:
 
 
 def render_readme(result, readme: str):
-    marker = f"<!-- step-memory-table-{result['backend']} -->"
-    with open(readme) as f:
-        parts = f.read().split(marker)
-    if len(parts) != 3:
-        raise SystemExit(f"{readme} needs two {marker} lines around the table.")
     body = (
         f"\n**{result['label']}**, {result['machine']}, backend {result['backend']}, "
         f"commit {result['commit']}, batch {result['batch_size']} × "
         f"{result['length']} tokens: `KERAS_BACKEND={result['backend']} python "
         f"benchmarks/step_memory.py {' '.join(result['argv'])}`\n\n{table(result)}\n"
     )
-    with open(readme, "w") as f:
-        f.write(parts[0] + marker + body + marker + parts[2])
+    write_between_markers(
+        readme, f"<!-- step-memory-table-{result['backend']} -->", body
+    )
 
 
 def parent(args):

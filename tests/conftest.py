@@ -51,6 +51,25 @@ def tokenizer():
     return keras_bam.load_tokenizer()
 
 
+def encoded_train_sample(glue_dir, tokenizer, tasks, size: int):
+    """The first `size` training examples of each task, encoded (length 128)
+    and concatenated in `tasks` order."""
+    import keras_bam
+
+    return keras_bam.concatenate_encoded(
+        *(
+            keras_bam.encode_examples(
+                keras_bam.read_glue_tsv(task, "train", glue_dir).select(
+                    np.arange(size)
+                ),
+                tokenizer,
+                128,
+            )
+            for task in tasks
+        )
+    )
+
+
 def make_tiny_backbone(seed=0, num_layers=2):
     """A randomly initialized 2-layer BERT with MiniLM's vocabulary size."""
     import keras

@@ -7,18 +7,14 @@ import pytest
 
 import keras_bam
 from keras_bam.packed_encoder import packed_attention_mask
+from tests.conftest import encoded_train_sample
 from tests.conftest import make_tiny_backbone
 
 
 @pytest.fixture(scope="module")
 def encoded(glue_dir, tokenizer):
     # Pairs (two segments) and single sentences, of very different lengths.
-    mrpc = keras_bam.read_glue_tsv("mrpc", "train", glue_dir).select(np.arange(40))
-    cola = keras_bam.read_glue_tsv("cola", "train", glue_dir).select(np.arange(40))
-    return keras_bam.concatenate_encoded(
-        keras_bam.encode_examples(mrpc, tokenizer, 128),
-        keras_bam.encode_examples(cola, tokenizer, 128),
-    )
+    return encoded_train_sample(glue_dir, tokenizer, ["mrpc", "cola"], 40)
 
 
 def _targets(n, seed=0):

@@ -7,18 +7,14 @@ import pytest
 
 import keras_bam
 from keras_bam.backend.micro_batching import batch_slice
+from tests.conftest import encoded_train_sample
 from tests.conftest import make_tiny_backbone
 
 
 @pytest.fixture(scope="module")
 def encoded(glue_dir, tokenizer):
-    # Pairs (two segments) and single sentences, of very different lengths.
-    mrpc = keras_bam.read_glue_tsv("mrpc", "train", glue_dir).select(np.arange(30))
-    stsb = keras_bam.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(30))
-    return keras_bam.concatenate_encoded(
-        keras_bam.encode_examples(mrpc, tokenizer, 128),
-        keras_bam.encode_examples(stsb, tokenizer, 128),
-    )
+    # A classification and a regression task, pairs of different lengths.
+    return encoded_train_sample(glue_dir, tokenizer, ["mrpc", "stsb"], 30)
 
 
 def _targets(n):
@@ -124,14 +120,11 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
 import numpy as np
 import keras_bam
 from tests.backend.test_micro_batching import _train
+from tests.conftest import encoded_train_sample
 
-glue_dir = sys.argv[1]
-tokenizer = keras_bam.load_tokenizer()
-encoded = keras_bam.concatenate_encoded(*(
-    keras_bam.encode_examples(
-        keras_bam.read_glue_tsv(task, "train", glue_dir).select(np.arange(30)),
-        tokenizer, 128)
-    for task in ("mrpc", "stsb")))
+encoded = encoded_train_sample(
+    sys.argv[1], keras_bam.load_tokenizer(), ["mrpc", "stsb"], 30
+)
 whole_steps, whole = _train(encoded, 1, True, "sum")
 with keras_bam.distribution_scope("data_parallel"):
     devices = len(keras_bam.data_parallel_devices())

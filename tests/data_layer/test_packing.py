@@ -4,17 +4,13 @@ import pytest
 import keras_bam
 from keras_bam.data.packing import fitted_row_counts
 from keras_bam.data.packing import pack_rows
+from tests.conftest import encoded_train_sample
 
 
 @pytest.fixture(scope="module")
 def encoded(glue_dir, tokenizer):
     # MRPC pairs and CoLA sentences together: long and short examples.
-    mrpc = keras_bam.read_glue_tsv("mrpc", "train", glue_dir).select(np.arange(300))
-    cola = keras_bam.read_glue_tsv("cola", "train", glue_dir).select(np.arange(300))
-    return keras_bam.concatenate_encoded(
-        keras_bam.encode_examples(mrpc, tokenizer, 128),
-        keras_bam.encode_examples(cola, tokenizer, 128),
-    )
+    return encoded_train_sample(glue_dir, tokenizer, ["mrpc", "cola"], 300)
 
 
 @pytest.mark.parametrize("slots", [None, 3])
