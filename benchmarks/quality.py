@@ -96,44 +96,21 @@ LABELS = {
     "bam_packed": "BAM, packed batches",
     "bam_padded": "BAM, padded batches",
 }
-# The students' `train_student` arguments.
+# The students' `train_student` arguments: `run_glue`'s students, and variants
+# of BAM's.
+BAM = keras_bam.STUDENTS["bam"]
 STUDENT_MODES = {
-    "multitask": {"distillation": "gold", "teachers": "none"},
-    "bam": {"distillation": "annealed", "teachers": "given"},
-    "distilled": {"distillation": "fixed", "teachers": "given"},
-    "uninformative": {"distillation": "annealed", "teachers": "uninformative"},
-    "bam_length_grouped": {
-        "distillation": "annealed",
-        "teachers": "given",
-        "recipe": {"batching": "length_grouped"},
-    },
-    "bam_trained_multiples": {
-        "distillation": "annealed",
-        "teachers": "given",
-        "weighting": "bam_trained",
-    },
-    "bam_packed": {
-        "distillation": "annealed",
-        "teachers": "given",
-        "recipe": {"packing": True},
-    },
-    "bam_padded": {
-        "distillation": "annealed",
-        "teachers": "given",
-        "recipe": {"packing": False},
-    },
+    **keras_bam.STUDENTS,
+    "bam_length_grouped": {**BAM, "recipe": {"batching": "length_grouped"}},
+    "bam_trained_multiples": {**BAM, "weighting": "bam_trained"},
+    "bam_packed": {**BAM, "recipe": {"packing": True}},
+    "bam_padded": {**BAM, "recipe": {"packing": False}},
     "bam_ensemble": {
-        "distillation": "annealed",
-        "teachers": "given",
+        **BAM,
         "teacher_combination": "probabilities",
         "ensemble": True,
     },
-    "bam_ensemble_logits": {
-        "distillation": "annealed",
-        "teachers": "given",
-        "teacher_combination": "logits",
-        "ensemble": True,
-    },
+    "bam_ensemble_logits": {**BAM, "teacher_combination": "logits", "ensemble": True},
 }
 # Systems that need the seed's teachers (run first when missing).
 NEEDS_TEACHERS = (

@@ -1,6 +1,8 @@
 """keras-bam: Born-Again Multi-Task Networks (Clark et al., 2019) in Keras 3."""
 
+from keras_bam import distillation
 from keras_bam import task_metrics
+from keras_bam import training
 from keras_bam.annealing import TeacherAnnealing
 from keras_bam.annealing import TeacherAnnealingState
 from keras_bam.backbones import BamBertBackbone
@@ -22,6 +24,7 @@ from keras_bam.backend import is_chief
 from keras_bam.backend import op_determinism
 from keras_bam.backend import process_count
 from keras_bam.backend import process_index
+from keras_bam.backend import release_large_buffers
 from keras_bam.backend import strip_padding
 from keras_bam.callbacks import NonFiniteLossError
 from keras_bam.callbacks import StopOnNonFiniteLoss
@@ -71,6 +74,7 @@ from keras_bam.losses import blend_regression_targets
 from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
 from keras_bam.metrics import glue_metrics
+from keras_bam.metrics import glue_scores
 from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
 from keras_bam.models import SingleTaskModel
@@ -81,7 +85,6 @@ from keras_bam.packed_encoder import packable
 from keras_bam.packed_encoder import packed_pooled_output
 from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
-from keras_bam.pipeline import glue_scores
 from keras_bam.pipeline import run_glue
 from keras_bam.prediction import evaluate
 from keras_bam.prediction import predict_outputs

@@ -11,13 +11,15 @@ import keras
 import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
-from keras_bam.data.loading import SplitLoader
 from keras_bam.data.teacher_predictions import TeacherPredictions
-from keras_bam.data.teacher_predictions import teacher_predictions_file
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import train_teacher
+from keras_bam.training import DataSettings
+from keras_bam.training import TeacherFolder
+from keras_bam.training.settings import check_all_used
+from keras_bam.training.settings import with_keywords
 
 logger = logging.getLogger(__name__)
 
@@ -123,17 +125,12 @@ def cross_fit_teacher(
     output_dir: str | os.PathLike,
     folds: int = 5,
     fold_seed: int = 0,
-    data_dir=None,
     backbone=None,
     tokenizer=None,
     recipe: FineTuningRecipe | None = None,
-    source: str = "tsv",
-    tfds_manual_dir=None,
-    cache_dir=None,
-    train_limit: int | None = None,
-    eval_limit: int | None = None,
-    train_sample_seed: int | None = None,
+    data: DataSettings | None = None,
     verbose="auto",
+    **data_fields,
 ) -> CrossFitRun:
     """Teacher predictions made out of fold (k-fold cross-fitting).
 
@@ -154,18 +151,14 @@ def cross_fit_teacher(
             `output_dir/fold<k>`).
         folds: the number of folds.
         fold_seed: seeds the fold assignment.
-        data_dir: see `train_teacher`.
         backbone: a backbone spec, or a function returning a new backbone model
             (then pass `tokenizer`); each fold starts from a fresh copy.
         tokenizer: the tokenizer, with a backbone function.
         recipe: the fold teachers' recipe (BAM's single-task recipe by default).
-        source: see `train_teacher`.
-        tfds_manual_dir: see `train_teacher`.
-        cache_dir: see `train_teacher`.
-        train_limit: see `train_teacher`.
-        eval_limit: see `train_teacher`.
-        train_sample_seed: see `train_teacher`.
+        data: where and how GLUE is read (`DataSettings`).
         verbose: `fit`'s verbosity.
+        **data_fields: `DataSettings` fields as keywords (`data_dir`,
+            `train_limit`, ...), replacing `data`'s.
 
     Returns:
         A `CrossFitRun`; its summary is also written to
@@ -181,57 +174,37 @@ def cross_fit_teacher(
     """
     task = get_task(task)
     recipe = recipe or FineTuningRecipe.bam_single_task()
-    output_dir = os.fspath(output_dir)
+    folder = TeacherFolder(output_dir, task.name)
+    data = with_keywords(data or DataSettings(), data_fields)
+    check_all_used(data_fields, "cross_fit_teacher")
     fold_of = None
     assembled, in_sample, fold_dev_metrics, seconds = {}, [], [], 0.0
     for fold in range(folds):
         backbone_model, fold_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
         if fold_of is None:  # The first fold's tokenizer encodes (and caches).
-            loader = SplitLoader(
-                fold_tokenizer,
-                recipe.max_length,
-                source,
-                data_dir,
-                tfds_manual_dir,
-                cache_dir,
-            )
-            train, _ = loader.load(
-                task, "train", train_limit, sample_seed=train_sample_seed
+            train, _ = data.load_train(
+                data.loader(fold_tokenizer, recipe.max_length), task
             )
             fold_of = fold_assignment(len(train), folds, fold_seed)
         held_out = fold_of == fold
         run = train_teacher(
             task,
-            data_dir=data_dir,
             backbone=backbone_model,
             tokenizer=fold_tokenizer,
             recipe=recipe,
-            source=source,
-            tfds_manual_dir=tfds_manual_dir,
-            cache_dir=cache_dir,
-            output_dir=os.path.join(output_dir, f"fold{fold}"),
-            train_limit=train_limit,
-            eval_limit=eval_limit,
-            train_sample_seed=train_sample_seed,
+            output_dir=folder.fold(fold).path,
             train_indices=np.flatnonzero(~held_out),
             save_model=False,
+            data=data,
             verbose=verbose,
         )
         seconds += run.train_seconds
         fold_dev_metrics.append(run.dev_metrics)
-        for split, path in run.predictions_paths.items():
-            predictions = TeacherPredictions.load(path)
-            if split not in assembled:
-                assembled[split] = predictions
-                assembled[split].outputs = predictions.outputs.copy()
-            else:
-                assembled[split].outputs[held_out] = predictions.outputs[held_out]
-            if split == "train":
-                in_sample.append(
-                    prediction_statistics(
-                        task, predictions.outputs[~held_out], train.labels[~held_out]
-                    )
-                )
+        in_sample.append(
+            _take_held_out(
+                task, assembled, run.predictions_paths, held_out, train.labels
+            )
+        )
         logger.info(
             "%s fold %d/%d: dev %s", task.display_name, fold + 1, folds, run.dev_metrics
         )
@@ -241,9 +214,7 @@ def cross_fit_teacher(
     paths = {}
     for split, predictions in assembled.items():
         predictions.metadata.update(cross_fitted_folds=folds, fold_seed=fold_seed)
-        paths[split] = predictions.save(
-            os.path.join(output_dir, teacher_predictions_file(task, split))
-        )
+        paths[split] = predictions.save(folder.predictions(split))
     result = CrossFitRun(
         task=task,
         folds=folds,
@@ -255,6 +226,25 @@ def cross_fit_teacher(
         ),
         train_seconds=seconds,
     )
-    with open(os.path.join(output_dir, f"{task.name}_cross_fit.json"), "w") as f:
+    with open(folder.cross_fit_summary, "w") as f:
         json.dump({**result.summary(), "recipe": recipe.to_dict()}, f, indent=2)
     return result
+
+
+def _take_held_out(task, assembled: dict, paths: dict, held_out, labels) -> dict:
+    """Copies a fold teacher's predictions of its held-out examples into
+    `assembled` (split name to `TeacherPredictions`, the first fold's
+    predictions as the start); returns the fold teacher's
+    `prediction_statistics` on the training examples it fit."""
+    for split, path in paths.items():
+        predictions = TeacherPredictions.load(path)
+        if split not in assembled:
+            assembled[split] = predictions
+            assembled[split].outputs = predictions.outputs.copy()
+        else:
+            assembled[split].outputs[held_out] = predictions.outputs[held_out]
+        if split == "train":
+            statistics = prediction_statistics(
+                task, predictions.outputs[~held_out], labels[~held_out]
+            )
+    return statistics

@@ -1,14 +1,19 @@
-"""Safe files: atomic writes of plain numpy archives, and their checksums."""
+"""Safe files: atomic writes of plain numpy archives, their checksums, and
+writes that only a cluster's process 0 makes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import struct
 import tempfile
 import zipfile
 
 import numpy as np
+
+from keras_bam.backend import is_chief
 
 
 def atomic_savez(path: str | os.PathLike, **arrays) -> str:
@@ -78,3 +83,29 @@ def load_dev_outputs(path: str | os.PathLike) -> dict:
             task, split = key.split("/", 1)
             result.setdefault(task, {})[split] = data[key]
     return result
+
+
+@contextlib.contextmanager
+def written_by_chief(path: str | os.PathLike):
+    """The folder this process writes `path`'s files into.
+
+    In a cluster every process takes part in collective work (exporting,
+    predicting) but only process 0 may write the run's files: it gets `path`
+    itself (created), the others a scratch folder removed afterwards.
+
+    Example:
+    ```python
+    with keras_bam.io_utils.written_by_chief("runs/glue/students/bam") as folder:
+        model.save(os.path.join(folder, "bam_student.keras"))
+    ```
+    """
+    if is_chief():
+        path = os.fspath(path)
+        os.makedirs(path, exist_ok=True)
+        yield path
+        return
+    scratch = tempfile.mkdtemp(prefix="keras-bam-")
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

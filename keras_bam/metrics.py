@@ -125,3 +125,22 @@ def glue_metrics(task: str | GlueTask, labels, predictions) -> dict:
     results = {name: METRICS[name](labels, predictions) for name in task.metrics}
     results["score"] = float(np.mean(list(results.values())))
     return results
+
+
+def glue_scores(dev_metrics: dict) -> dict:
+    """Task name to GLUE score (the mean over its dev splits), and `"average"`.
+
+    Args:
+        dev_metrics: task name to split name to `glue_metrics`.
+
+    Example:
+    ```python
+    keras_bam.glue_scores(run.dev_metrics)  # {"rte": 0.61, ..., "average": 0.7}
+    ```
+    """
+    scores = {
+        task: float(np.mean([m["score"] for m in splits.values()]))
+        for task, splits in dev_metrics.items()
+    }
+    scores["average"] = float(np.mean(list(scores.values())))
+    return scores

@@ -22,6 +22,7 @@ from keras_bam.backend import micro_batched_train_step
 from keras_bam.backend import released_gradient_registrations
 from keras_bam.backend import replica_logs
 from keras_bam.data.encoding import encode_texts
+from keras_bam.distillation import get_distillation_mode
 from keras_bam.layers import TaskHead
 from keras_bam.layers import use_bit_generator_dropout
 from keras_bam.losses import blend_classification_targets
@@ -308,9 +309,6 @@ class SingleTaskModel(BackboneTaskModel):
         return {**self.backbone_config(), "task": self.task.name}
 
 
-DISTILLATION_MODES = ("annealed", "fixed", "gold")
-
-
 class _TaskLosses:
     """One `<task>_loss` mean per task, and the compiled per-task metrics, held
     outside Keras's attribute tracking so that `.keras` files and checkpoints do
@@ -354,7 +352,8 @@ class MultiTaskModel(BackboneTaskModel):
         tasks: task names or `GlueTask`s; their order defines `task_id`.
         dropout: head dropout rate.
         exact_gelu: use exact GELU in the backbone.
-        distillation: `"annealed"`, `"fixed"` or `"gold"`.
+        distillation: a registered mode (`keras_bam.distillation`):
+            `"annealed"`, `"fixed"` or `"gold"`.
         teacher_weight: the teacher's weight for `"fixed"`.
         distillation_temperature: the softmax temperature `T` applied to teacher
             logits (1 in BAM).
@@ -393,11 +392,7 @@ class MultiTaskModel(BackboneTaskModel):
         tasks = [get_task(t) for t in tasks]
         if len({t.name for t in tasks}) != len(tasks) or not tasks:
             raise ValueError(f"Tasks must be distinct and not empty: {tasks}.")
-        if distillation not in DISTILLATION_MODES:
-            raise ValueError(
-                f"Unknown distillation mode {distillation!r}; use one of "
-                f"{DISTILLATION_MODES}."
-            )
+        get_distillation_mode(distillation)  # Known, or a clear error.
         if loss_reduction not in ("sum", "mean"):
             raise ValueError("loss_reduction must be 'sum' or 'mean'.")
         inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
@@ -518,16 +513,9 @@ class MultiTaskModel(BackboneTaskModel):
         against the gold labels, which is what model selection should compare,
         and it needs no `TeacherAnnealing`.
         """
-        if self.distillation == "gold" or not training:
+        if not training:
             return ops.convert_to_tensor(1.0, "float32")
-        if self.distillation == "fixed":
-            return ops.convert_to_tensor(1.0 - self.teacher_weight, "float32")
-        if not self.annealing.configured:
-            raise ValueError(
-                "Teacher annealing needs the TeacherAnnealing callback: "
-                "model.fit(..., callbacks=[keras_bam.TeacherAnnealing()])."
-            )
-        return self.annealing.gold_weight(advance=training)
+        return get_distillation_mode(self.distillation).gold_weight(self)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True

@@ -6,23 +6,27 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 
 import keras
-import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backend import is_chief
-from keras_bam.data.loading import SplitLoader
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs
+from keras_bam.io_utils import written_by_chief
+from keras_bam.metrics import glue_scores
 from keras_bam.prediction import predict_outputs
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.student import train_student
 from keras_bam.submission import write_glue_submission
 from keras_bam.tasks import get_task
 from keras_bam.teacher import train_teacher
+from keras_bam.training import DataSettings
+from keras_bam.training import RunFolder
+from keras_bam.training import StudentFolder
+from keras_bam.training import TeacherFolder
+from keras_bam.training.settings import check_all_used
+from keras_bam.training.settings import with_keywords
 
 logger = logging.getLogger(__name__)
 
@@ -73,25 +77,6 @@ class GlueRun:
         return rows
 
 
-def glue_scores(dev_metrics: dict) -> dict:
-    """Task name to GLUE score (the mean over its dev splits), and `"average"`.
-
-    Args:
-        dev_metrics: task name to split name to `glue_metrics`.
-
-    Example:
-    ```python
-    keras_bam.glue_scores(run.dev_metrics)  # {"rte": 0.61, ..., "average": 0.7}
-    ```
-    """
-    scores = {
-        task: float(np.mean([m["score"] for m in splits.values()]))
-        for task, splits in dev_metrics.items()
-    }
-    scores["average"] = float(np.mean(list(scores.values())))
-    return scores
-
-
 def format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) -> str:
     """A Markdown table: one row per system, one column per task, the average.
 
@@ -121,37 +106,20 @@ def format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) ->
     return "\n".join(lines)
 
 
-def _teacher_done(teacher_dir: str, task) -> dict | None:
-    summary_path = os.path.join(teacher_dir, task.name, f"{task.name}_teacher.json")
-    if not os.path.exists(summary_path):
-        return None
-    with open(summary_path) as f:
-        summary = json.load(f)
-    paths = summary.get("predictions_paths", {})
-    if not paths or not all(os.path.exists(p) for p in paths.values()):
-        return None
-    return summary
-
-
 def run_glue(
     tasks,
-    data_dir=None,
     output_dir="runs/glue",
     backbone=None,
     tokenizer=None,
     students=("multitask", "bam"),
     teacher_recipe: FineTuningRecipe | None = None,
     student_recipe: FineTuningRecipe | None = None,
-    source: str = "tsv",
-    tfds_manual_dir=None,
-    cache_dir=None,
-    train_limit: int | None = None,
-    eval_limit: int | None = None,
-    train_sample_seed: int | None = None,
+    data: DataSettings | None = None,
     export: bool = True,
     submission: bool = True,
     save_every: int | None = None,
     verbose="auto",
+    **data_fields,
 ) -> GlueRun:
     """Runs BAM on GLUE tasks: teachers, then students, then the dev table.
 
@@ -171,8 +139,6 @@ def run_glue(
 
     Args:
         tasks: the GLUE tasks.
-        data_dir: the GLUE TSV folder (or TFDS's data folder with
-            `source="tfds"`).
         output_dir: where everything goes.
         backbone: a backbone spec (see `load_backbone`; the offline MiniLM by
             default), or a function returning a new backbone model (then pass
@@ -181,17 +147,14 @@ def run_glue(
         students: the students to train, in order.
         teacher_recipe: BAM's single-task recipe by default.
         student_recipe: BAM's multi-task recipe by default.
-        source: `"tsv"` or `"tfds"`.
-        tfds_manual_dir: TFDS's manual folder.
-        cache_dir: the encoded-split cache (`output_dir/cache` by default).
-        train_limit: train on the first N examples of each task.
-        eval_limit: evaluate on the first N dev examples of each task.
-        train_sample_seed: with `train_limit`, train on a random sample of N
-            examples of each task drawn with this seed instead of the first N.
+        data: where and how GLUE is read (`DataSettings`); its `cache_dir` is
+            `output_dir/cache` unless given.
         export: write each student's SavedModel.
         submission: write each student's GLUE test predictions.
         save_every: checkpoint students every N steps too (besides epoch ends).
         verbose: `fit`'s verbosity.
+        **data_fields: `DataSettings` fields as keywords (`data_dir`,
+            `train_limit`, ...), replacing `data`'s.
 
     Returns:
         A `GlueRun`.
@@ -207,110 +170,33 @@ def run_glue(
     unknown = [s for s in students if s not in STUDENTS]
     if unknown:
         raise ValueError(f"Unknown students {unknown}; use some of {list(STUDENTS)}.")
-    output_dir = os.fspath(output_dir)
-    cache_dir = cache_dir or os.path.join(output_dir, "cache")
-    teacher_dir = os.path.join(output_dir, "teachers")
+    folder = RunFolder(output_dir)
+    data = with_keywords(data or DataSettings(), data_fields)
+    check_all_used(data_fields, "run_glue")
+    if data.cache_dir is None:
+        data = dataclasses.replace(data, cache_dir=folder.cache)
     teacher_recipe = teacher_recipe or FineTuningRecipe.bam_single_task()
     student_recipe = student_recipe or FineTuningRecipe.bam_multi_task()
-    common = dict(
-        data_dir=data_dir,
-        source=source,
-        tfds_manual_dir=tfds_manual_dir,
-        cache_dir=cache_dir,
-        train_limit=train_limit,
-        eval_limit=eval_limit,
-        train_sample_seed=train_sample_seed,
-        verbose=verbose,
-    )
-
     teachers = {}
     for task in tasks:
-        done = _teacher_done(teacher_dir, task)
-        if done is not None:
-            if done.get("recipe") != teacher_recipe.to_dict():
-                raise ValueError(
-                    f"The {task.display_name} teacher in {teacher_dir} was trained "
-                    "with another recipe; use another output_dir or delete it."
-                )
-            logger.info("%s teacher: reusing %s.", task.display_name, teacher_dir)
-            teachers[task.name] = done
-            continue
-        backbone_model, task_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
-        run = train_teacher(
-            task,
-            backbone=backbone_model,
-            tokenizer=task_tokenizer,
-            recipe=teacher_recipe,
-            output_dir=os.path.join(teacher_dir, task.name),
-            **common,
+        teachers[task.name] = glue_teacher(
+            task, folder, data, backbone, tokenizer, teacher_recipe, verbose
         )
-        teachers[task.name] = {**run.summary(), "recipe": teacher_recipe.to_dict()}
-        del run
         keras.backend.clear_session()
-
     student_summaries = {}
     for name in students:
-        student_dir = os.path.join(output_dir, "students", name)
-        summary_path = os.path.join(student_dir, "summary.json")
-        if os.path.exists(summary_path):
-            with open(summary_path) as f:
-                student_summaries[name] = json.load(f)
-            logger.info("Student %s: reusing %s.", name, student_dir)
-            continue
-        backbone_model, student_tokenizer = new_backbone_and_tokenizer(
-            backbone, tokenizer
-        )
-        run = train_student(
+        student_summaries[name] = glue_student(
+            name,
             tasks,
-            teacher_dir=teacher_dir,
-            backbone=backbone_model,
-            tokenizer=student_tokenizer,
-            recipe=student_recipe,
-            checkpoint_dir=os.path.join(student_dir, "checkpoint"),
+            folder,
+            data,
+            backbone,
+            tokenizer,
+            student_recipe,
+            outputs=dict(export=export, submission=submission),
             save_every=save_every,
-            **STUDENTS[name],
-            **common,
+            verbose=verbose,
         )
-        summary = {
-            **run.summary(),
-            "recipe": student_recipe.to_dict(),
-            **STUDENTS[name],
-        }
-        if not is_chief():
-            # In a cluster process 0 writes; the others take part in exporting
-            # and predicting, writing into a scratch folder.
-            student_dir = tempfile.mkdtemp(prefix="keras-bam-")
-            summary_path = os.path.join(student_dir, "summary.json")
-        summary["dev_outputs_path"] = save_dev_outputs(
-            os.path.join(student_dir, "dev_outputs.npz"), run.dev_outputs
-        )
-        model_path = os.path.join(student_dir, f"{name}_student.keras")
-        run.model.save(model_path)
-        summary["model_path"] = model_path
-        if export:
-            summary["saved_model_path"] = export_saved_model(
-                run.model, os.path.join(student_dir, "saved_model")
-            )
-        if submission:
-            loader = SplitLoader(
-                student_tokenizer,
-                student_recipe.max_length,
-                source,
-                data_dir,
-                tfds_manual_dir,
-                cache_dir,
-            )
-            submission_dir = os.path.join(student_dir, "glue_submission")
-            summary["submission_files"] = write_glue_submission(
-                run.model, loader, submission_dir, predict_outputs
-            )
-            summary["submission_dir"] = submission_dir
-        with open(summary_path, "w") as f:
-            json.dump(summary, f, indent=2)
-        if not is_chief():
-            shutil.rmtree(student_dir, ignore_errors=True)
-        student_summaries[name] = summary
-        del run
         keras.backend.clear_session()
 
     dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
@@ -321,27 +207,121 @@ def run_glue(
         teachers=teachers,
         students=student_summaries,
         table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
-        output_dir=output_dir,
+        output_dir=folder.path,
     )
-    if not is_chief():
-        return result
-    with open(os.path.join(output_dir, "dev_table.md"), "w") as f:
-        f.write(result.table + "\n")
-    with open(os.path.join(output_dir, "results.json"), "w") as f:
-        json.dump(
-            {
+    if is_chief():
+        with open(folder.dev_table, "w") as f:
+            f.write(result.table + "\n")
+        with open(folder.results, "w") as f:
+            results = {
                 "tasks": result.tasks,
                 "backend": keras.backend.backend(),
                 "scores": scores,
                 "dev_metrics": dev_metrics,
                 "teacher_recipe": teacher_recipe.to_dict(),
                 "student_recipe": student_recipe.to_dict(),
-                "train_limit": train_limit,
-                "eval_limit": eval_limit,
-                "train_sample_seed": train_sample_seed,
+                "train_limit": data.train_limit,
+                "eval_limit": data.eval_limit,
+                "train_sample_seed": data.train_sample_seed,
                 "students": student_summaries,
-            },
-            f,
-            indent=2,
-        )
+            }
+            json.dump(results, f, indent=2)
     return result
+
+
+def finished_teacher(folder: TeacherFolder) -> dict | None:
+    """A teacher's summary when its folder holds a finished teacher (its
+    summary and every predictions file), else `None`."""
+    if not os.path.exists(folder.summary):
+        return None
+    with open(folder.summary) as f:
+        summary = json.load(f)
+    paths = summary.get("predictions_paths", {})
+    if not paths or not all(os.path.exists(p) for p in paths.values()):
+        return None
+    return summary
+
+
+def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
+    """`run_glue`'s teacher of `task`: reused from `folder` when finished
+    there with the same recipe, else trained into it.
+
+    Returns:
+        The teacher's summary, with its recipe.
+    """
+    teacher_folder = folder.teacher(task)
+    done = finished_teacher(teacher_folder)
+    if done is not None:
+        if done.get("recipe") != recipe.to_dict():
+            raise ValueError(
+                f"The {task.display_name} teacher in {folder.teachers} was trained "
+                "with another recipe; use another output_dir or delete it."
+            )
+        logger.info("%s teacher: reusing %s.", task.display_name, folder.teachers)
+        return done
+    backbone_model, task_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
+    run = train_teacher(
+        task,
+        backbone=backbone_model,
+        tokenizer=task_tokenizer,
+        recipe=recipe,
+        output_dir=teacher_folder.path,
+        data=data,
+        verbose=verbose,
+    )
+    return {**run.summary(), "recipe": recipe.to_dict()}
+
+
+def glue_student(
+    name, tasks, folder, data, backbone, tokenizer, recipe, outputs, save_every, verbose
+) -> dict:
+    """`run_glue`'s student `name`: its summary when finished in `folder`,
+    else trained (resuming from its checkpoint) and written there.
+
+    Args:
+        outputs: `export` (a SavedModel) and `submission` (GLUE's test files),
+            each `True` or `False`.
+
+    Returns:
+        The student's summary (`StudentRun.summary()`, its recipe, its
+        `STUDENTS` settings and the paths of the files written).
+    """
+    student_folder = folder.student(name)
+    if os.path.exists(student_folder.summary):
+        with open(student_folder.summary) as f:
+            logger.info("Student %s: reusing %s.", name, student_folder.path)
+            return json.load(f)
+    backbone_model, student_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
+    run = train_student(
+        tasks,
+        teacher_dir=folder.teachers,
+        backbone=backbone_model,
+        tokenizer=student_tokenizer,
+        recipe=recipe,
+        checkpoint_dir=student_folder.checkpoint,
+        save_every=save_every,
+        data=data,
+        verbose=verbose,
+        **STUDENTS[name],
+    )
+    summary = {**run.summary(), "recipe": recipe.to_dict(), **STUDENTS[name]}
+    with written_by_chief(student_folder.path) as path:
+        files = StudentFolder(path, name)
+        summary["dev_outputs_path"] = save_dev_outputs(
+            files.dev_outputs, run.dev_outputs
+        )
+        summary["model_path"] = files.model
+        run.model.save(files.model)
+        if outputs["export"]:
+            summary["saved_model_path"] = export_saved_model(
+                run.model, files.saved_model
+            )
+        if outputs["submission"]:
+            loader = data.loader(student_tokenizer, recipe.max_length)
+            summary["submission_files"] = write_glue_submission(
+                run.model, loader, files.submission, predict_outputs
+            )
+            summary["submission_dir"] = files.submission
+        with open(files.summary, "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary

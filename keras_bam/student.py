@@ -7,30 +7,30 @@ import logging
 import time
 
 import keras
-import numpy as np
 
 from keras_bam.annealing import TeacherAnnealing
-from keras_bam.backend import as_fit_input
 from keras_bam.backend import distribution_scope
-from keras_bam.callbacks import StopOnNonFiniteLoss
 from keras_bam.checkpointing import TrainingCheckpoint
-from keras_bam.data.batching import RemainingBatches
-from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import multitask_batches
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.data.teacher_predictions import teacher_predictions_path
-from keras_bam.metrics import glue_metrics
-from keras_bam.metrics import predictions_from_outputs
+from keras_bam.distillation import get_distillation_mode
+from keras_bam.metrics import glue_scores
 from keras_bam.models import MultiTaskModel
 from keras_bam.packed_encoder import use_packing
-from keras_bam.prediction import predict_outputs
 from keras_bam.recipes import FineTuningRecipe
-from keras_bam.task_weighting import WEIGHTINGS
 from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import get_task
-from keras_bam.teacher import make_optimizer
-from keras_bam.teacher import prepared_backbone
+from keras_bam.training import DataSettings
+from keras_bam.training import DistillationSettings
+from keras_bam.training import evaluate_on_dev
+from keras_bam.training import fit_resumably
+from keras_bam.training import guarded_callbacks
+from keras_bam.training import make_optimizer
+from keras_bam.training import prepared_backbone
+from keras_bam.training.settings import check_all_used
+from keras_bam.training.settings import with_keywords
 from keras_bam.validation import check_backend
 
 logger = logging.getLogger(__name__)
@@ -85,42 +85,24 @@ class StudentRun:
         }
 
 
-def _extend(history: dict, logs: dict):
-    for key, values in logs.items():
-        history.setdefault(key, []).extend(float(v) for v in values)
-
-
 def train_student(
     tasks,
-    data_dir=None,
     teacher_dir=None,
     backbone=None,
     tokenizer=None,
     recipe: FineTuningRecipe | None = None,
-    distillation: str = "annealed",
-    teachers: str = "given",
-    teacher_weight: float = 0.5,
-    mixing: str = "mixed",
-    weighting: str = "bam",
-    weighting_temperature: float = 2.0,
-    distillation_temperature: float = 1.0,
-    teacher_combination: str = "probabilities",
-    source: str = "tsv",
-    tfds_manual_dir=None,
-    cache_dir=None,
-    train_limit: int | None = None,
-    eval_limit: int | None = None,
-    train_sample_seed: int | None = None,
+    distillation: DistillationSettings | str = "annealed",
+    data: DataSettings | None = None,
     checkpoint_dir=None,
     save_every: int | None = None,
     callbacks=None,
     verbose="auto",
+    **fields,
 ) -> StudentRun:
     """Trains a BAM multi-task student on several GLUE tasks and scores it on dev.
 
     Args:
         tasks: the GLUE tasks.
-        data_dir: the GLUE TSV folder (or TFDS's data folder with `source="tfds"`).
         teacher_dir: the folder holding `<task>/<task>_train_teacher.npz` (and
             `<task>_train_swapped_teacher.npz` for tasks trained on both orders),
             as `train_teacher` writes them; or a list of such folders, one per
@@ -133,32 +115,11 @@ def train_student(
             epochs); for one task (a born-again single-task student) BAM's
             single-task recipe, as BAM switches to it (lr 5e-5, batch 32, 3
             epochs). Its `batching` is BAM's random batches by default.
-        distillation: `"annealed"` (BAM), `"fixed"` (teacher weight
-            `teacher_weight`), or `"gold"` (plain multi-task training).
-        teachers: `"given"`, `"uninformative"` (the control: uniform / mean
-            teacher under the same schedule) or `"none"` (with `"gold"`).
-        teacher_weight: the teacher's weight for `distillation="fixed"`.
-        mixing: `"mixed"` (BAM: the tasks' examples batched together) or
-            `"per_task"` (MT-DNN: one task per batch) batches.
-        weighting: how much each task counts (see `task_multiples_and_weights`):
-            `"bam"` (BAM's multiples and weights, from the eight GLUE training
-            sizes), `"bam_trained"` (size^0.75 among the trained tasks only),
-            `"proportional"` (each example once, weight 1), `"uniform"` or
-            `"temperature"` (size^(1/weighting_temperature)).
-        weighting_temperature: the temperature of `weighting="temperature"`.
-        distillation_temperature: the softmax temperature applied to teacher
-            logits (1 in BAM).
-        teacher_combination: how several teachers of a task are combined:
-            `"probabilities"` (their distributions averaged, MT-DNN's) or
-            `"logits"`; see `combine_teachers`.
-        source: `"tsv"` or `"tfds"`.
-        tfds_manual_dir: TFDS's manual folder.
-        cache_dir: the encoded-split cache.
-        train_limit: use only the first N training examples of each task.
-        eval_limit: evaluate on only the first N dev examples of each task.
-        train_sample_seed: with `train_limit`, a random sample of N training
-            examples of each task drawn with this seed instead (the teachers'
-            predictions must have been made for the same sample).
+        distillation: what the student learns from (`DistillationSettings`:
+            BAM's teacher annealing by default), or its mode alone
+            (`"annealed"`, `"fixed"`, `"gold"`).
+        data: where and how GLUE is read (`DataSettings`); the teachers'
+            predictions must have been made for the same training examples.
         checkpoint_dir: where to keep a `TrainingCheckpoint` (at every epoch end
             and every `save_every` steps). A run started again with the same
             arguments and folder resumes from it at the same step, λ and data
@@ -169,6 +130,10 @@ def train_student(
             `NonFiniteLossError` naming the task(s) and the global step, before a
             checkpoint of the diverged weights is written.
         verbose: `fit`'s verbosity.
+        **fields: `DistillationSettings` fields (`teachers`, `mixing`,
+            `weighting`, ...) and `DataSettings` fields (`data_dir`,
+            `train_limit`, ...) as keywords, replacing those of `distillation`
+            and `data`.
 
     Returns:
         A `StudentRun`.
@@ -191,199 +156,232 @@ def train_student(
             if len(tasks) == 1
             else FineTuningRecipe.bam_multi_task()
         )
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
-    if teachers == "given" and teacher_dir is None:
+    if isinstance(distillation, str):
+        distillation = DistillationSettings(distillation=distillation)
+    settings = with_keywords(distillation, fields)
+    data = with_keywords(data or DataSettings(), fields)
+    check_all_used(fields, "train_student")
+    if settings.teachers == "given" and teacher_dir is None:
         raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
     teacher_dirs = (
         list(teacher_dir) if isinstance(teacher_dir, (list, tuple)) else [teacher_dir]
     )
     with distribution_scope(recipe.distribution):
         backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
-        loader = SplitLoader(
-            tokenizer, recipe.max_length, source, data_dir, tfds_manual_dir, cache_dir
+        loader = data.loader(tokenizer, recipe.max_length)
+        parts, sizes = student_parts(
+            tasks, data, loader, recipe, settings, teacher_dirs
         )
-
-        parts, sizes = [], {}
-        for task in tasks:
-            train, train_encoded = loader.load(
-                task, "train", train_limit, sample_seed=train_sample_seed
-            )
-            blocks = [(train, train_encoded)]
-            if recipe.double_unordered and task.double_unordered:
-                swapped = train.swapped()
-                blocks.append((swapped, loader.encode(swapped)))
-            for examples, encoded in blocks:
-                loaded, sources = [], []
-                if teachers == "given":
-                    sources = [
-                        teacher_predictions_path(folder, task, examples.split)
-                        for folder in teacher_dirs
-                    ]
-                    loaded = [TeacherPredictions.load(path) for path in sources]
-                parts.append(TaskPart(examples, encoded, loaded, sources))
-            sizes[task.name] = sum(len(examples) for examples, _ in blocks)
-
-        multiples, weights = task_multiples_and_weights(
-            sizes, weighting, weighting_temperature
-        )
-        batches = multitask_batches(
-            parts,
-            tasks,
-            batch_size=recipe.batch_size,
-            multiples=multiples,
-            mixing=mixing,
-            teachers=teachers,
-            seed=recipe.seed,
-            batching=recipe.batching,
-            teacher_combination=teacher_combination,
-            temperature=distillation_temperature,
-            packing=use_packing(recipe.packing, backbone_model),
+        batches, multiples, weights = student_batches(
+            parts, tasks, sizes, recipe, settings, backbone_model
         )
         total_steps = recipe.epochs * len(batches)
-        logger.info(
-            "Student on %s: sizes %s, multiples %s, weights %s, %d steps/epoch, "
-            "padding %.1f%%",
-            [t.name for t in tasks],
-            sizes,
-            multiples,
-            {k: round(v, 3) for k, v in weights.items()},
-            len(batches),
-            100 * batches.padding_fraction,
+        model = student_model(
+            backbone_model, tokenizer, tasks, recipe, settings, weights, total_steps
         )
-
-        model = MultiTaskModel(
-            backbone_model,
-            tasks,
-            dropout=recipe.dropout,
-            distillation=distillation,
-            teacher_weight=teacher_weight,
-            distillation_temperature=distillation_temperature,
-            task_weights=[weights[t.name] for t in tasks],
-            loss_reduction=recipe.loss_reduction,
-            tokenizer=tokenizer,
-            max_length=recipe.max_length,
-        )
-        model.compile(
-            optimizer=make_optimizer(
-                recipe,
-                total_steps,
-                backbone_model.num_layers,
-                model.trainable_variables,
-            ),
-            micro_batches=recipe.micro_batches,
-        )
-        fit_callbacks = list(callbacks or [])
-        if not any(isinstance(c, StopOnNonFiniteLoss) for c in fit_callbacks):
-            # First, so that it raises before a checkpoint saves the step's weights.
-            fit_callbacks.insert(0, StopOnNonFiniteLoss())
-        annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
-        if distillation == "annealed" and not annealing:
-            annealing = [TeacherAnnealing()]
-            fit_callbacks.append(annealing[0])
-        for callback in annealing:
-            # The total is the whole run's, also when a resumed run fits in two parts.
-            if callback.total_steps is None:
-                callback.total_steps = total_steps
-        epoch, batch = 0, 0
+        fit_callbacks = student_callbacks(callbacks, settings.distillation, total_steps)
+        position = (0, 0)
         if checkpoint_dir is not None:
             checkpoint = TrainingCheckpoint(
                 checkpoint_dir,
                 steps_per_epoch=len(batches),
                 save_every=save_every,
-                # What must be equal for the checkpoint to resume this run.
-                run_config={
-                    "tasks": [t.name for t in tasks],
-                    # A run may resume on another number of devices, or
-                    # micro-batches (the same steps).
-                    "recipe": {
-                        k: v
-                        for k, v in recipe.to_dict().items()
-                        if k not in ("distribution", "micro_batches")
-                    },
-                    "distillation": distillation,
-                    "teachers": teachers,
-                    "teacher_weight": teacher_weight,
-                    "mixing": mixing,
-                    "weighting": weighting,
-                    "weighting_temperature": weighting_temperature,
-                    "distillation_temperature": distillation_temperature,
-                    "teacher_combination": teacher_combination,
-                    "teachers_per_task": len(teacher_dirs),
-                    "train_limit": train_limit,
-                    "train_sample_seed": train_sample_seed,
-                    "backbone_parameters": int(backbone_model.count_params()),
-                },
+                run_config=student_run_config(
+                    tasks, recipe, settings, data, teacher_dirs, backbone_model
+                ),
             )
-            position = checkpoint.restore(model)
-            if position is not None:
-                epoch, batch = position
-                logger.info(
-                    "Resuming from %s at epoch %d, batch %d.",
-                    checkpoint_dir,
-                    epoch,
-                    batch,
-                )
+            position = resume_position(checkpoint, model) or position
             fit_callbacks.append(checkpoint)
         start = time.perf_counter()
-        history = {}
-        if batch and epoch < recipe.epochs:  # Finish the interrupted epoch first.
-            batches.set_epoch(epoch)
-            part = model.fit(
-                as_fit_input(RemainingBatches(batches, batch)),
-                epochs=1,
-                shuffle=False,
-                callbacks=fit_callbacks,
-                verbose=verbose,
-            )
-            _extend(history, part.history)
-            epoch += 1
-        if epoch < recipe.epochs:
-            batches.set_epoch(epoch)
-            part = model.fit(
-                as_fit_input(batches),
-                initial_epoch=epoch,
-                epochs=recipe.epochs,
-                shuffle=False,
-                callbacks=fit_callbacks,
-                verbose=verbose,
-            )
-            _extend(history, part.history)
+        history = fit_resumably(
+            model, batches, recipe.epochs, fit_callbacks, position, verbose
+        )
         train_seconds = time.perf_counter() - start
-
-        dev_metrics, dev_outputs, scores = {}, {}, []
+        dev_metrics, dev_outputs = {}, {}
         for task in tasks:
-            dev_metrics[task.name], dev_outputs[task.name] = {}, {}
-            for split in task.eval_split:
-                dev, dev_encoded = loader.load(task, split, eval_limit)
-                outputs = predict_outputs(model, dev_encoded)[task.name]
-                dev_outputs[task.name][split] = outputs
-                predictions = predictions_from_outputs(task, outputs)
-                dev_metrics[task.name][split] = glue_metrics(
-                    task, dev.labels, predictions
-                )
-            scores.append(
-                np.mean([m["score"] for m in dev_metrics[task.name].values()])
+            dev_metrics[task.name], dev_outputs[task.name] = evaluate_on_dev(
+                model, task, data, loader
             )
-            logger.info("%s: %s", task.display_name, dev_metrics[task.name])
         return StudentRun(
             tasks=tasks,
             model=model,
             history=history,
             dev_metrics=dev_metrics,
-            glue_average=float(np.mean(scores)),
+            glue_average=glue_scores(dev_metrics)["average"],
             multiples=multiples,
             task_weights=weights,
             train_seconds=train_seconds,
             padding_fraction=batches.padding_fraction,
-            schedule={
-                "sizes": sizes,
-                "steps_per_epoch": len(batches),
-                "steps": total_steps,
-                "epochs": recipe.epochs,
-                "batch_size": recipe.batch_size,
-                "mixing": mixing,
-                "batching": recipe.batching,
-            },
+            schedule=student_schedule(sizes, batches, recipe, settings),
             dev_outputs=dev_outputs,
         )
+
+
+def student_schedule(sizes: dict, batches, recipe, settings) -> dict:
+    """What a student trained (`StudentRun.schedule`)."""
+    return {
+        "sizes": sizes,
+        "steps_per_epoch": len(batches),
+        "steps": recipe.epochs * len(batches),
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "mixing": settings.mixing,
+        "batching": recipe.batching,
+    }
+
+
+def student_model(
+    backbone_model, tokenizer, tasks, recipe, settings, weights, total_steps
+) -> MultiTaskModel:
+    """The student: a `MultiTaskModel` over `backbone_model` with a head per
+    task, compiled with BAM's optimizer for `total_steps` steps.
+
+    Args:
+        backbone_model: the prepared backbone (`prepared_backbone`).
+        tokenizer: its tokenizer (kept for export).
+        tasks: the `GlueTask`s, in head order.
+        recipe: the student's `FineTuningRecipe`.
+        settings: the `DistillationSettings`.
+        weights: task name to loss weight.
+        total_steps: the run's optimizer steps.
+    """
+    model = MultiTaskModel(
+        backbone_model,
+        tasks,
+        dropout=recipe.dropout,
+        distillation=settings.distillation,
+        teacher_weight=settings.teacher_weight,
+        distillation_temperature=settings.distillation_temperature,
+        task_weights=[weights[t.name] for t in tasks],
+        loss_reduction=recipe.loss_reduction,
+        tokenizer=tokenizer,
+        max_length=recipe.max_length,
+    )
+    model.compile(
+        optimizer=make_optimizer(
+            recipe, total_steps, backbone_model.num_layers, model.trainable_variables
+        ),
+        micro_batches=recipe.micro_batches,
+    )
+    return model
+
+
+def student_batches(parts, tasks, sizes, recipe, settings, backbone_model) -> tuple:
+    """The student's batch stream, with BAM's dataset multiples and weights.
+
+    Returns:
+        `(batches, multiples, weights)`: the `multitask_batches` stream, and
+        task name to its dataset multiple and to its loss weight
+        (`task_multiples_and_weights`).
+    """
+    multiples, weights = task_multiples_and_weights(
+        sizes, settings.weighting, settings.weighting_temperature
+    )
+    batches = multitask_batches(
+        parts,
+        tasks,
+        batch_size=recipe.batch_size,
+        multiples=multiples,
+        mixing=settings.mixing,
+        teachers=settings.teachers,
+        seed=recipe.seed,
+        batching=recipe.batching,
+        teacher_combination=settings.teacher_combination,
+        temperature=settings.distillation_temperature,
+        packing=use_packing(recipe.packing, backbone_model),
+    )
+    logger.info(
+        "Student on %s: sizes %s, multiples %s, weights %s, %d steps/epoch, "
+        "padding %.1f%%",
+        [t.name for t in tasks],
+        sizes,
+        multiples,
+        {k: round(v, 3) for k, v in weights.items()},
+        len(batches),
+        100 * batches.padding_fraction,
+    )
+    return batches, multiples, weights
+
+
+def resume_position(checkpoint: TrainingCheckpoint, model) -> tuple | None:
+    """Restores `model` from `checkpoint`; the `(epoch, batch)` to resume
+    from, or `None` when there is nothing to resume."""
+    restored = checkpoint.restore(model)
+    if restored is None:
+        return None
+    logger.info(
+        "Resuming from %s at epoch %d, batch %d.", checkpoint.directory, *restored
+    )
+    return tuple(restored)
+
+
+def student_parts(tasks, data, loader, recipe, settings, teacher_dirs) -> tuple:
+    """Each task's training examples (and swapped ones), with their teachers.
+
+    Args:
+        tasks: the `GlueTask`s.
+        data: the run's `DataSettings`.
+        loader: the run's `SplitLoader`.
+        recipe: the student's recipe (`double_unordered`).
+        settings: the `DistillationSettings` (`teachers`).
+        teacher_dirs: the teachers' folders (one per teacher of each task).
+
+    Returns:
+        `(parts, sizes)`: the `TaskPart`s in order, and task name to its
+        training examples (both orders counted).
+    """
+    parts, sizes = [], {}
+    for task in tasks:
+        train, train_encoded = data.load_train(loader, task)
+        blocks = [(train, train_encoded)]
+        if recipe.double_unordered and task.double_unordered:
+            swapped = train.swapped()
+            blocks.append((swapped, loader.encode(swapped)))
+        for examples, encoded in blocks:
+            loaded, sources = [], []
+            if settings.teachers == "given":
+                sources = [
+                    teacher_predictions_path(folder, task, examples.split)
+                    for folder in teacher_dirs
+                ]
+                loaded = [TeacherPredictions.load(path) for path in sources]
+            parts.append(TaskPart(examples, encoded, loaded, sources))
+        sizes[task.name] = sum(len(examples) for examples, _ in blocks)
+    return parts, sizes
+
+
+def student_callbacks(callbacks, distillation: str, total_steps: int) -> list:
+    """`fit`'s callbacks: guarded (`guarded_callbacks`), with a
+    `TeacherAnnealing` added for an annealed distillation mode unless one is given,
+    each annealing over the whole run's `total_steps` unless told otherwise
+    (also when a resumed run fits in two parts)."""
+    fit_callbacks = guarded_callbacks(callbacks)
+    annealing = [c for c in fit_callbacks if isinstance(c, TeacherAnnealing)]
+    if get_distillation_mode(distillation).annealed and not annealing:
+        annealing = [TeacherAnnealing()]
+        fit_callbacks.append(annealing[0])
+    for callback in annealing:
+        if callback.total_steps is None:
+            callback.total_steps = total_steps
+    return fit_callbacks
+
+
+def student_run_config(
+    tasks, recipe, settings, data, teacher_dirs, backbone_model
+) -> dict:
+    """What must be equal for a checkpoint to resume a student's run.
+
+    A run may resume on another number of devices or micro-batches (the same
+    steps), so the recipe's `distribution` and `micro_batches` are left out.
+    """
+    recipe_values = recipe.to_dict()
+    for key in ("distribution", "micro_batches"):
+        recipe_values.pop(key, None)
+    return {
+        "tasks": [t.name for t in tasks],
+        "recipe": recipe_values,
+        **settings.to_dict(),
+        "teachers_per_task": len(teacher_dirs),
+        **data.training_sample(),
+        "backbone_parameters": int(backbone_model.count_params()),
+    }

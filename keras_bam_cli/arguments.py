@@ -108,6 +108,16 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "already do)",
     )
     parser.add_argument(
+        "--release-large-buffers",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="make the C allocator return freed buffers of at least MIB MiB to the "
+        "system at once (keras_bam.release_large_buffers): a lower peak for slower "
+        "steps; 0: the allocator's default; default: "
+        f"{QUICK['release_large_buffers_mib']} in `glue`'s quick setting, else 0",
+    )
+    parser.add_argument(
         "--workers",
         nargs="+",
         metavar="HOST:PORT",
@@ -185,8 +195,10 @@ QUICK = {
     "train_sample_seed": 0,
     "teacher_epochs": 2,
     "student_epochs": 2,
-    # A laptop's memory: the student's batch of 128 in 4 slices of 32.
+    # A laptop's memory: the student's batch of 128 in 4 slices of 32, and
+    # freed activation buffers of 1 MiB or more returned to the system.
     "student_micro_batches": 4,
+    "release_large_buffers_mib": 1,
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "
@@ -198,6 +210,8 @@ DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
 # `keras_bam.STUDENTS`' names, repeated here so that parsing imports no backend
 # (a test keeps the two equal).
 STUDENTS = ("multitask", "bam", "distilled", "uninformative")
+# `keras_bam.distillation`'s registered modes, likewise.
+DISTILLATION_MODES = ("annealed", "fixed", "gold")
 STUDENT_DEFAULTS = {"learning_rate": 1e-4, "epochs": 6, "batch_size": 128}
 
 
@@ -277,7 +291,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
         "(<dir>/<task>/<task>_train_teacher.npz); several: an ensemble per task",
     )
     parser.add_argument(
-        "--distillation", choices=("annealed", "fixed", "gold"), default="annealed"
+        "--distillation", choices=DISTILLATION_MODES, default="annealed"
     )
     parser.add_argument(
         "--teachers", choices=("given", "uninformative", "none"), default=None

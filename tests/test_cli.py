@@ -12,6 +12,7 @@ import keras_bam
 from keras_bam_cli import arguments
 from keras_bam_cli import main
 from keras_bam_cli.commands import glue_settings
+from keras_bam_cli.commands import prepare_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +45,24 @@ def test_help_and_argument_errors_import_no_backend():
 
 def test_student_names_match_the_library():
     assert arguments.STUDENTS == tuple(keras_bam.STUDENTS)
+    assert arguments.DISTILLATION_MODES == tuple(
+        keras_bam.distillation.DISTILLATION_MODES
+    )
+
+
+def test_the_quick_setting_releases_large_buffers(monkeypatch):
+    calls = []
+    monkeypatch.setattr(keras_bam, "release_large_buffers", calls.append)
+    parser = glue_parser()
+    for options in ([], ["--paper"], ["--release-large-buffers", "0"]):
+        prepare_run(parser.parse_args(["--compilation-cache", "none", *options]))
+    prepare_run(
+        parser.parse_args(
+            ["--compilation-cache", "none", "--paper", "--release-large-buffers", "8"]
+        )
+    )
+    assert calls == [2**20, 8 * 2**20]
+    assert arguments.QUICK["release_large_buffers_mib"] == 1
 
 
 def test_quick_and_paper_settings():

@@ -179,7 +179,7 @@ def test_layerwise_decay_refuses_variables_it_cannot_place():
         keras_bam.check_lr_multipliers(
             rules, model.trainable_variables + stranger.trainable_variables
         )
-    from keras_bam.teacher import make_optimizer
+    from keras_bam.training import make_optimizer
 
     recipe = keras_bam.FineTuningRecipe()
     with pytest.raises(ValueError, match="adapter/kernel"):

@@ -1,8 +1,10 @@
-"""The one place where keras-bam does something backend-specific (TensorFlow, JAX).
+"""The one place where keras-bam does something backend-specific (TensorFlow, JAX),
+or below both (the C allocator).
 
 Everything else uses `keras.ops`.
 """
 
+from keras_bam.backend.allocator import release_large_buffers
 from keras_bam.backend.compilation import bucket_step
 from keras_bam.backend.compilation import compiles_each_shape
 from keras_bam.backend.compilation import enable_compilation_cache

@@ -248,7 +248,7 @@ def _tf_process_dataset(local):
     contiguous block per local replica, in replica order."""
     import tensorflow as tf
 
-    from keras_bam.data.batching import to_tf_dataset
+    from keras_bam.data.streams import to_tf_dataset
 
     strategy = tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync // process_count()

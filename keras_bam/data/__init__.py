@@ -26,6 +26,7 @@ from keras_bam.data.multitask import multitask_batches
 from keras_bam.data.multitask import multitask_targets
 from keras_bam.data.packing import Packing
 from keras_bam.data.packing import pack_rows
+from keras_bam.data.streams import BatchStream
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.data.teacher_predictions import teacher_predictions_file
 from keras_bam.data.teacher_predictions import teacher_predictions_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from keras.utils import PyDataset
 
 from keras_bam.backend import batch_replicas
 from keras_bam.backend import bucket_step
@@ -12,6 +11,7 @@ from keras_bam.data.packing import fitted_row_counts
 from keras_bam.data.packing import pack_rows
 from keras_bam.data.packing import resolve_packing
 from keras_bam.data.packing import row_count
+from keras_bam.data.streams import BatchStream
 
 # How many of an epoch's batches `PlannedBatches` packs to fit its row counts
 # and slots (evenly spaced, so length-grouped plans are represented too).
@@ -112,7 +112,7 @@ def fitted_buckets(lengths, count: int, max_length: int, step: int = 8) -> tuple
     return tuple(int(x) for x in reversed(buckets))
 
 
-class PlannedBatches(PyDataset):
+class PlannedBatches(BatchStream):
     """Base of the batch streams: each epoch is a plan of padded batches.
 
     A plan is a list of `(indices, padded_length)` pairs, made by the subclass's
@@ -155,7 +155,7 @@ class PlannedBatches(PyDataset):
         packing=False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         self.encoded = encoded
         self.targets = targets
         self.sample_weights = sample_weights
@@ -163,9 +163,6 @@ class PlannedBatches(PyDataset):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
         self.shuffle = shuffle
-        self.seed = int(seed)
-        self.epoch = 0
-        self._started = False
         self.packing = resolve_packing(packing)
         self._packed = {}
 
@@ -206,18 +203,9 @@ class PlannedBatches(PyDataset):
             ]
             self.rows = fitted_row_counts(needed, packing.row_counts, self.row_multiple)
 
-    def set_epoch(self, epoch: int):
-        """Makes the next epoch `epoch` (for resuming a run)."""
-        self.epoch = int(epoch)
-        self._started = False
+    def _order_epoch(self):
         self._plan = self._make_plan()
         self._packed = {}
-
-    def on_epoch_begin(self):
-        """Moves to the next epoch's order, except at the first epoch."""
-        if self._started:
-            self.set_epoch(self.epoch + 1)
-        self._started = True
 
     def __len__(self) -> int:
         return len(self._plan)
@@ -323,9 +311,6 @@ class PlannedBatches(PyDataset):
             return int(rows * self.encoded.max_length)
         return int(sum(len(indices) * length for indices, length in self._plan))
 
-    def to_tf_dataset(self, first_pass_is_build: bool = False):
-        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self, first_pass_is_build)
 
 
 def _check_buckets(buckets, encoded) -> tuple:
@@ -537,7 +522,7 @@ class RandomBatches(PlannedBatches):
         ]
 
 
-class RemainingBatches(PyDataset):
+class RemainingBatches(BatchStream):
     """The batches of the current epoch of a stream from batch `start` on.
 
     What a run resumed mid-epoch trains on first: the rest of the interrupted
@@ -555,11 +540,12 @@ class RemainingBatches(PyDataset):
     """
 
     def __init__(self, batches, start: int, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(batches.seed, **kwargs)
         if not 0 <= start < len(batches):
             raise ValueError(f"start must be in [0, {len(batches)}), got {start}.")
         self.batches = batches
         self.start = int(start)
+        self.epoch = batches.epoch
 
     def __len__(self) -> int:
         return len(self.batches) - self.start
@@ -568,77 +554,23 @@ class RemainingBatches(PyDataset):
         return self.batches[self.start + index]
 
     def on_epoch_begin(self):
-        pass
+        pass  # The rest of the stream's current epoch, not a new one.
 
     @property
     def packing(self):
-        return getattr(self.batches, "packing", None)
+        return self.batches.packing
 
     @property
     def row_multiple(self) -> int:
-        return getattr(self.batches, "row_multiple", 1)
+        return self.batches.row_multiple
 
-    def to_tf_dataset(self, first_pass_is_build: bool = False):
-        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self, first_pass_is_build)
+    @property
+    def padding_fraction(self) -> float:
+        return self.batches.padding_fraction
 
-
-def to_tf_dataset(batches, first_pass_is_build: bool = False):
-    """A batch stream (`PyDataset`) as a `tf.data.Dataset` with dynamic lengths.
-
-    Each pass over the dataset is one epoch: a pass starts by calling the
-    stream's `on_epoch_begin`, as Keras does for a `PyDataset`, so the order is
-    the same as when Keras iterates the stream itself.
-
-    Args:
-        batches: the stream.
-        first_pass_is_build: the first pass only builds the model and does not
-            start an epoch. Under a `tf.distribute` strategy, Keras's `fit`
-            reads a batch from an iterator it then drops (and which prefetches
-            much of the stream) before the first epoch; `as_fit_input` sets this
-            there so that the first epoch still trains on the stream's order for
-            `batches.epoch`.
-
-    Returns:
-        The `tf.data.Dataset`, prefetching two batches, with `tf.data`'s
-        autotuning off: the batches are made in Python and there is nothing for
-        it to tune, while its background work delayed the start of some `fit`
-        epochs and the end of some `predict` calls by seconds on a small CPU
-        (`benchmarks/README.md`).
-
-    Example:
-    ```python
-    dataset = batches.to_tf_dataset()  # TensorFlow only
-    model.fit(dataset, epochs=3, shuffle=False)
-    ```
-    """
-    import tensorflow as tf
-
-    signature = tuple(_spec(element, tf) for element in batches[0])
-    passes = [0]
-
-    def generate():
-        passes[0] += 1
-        if not (first_pass_is_build and passes[0] == 1):
-            batches.on_epoch_begin()
-        for i in range(len(batches)):
-            yield batches[i]
-
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.prefetch(2).with_options(options)
 
 
 def _take(values, indices):
     if isinstance(values, dict):
         return {k: np.asarray(v)[indices] for k, v in values.items()}
     return np.asarray(values)[indices]
-
-
-def _spec(element, tf):
-    if isinstance(element, dict):
-        return {k: _spec(v, tf) for k, v in element.items()}
-    shape = (None,) + tuple(None for _ in element.shape[1:])
-    return tf.TensorSpec(shape=shape, dtype=tf.as_dtype(element.dtype))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from keras.utils import PyDataset
 
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
-from keras_bam.data.batching import to_tf_dataset
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
+from keras_bam.data.streams import BatchStream
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.recipes import BATCHING
 from keras_bam.tasks import get_task
@@ -169,7 +168,7 @@ def multitask_targets(
     }
 
 
-class InterleavedBatches(PyDataset):
+class InterleavedBatches(BatchStream):
     """Batches drawn from several `BucketedBatches` in a seeded random order.
 
     MT-DNN's scheme: each batch holds one task; which task comes next is shuffled
@@ -181,11 +180,8 @@ class InterleavedBatches(PyDataset):
     """
 
     def __init__(self, streams, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         self.streams = list(streams)
-        self.seed = int(seed)
-        self.epoch = 0
-        self._started = False
         self._order = self._make_order()
 
     def _make_order(self):
@@ -195,19 +191,10 @@ class InterleavedBatches(PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         return [pairs[j] for j in rng.permutation(len(pairs))]
 
-    def set_epoch(self, epoch: int):
-        """Makes the next epoch `epoch` (for resuming a run)."""
-        self.epoch = int(epoch)
-        self._started = False
+    def _order_epoch(self):
         for stream in self.streams:
-            stream.set_epoch(epoch)
+            stream.set_epoch(self.epoch)
         self._order = self._make_order()
-
-    def on_epoch_begin(self):
-        """Moves to the next epoch's order, except at the first epoch."""
-        if self._started:
-            self.set_epoch(self.epoch + 1)
-        self._started = True
 
     def __len__(self):
         return len(self._order)
@@ -222,7 +209,7 @@ class InterleavedBatches(PyDataset):
 
     @property
     def row_multiple(self) -> int:
-        return getattr(self.streams[0], "row_multiple", 1)
+        return self.streams[0].row_multiple
 
     @property
     def padding_fraction(self) -> float:
@@ -230,10 +217,6 @@ class InterleavedBatches(PyDataset):
         padded = sum(stream.padded_tokens for stream in self.streams)
         real = sum(int(stream.encoded.row_lengths.sum()) for stream in self.streams)
         return 1.0 - real / padded if padded else 0.0
-
-    def to_tf_dataset(self, first_pass_is_build: bool = False):
-        """This batch stream as a `tf.data.Dataset`; see `to_tf_dataset`."""
-        return to_tf_dataset(self, first_pass_is_build)
 
 
 def multitask_batches(

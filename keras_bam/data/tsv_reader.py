@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import math
@@ -102,13 +103,22 @@ def read_glue_tsv(
         return _read_rows(task, split, layout, path, _split_lines(f))
 
 
-def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExamples:
-    """`read_glue_tsv` of the `(line_number, bytes)` pairs of `lines`."""
-    errors = []
+@dataclasses.dataclass
+class _Columns:
+    """Where a split's fields are: its header (if any), column count, text,
+    label and id columns, and each column's name for error messages."""
 
-    def problem(line, field, message):
-        errors.append((path, line, field, message))
+    header: list | None
+    count: int
+    text: list
+    label: int | None
+    names: list
+    ids: int | tuple | None
 
+
+def _read_columns(task: GlueTask, layout, path: str, lines) -> _Columns:
+    """The split's `_Columns`, from its header line (read from `lines`) or,
+    for a file without one, from the task's layout."""
     header = None
     if layout.has_header:
         first = next(lines, None)
@@ -117,9 +127,7 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
                 f"{path}: the file is empty; expected a header line.", path=path
             )
         header = first[1].decode("utf-8", errors="replace").split("\t")
-        num_columns = len(header)
-    else:
-        num_columns = layout.num_columns
+    count = len(header) if header is not None else layout.num_columns
 
     def column_index(column, role):
         if isinstance(column, int):
@@ -134,27 +142,55 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
             )
         return header.index(column)
 
-    text_columns = [column_index(c, "text") for c in layout.text_columns]
-    label_column = (
-        None
-        if layout.label_column is None
-        else column_index(layout.label_column, "label")
-    )
-    field_names = header or [f"column {i}" for i in range(num_columns)]
-    label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
     id_column = None
     if header is not None:
-        for name in ("index", "id", "pairID"):
-            if name in header:
-                id_column = header.index(name)
-                break
+        id_column = next(
+            (header.index(n) for n in ("index", "id", "pairID") if n in header), None
+        )
         if task.name == "mrpc" and "#1 ID" in header and "#2 ID" in header:
             id_column = (header.index("#1 ID"), header.index("#2 ID"))
+    return _Columns(
+        header=header,
+        count=count,
+        text=[column_index(c, "text") for c in layout.text_columns],
+        label=(
+            None
+            if layout.label_column is None
+            else column_index(layout.label_column, "label")
+        ),
+        names=header or [f"column {i}" for i in range(count)],
+        ids=id_column,
+    )
 
-    texts = [[] for _ in text_columns]
-    labels = []
-    ids = []
-    line_numbers = []
+
+def _raise_collected(errors: list, path: str):
+    """Raises one `GlueDataError` listing every problem found in `path`."""
+    shown = "\n".join(
+        f"  {format_location(p, ln, fd)}: {msg}" for p, ln, fd, msg in errors
+    )
+    more = " (stopped collecting)" if len(errors) >= MAX_REPORTED_ERRORS else ""
+    first_path, first_line, first_field, first_message = errors[0]
+    raise GlueDataError(
+        f"{format_location(first_path, first_line, first_field)}: {first_message}"
+        f"\n{len(errors)} bad row(s) in {path}{more}; nothing was loaded:\n{shown}",
+        path=first_path,
+        line=first_line,
+        field=first_field,
+        errors=errors,
+    )
+
+
+def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExamples:
+    """`read_glue_tsv` of the `(line_number, bytes)` pairs of `lines`."""
+    errors = []
+
+    def problem(line, field, message):
+        errors.append((path, line, field, message))
+
+    columns = _read_columns(task, layout, path, lines)
+    label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
+    texts = [[] for _ in columns.text]
+    labels, ids, line_numbers = [], [], []
     rows_read = 0
     for number, line in lines:
         rows_read += 1
@@ -164,64 +200,47 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
             problem(number, None, f"is not valid UTF-8 ({e.reason} at byte {e.start})")
             continue
         fields = text.split("\t")
-        if len(fields) != num_columns:
+        if len(fields) != columns.count:
             problem(
                 number,
                 None,
-                f"has {len(fields)} tab-separated fields, expected {num_columns}",
+                f"has {len(fields)} tab-separated fields, expected {columns.count}",
             )
             continue
         row_ok = True
         row_texts = []
-        for column in text_columns:
+        for column in columns.text:
             value = fields[column]
             if not value.strip():
-                problem(number, field_names[column], "is empty")
+                problem(number, columns.names[column], "is empty")
                 row_ok = False
             row_texts.append(value)
         label = _parse_label(
-            task, fields, label_column, field_names, label_lookup, number, problem
+            task, fields, columns.label, columns.names, label_lookup, number, problem
         )
-        if label is None:
-            row_ok = False
-        if not row_ok:
+        if label is None or not row_ok:
             continue
         for column_texts, value in zip(texts, row_texts):
             column_texts.append(value)
         labels.append(label)
-        if isinstance(id_column, tuple):
-            ids.append("/".join(fields[i] for i in id_column))
-        elif id_column is not None:
-            ids.append(fields[id_column])
+        if isinstance(columns.ids, tuple):
+            ids.append("/".join(fields[i] for i in columns.ids))
+        elif columns.ids is not None:
+            ids.append(fields[columns.ids])
         else:
             ids.append(str(len(ids)))
         line_numbers.append(number)
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
-
     if errors:
-        shown = "\n".join(
-            f"  {format_location(p, ln, fd)}: {msg}" for p, ln, fd, msg in errors
-        )
-        more = " (stopped collecting)" if len(errors) >= MAX_REPORTED_ERRORS else ""
-        first_path, first_line, first_field, first_message = errors[0]
-        raise GlueDataError(
-            f"{format_location(first_path, first_line, first_field)}: {first_message}"
-            f"\n{len(errors)} bad row(s) in {path}{more}; nothing was loaded:\n{shown}",
-            path=first_path,
-            line=first_line,
-            field=first_field,
-            errors=errors,
-        )
+        _raise_collected(errors, path)
     if rows_read == 0:
         raise GlueDataError(f"{path}: the file has no data rows.", path=path)
-
-    label_dtype = np.float32 if task.is_regression else np.int64
     examples = TaskExamples(
         task=task,
         split=split,
         texts=tuple(texts),
-        labels=np.asarray(labels, dtype=label_dtype),
+        labels=np.asarray(labels, dtype=np.float32 if task.is_regression else np.int64),
         ids=ids,
         source=path,
         lines=np.asarray(line_numbers, dtype=np.int64),
