@@ -4,9 +4,9 @@ what prediction would gain with no padding.
 Small measurements the speed analysis in benchmarks/README.md rests on, each in
 its own process (MiniLM, the first 256 MRPC training examples, batch 32):
 
-- `autotune` (TensorFlow): the same `predict_outputs` call and the same `fit`
-  epoch over keras-bam's batch stream, with `tf.data`'s autotuning off (as
-  `to_tf_dataset` makes it) and switched back on. With it on, about one call in
+- `autotune` (TensorFlow): the same `predict_outputs` batches and the same `fit`
+  epoch over keras-bam's batch stream, through `to_tf_dataset` with `tf.data`'s
+  autotuning off (its default) and on. With it on, about one call in
   two ends 1 s late and about one epoch in two starts 5 s late on 2 cores.
 - `shapes` (JAX): the time of one prediction batch `(rows, length)` for lengths
   just under and at multiples of 8, and for rows of 128, to show what finer
@@ -44,12 +44,12 @@ import os
 import sys
 import time
 
+from speed import run_child
+from speedbench.timing import calls_timed
+from speedbench.timing import keras_pass_timer
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-from speed import calls_timed  # noqa: E402
-from speed import keras_pass_timer  # noqa: E402
-from speed import run_child  # noqa: E402
 
 RESULT = "PROBE_RESULT "
 SHAPES = [(32, 13), (32, 16), (32, 45), (32, 48), (32, 61), (32, 64), (12, 128)]
@@ -66,35 +66,26 @@ def load(task: str, limit: int, data_dir: str):
 def child_autotune(cfg: dict) -> dict:
     """Seconds of `predict_outputs` calls and `fit` epochs, autotuning off and on."""
     import keras
-    import tensorflow as tf
 
     import keras_bam
-    import keras_bam.data.batching as batching
     from keras_bam.backend import set_seed
-    from keras_bam.teacher import make_optimizer
+    from keras_bam.data.streams import to_tf_dataset
+    from keras_bam.prediction import prediction_batches
     from keras_bam.teacher import task_loss
     from keras_bam.teacher import training_targets
+    from keras_bam.training import make_optimizer
 
     examples, encoded = load("mrpc", cfg["limit"], cfg["data_dir"])
-    made = batching.to_tf_dataset
     out = {}
-    for autotune in (False, True):
-
-        def to_tf_dataset(batches, first_pass_is_build=False, autotune=autotune):
-            dataset = made(batches, first_pass_is_build)
-            if autotune:  # What `tf.data` does unless told otherwise.
-                options = tf.data.Options()
-                options.autotune.enabled = True
-                dataset = dataset.with_options(options)
-            return dataset
-
-        batching.to_tf_dataset = to_tf_dataset
+    for autotune in (False, True):  # On: what `tf.data` does unless told.
         set_seed(0)
         model = keras_bam.SingleTaskModel(keras_bam.load_backbone(), "mrpc")
         calls = []
         for _ in range(cfg["calls"] + 1):  # The first call traces.
             start = time.perf_counter()
-            keras_bam.predict_outputs(model, encoded, batch_size=32)
+            # `predict_outputs`'s batches and dataset, with autotuning chosen.
+            batches = prediction_batches(model, encoded, 32, None, None)
+            model.predict(to_tf_dataset(batches, autotune=autotune), verbose=0)
             calls.append(time.perf_counter() - start)
         recipe = keras_bam.FineTuningRecipe.bam_single_task(batch_size=32)
         model.compile(
@@ -118,7 +109,7 @@ def child_autotune(cfg: dict) -> dict:
         FirstBatch.ends = []
         timer = keras_pass_timer()
         model.fit(
-            keras_bam.as_fit_input(batches),
+            to_tf_dataset(batches, autotune=autotune),  # as `as_fit_input` makes it
             epochs=cfg["epochs"] + 1,  # The first epoch traces.
             shuffle=False,
             verbose=0,
@@ -131,7 +122,6 @@ def child_autotune(cfg: dict) -> dict:
                 e - b for b, e in zip(timer.begins, FirstBatch.ends)
             ][1:],
         }
-    batching.to_tf_dataset = made
     return out
 
 

@@ -108,16 +108,15 @@ def table(result) -> str:
     return "\n".join(rows)
 
 
-def render_readme(result, readme: str):
+def render_readme(result, readme: str, marker: str | None = None):
     body = (
         f"\n**{result['label']}**, {result['machine']}, backend {result['backend']}, "
         f"commit {result['commit']}, batch {result['batch_size']} × "
         f"{result['length']} tokens: `KERAS_BACKEND={result['backend']} python "
         f"benchmarks/step_memory.py {' '.join(result['argv'])}`\n\n{table(result)}\n"
     )
-    write_between_markers(
-        readme, f"<!-- step-memory-table-{result['backend']} -->", body
-    )
+    marker = marker or f"step-memory-table-{result['backend']}"
+    write_between_markers(readme, f"<!-- {marker} -->", body)
 
 
 def parent(args):
@@ -167,7 +166,7 @@ def parent(args):
             json.dump(result, f, indent=1)
         print(table(result), flush=True)
     if args.readme:
-        render_readme(result, args.readme)
+        render_readme(result, args.readme, args.readme_marker)
 
 
 def main():
@@ -188,6 +187,11 @@ def main():
     parser.add_argument("--label", default="cpu2")
     parser.add_argument("--output", default=None)
     parser.add_argument("--readme", default=None)
+    parser.add_argument(
+        "--readme-marker",
+        default=None,
+        help="the table's marker in --readme (default: step-memory-table-BACKEND)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
