@@ -10,8 +10,8 @@ child's exact peak from `getrusage(RUSAGE_CHILDREN)` when it ends.
 Configurations:
 - **demo**: `make demo`'s command: four tasks (RTE, MRPC, STS-B, CoLA), the
   quick setting (400 training examples per task, 2 teacher and 2 student
-  epochs, the students' steps in 4 micro-batches, freed buffers of 1 MiB or
-  more returned to the system), both students, export and submission files.
+  epochs, the students' steps in 4 micro-batches), both students, export and
+  submission files.
 - **paper**: the same four tasks with `--paper` (BAM's recipes: batch 128 for
   the student, length 128, ...), on the first `--paper-train-limit` training
   examples of each task and one epoch each, so that it finishes on a CPU: the

@@ -110,12 +110,12 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     parser.add_argument(
         "--release-large-buffers",
         type=int,
-        default=None,
+        default=0,
         metavar="MIB",
         help="make the C allocator return freed buffers of at least MIB MiB to the "
         "system at once (keras_bam.release_large_buffers): a lower peak for slower "
-        "steps; 0: the allocator's default; default: "
-        f"{QUICK['release_large_buffers_mib']} in `glue`'s quick setting, else 0",
+        "steps (on TensorFlow; see benchmarks/README.md, Peak memory); 0, the "
+        "default: the allocator's own behaviour",
     )
     parser.add_argument(
         "--workers",
@@ -195,10 +195,8 @@ QUICK = {
     "train_sample_seed": 0,
     "teacher_epochs": 2,
     "student_epochs": 2,
-    # A laptop's memory: the student's batch of 128 in 4 slices of 32, and
-    # freed activation buffers of 1 MiB or more returned to the system.
+    # A laptop's memory: the student's batch of 128 in 4 slices of 32.
     "student_micro_batches": 4,
-    "release_large_buffers_mib": 1,
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "

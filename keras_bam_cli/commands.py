@@ -22,12 +22,8 @@ def prepare_run(args) -> None:
     """Turns on op determinism and joins the cluster the options name (before
     the backend runs anything), then `enable_compilation_cache`; sets the C
     allocator's threshold (`release_large_buffers`)."""
-    mib = args.release_large_buffers
-    if mib is None:  # The quick setting's, else the allocator's default.
-        quick = not getattr(args, "paper", True)
-        mib = QUICK["release_large_buffers_mib"] if quick else 0
-    if mib > 0:
-        keras_bam.release_large_buffers(mib * 2**20)
+    if args.release_large_buffers > 0:
+        keras_bam.release_large_buffers(args.release_large_buffers * 2**20)
     if args.deterministic:
         keras_bam.enable_op_determinism()
     if args.workers or os.environ.get("TF_CONFIG"):

@@ -50,7 +50,7 @@ def test_student_names_match_the_library():
     )
 
 
-def test_the_quick_setting_releases_large_buffers(monkeypatch):
+def test_release_large_buffers_is_opt_in(monkeypatch):
     calls = []
     monkeypatch.setattr(keras_bam, "release_large_buffers", calls.append)
     parser = glue_parser()
@@ -61,8 +61,7 @@ def test_the_quick_setting_releases_large_buffers(monkeypatch):
             ["--compilation-cache", "none", "--paper", "--release-large-buffers", "8"]
         )
     )
-    assert calls == [2**20, 8 * 2**20]
-    assert arguments.QUICK["release_large_buffers_mib"] == 1
+    assert calls == [8 * 2**20]
 
 
 def test_quick_and_paper_settings():
