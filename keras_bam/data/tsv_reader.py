@@ -189,7 +189,15 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
 
     columns = _read_columns(task, layout, path, lines)
     label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
-    texts = [[] for _ in columns.text]
+    # Locals, not attribute lookups, in the loop over every row.
+    count, text_columns, names, id_column = (
+        columns.count,
+        columns.text,
+        columns.names,
+        columns.ids,
+    )
+    label_column = columns.label
+    texts = [[] for _ in text_columns]
     labels, ids, line_numbers = [], [], []
     rows_read = 0
     for number, line in lines:
@@ -200,33 +208,33 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
             problem(number, None, f"is not valid UTF-8 ({e.reason} at byte {e.start})")
             continue
         fields = text.split("\t")
-        if len(fields) != columns.count:
+        if len(fields) != count:
             problem(
                 number,
                 None,
-                f"has {len(fields)} tab-separated fields, expected {columns.count}",
+                f"has {len(fields)} tab-separated fields, expected {count}",
             )
             continue
         row_ok = True
         row_texts = []
-        for column in columns.text:
+        for column in text_columns:
             value = fields[column]
             if not value.strip():
-                problem(number, columns.names[column], "is empty")
+                problem(number, names[column], "is empty")
                 row_ok = False
             row_texts.append(value)
         label = _parse_label(
-            task, fields, columns.label, columns.names, label_lookup, number, problem
+            task, fields, label_column, names, label_lookup, number, problem
         )
         if label is None or not row_ok:
             continue
         for column_texts, value in zip(texts, row_texts):
             column_texts.append(value)
         labels.append(label)
-        if isinstance(columns.ids, tuple):
-            ids.append("/".join(fields[i] for i in columns.ids))
-        elif columns.ids is not None:
-            ids.append(fields[columns.ids])
+        if isinstance(id_column, tuple):
+            ids.append("/".join(fields[i] for i in id_column))
+        elif id_column is not None:
+            ids.append(fields[id_column])
         else:
             ids.append(str(len(ids)))
         line_numbers.append(number)
