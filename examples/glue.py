@@ -24,7 +24,7 @@ import logging
 from keras_bam_cli.arguments import add_glue_arguments
 from keras_bam_cli.arguments import check_data_dir
 from keras_bam_cli.arguments import log_level
-from keras_bam_cli.commands import run_glue_from_arguments
+from keras_bam_cli.arguments import set_cpu_allocator
 
 
 def main(argv=None):
@@ -33,6 +33,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_data_dir(parser, args)
     logging.basicConfig(level=log_level(args), format="%(message)s")
+    set_cpu_allocator(args)
+    # Imported once the allocator is chosen: this import starts TensorFlow.
+    from keras_bam_cli.commands import run_glue_from_arguments
+
     run_glue_from_arguments(args)
 
 

@@ -64,6 +64,21 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser, verbose_help: str):
     )
 
 
+CPU_ALLOCATORS = ("bfc", "system")
+
+
+def set_cpu_allocator(args) -> None:
+    """Chooses TensorFlow's CPU allocator (`--cpu-allocator`) through
+    `TF_CPU_ALLOCATOR_USE_BFC`, which TensorFlow reads once, when it starts: so
+    before anything imports it. The option wins; without it an existing
+    setting stays, else BFC. JAX ignores it."""
+    choice = getattr(args, "cpu_allocator", None)
+    if choice is not None:
+        os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = str(choice == "bfc").lower()
+    elif hasattr(args, "cpu_allocator"):
+        os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     """Where data, backbone, cache and outputs are, the backbone's precision and
     the distribution: the options every run shares."""
@@ -116,6 +131,14 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "system at once (keras_bam.release_large_buffers): a lower peak for slower "
         "steps (on TensorFlow; see benchmarks/README.md, Peak memory); 0, the "
         "default: the allocator's own behaviour",
+    )
+    parser.add_argument(
+        "--cpu-allocator",
+        choices=CPU_ALLOCATORS,
+        default=None,
+        help="TensorFlow's CPU memory allocator: bfc (its best-fit pool; a lower, "
+        "steadier peak, see benchmarks/README.md, Peak memory) or system (malloc); "
+        "default: TF_CPU_ALLOCATOR_USE_BFC if set, else bfc",
     )
     parser.add_argument(
         "--workers",

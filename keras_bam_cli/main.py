@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     if args.command in ("teacher", "glue", "student"):
         arguments.check_data_dir(parser, args)
     configure_logging(args)
+    arguments.set_cpu_allocator(args)
     with native_stderr_captured(not getattr(args, "verbose", 0)):
         from keras_bam_cli import commands
     if args.command == "tasks":

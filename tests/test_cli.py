@@ -64,6 +64,23 @@ def test_release_large_buffers_is_opt_in(monkeypatch):
     assert calls == [8 * 2**20]
 
 
+def test_cpu_allocator_is_bfc_unless_chosen_otherwise(monkeypatch):
+    parser = glue_parser()
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
+    arguments.set_cpu_allocator(parser.parse_args([]))
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+    # A setting already in the environment stays, unless the option is given.
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
+    arguments.set_cpu_allocator(parser.parse_args([]))
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"
+    arguments.set_cpu_allocator(parser.parse_args(["--cpu-allocator", "bfc"]))
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+    arguments.set_cpu_allocator(parser.parse_args(["--cpu-allocator", "system"]))
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--cpu-allocator", "tcmalloc"])
+
+
 def test_quick_and_paper_settings():
     parser = glue_parser()
     quick = glue_settings(parser.parse_args([]))
