@@ -139,7 +139,7 @@ def child(data_dir: str, cache_dir: str):
 
     _reset_peak()
     start = time.perf_counter()
-    examples = keras_bam.read_glue_tsv("mnli", "train", data_dir)
+    examples = keras_bam.data.read_glue_tsv("mnli", "train", data_dir)
     seconds = time.perf_counter() - start
     result.update(
         rows=len(examples),
@@ -152,7 +152,7 @@ def child(data_dir: str, cache_dir: str):
     _reset_peak()
     start = time.perf_counter()
     # Encoded (chunk by chunk) and written to the cache, as a first run does.
-    encoded = keras_bam.EncodedCache(cache_dir).encode(examples, tokenizer, 128)
+    encoded = keras_bam.data.EncodedCache(cache_dir).encode(examples, tokenizer, 128)
     seconds = time.perf_counter() - start
     result.update(
         encode_pairs_per_s=len(examples) / seconds,
@@ -166,7 +166,7 @@ def child(data_dir: str, cache_dir: str):
     before = _rss_mib()
     _reset_peak()
     start = time.perf_counter()
-    cache = keras_bam.EncodedCache(cache_dir)
+    cache = keras_bam.data.EncodedCache(cache_dir)
     encoded = cache.encode(examples, tokenizer, 128)
     assert cache.hits == 1 and isinstance(encoded.token_ids, np.memmap)
     result.update(
@@ -176,7 +176,7 @@ def child(data_dir: str, cache_dir: str):
     )
 
     _reset_peak()
-    batches = keras_bam.BucketedBatches(
+    batches = keras_bam.data.BucketedBatches(
         encoded, examples.labels, batch_size=32, shuffle=True
     )
     start = time.perf_counter()
@@ -206,7 +206,7 @@ def child(data_dir: str, cache_dir: str):
     _reset_peak()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=cache_dir) as out:
-        keras_bam.write_teacher_predictions(
+        keras_bam.evaluation.write_teacher_predictions(
             model, examples, encoded, os.path.join(out, "mnli_train_teacher.npz")
         )
     result.update(

@@ -59,7 +59,7 @@ def load(task: str, limit: int, data_dir: str):
     import keras_bam
 
     tokenizer = keras_bam.load_tokenizer()
-    loader = keras_bam.SplitLoader(tokenizer, 128, data_dir=data_dir)
+    loader = keras_bam.data.SplitLoader(tokenizer, 128, data_dir=data_dir)
     return loader.load(task, "train", limit)
 
 
@@ -92,7 +92,7 @@ def child_autotune(cfg: dict) -> dict:
             optimizer=make_optimizer(recipe, 1000, 6),
             loss=task_loss(model.task, recipe.loss_reduction),
         )
-        batches = keras_bam.BucketedBatches(
+        batches = keras_bam.data.BucketedBatches(
             encoded,
             training_targets(examples.task, examples.labels),
             batch_size=32,
@@ -172,10 +172,14 @@ def child_padding_bound_keras(cfg: dict) -> dict:
         _, encoded = load(task, cfg["limit"], cfg["data_dir"])
         for plan, buckets in (("default", None), ("every length", range(1, 129))):
             buckets = tuple(buckets) if buckets else None
-            batches = keras_bam.BucketedBatches(encoded, batch_size=32, buckets=buckets)
+            batches = keras_bam.data.BucketedBatches(
+                encoded, batch_size=32, buckets=buckets
+            )
             timing = timed_plan(
-                lambda encoded=encoded, buckets=buckets: keras_bam.predict_outputs(
-                    model, encoded, batch_size=32, buckets=buckets
+                lambda encoded=encoded, buckets=buckets: (
+                    keras_bam.evaluation.predict_outputs(
+                        model, encoded, batch_size=32, buckets=buckets
+                    )
                 ),
                 warmup=2,
                 passes=cfg["passes"],
@@ -445,16 +449,20 @@ def child_prediction_layout(cfg: dict) -> dict:
         _, encoded = load(task, cfg["limit"], cfg["data_dir"])
         for jit_compile in (False, True) if tensorflow else (True,):
             model.compile(jit_compile=jit_compile)
-            default = keras_bam.prediction_batches(model, encoded, batch_size=32)
+            default = keras_bam.evaluation.prediction_batches(
+                model, encoded, batch_size=32
+            )
             default_packs = default.packing is not None
             for layout in ("packed", "bucketed"):
                 packing = layout == "packed"
-                plan = keras_bam.prediction_batches(
+                plan = keras_bam.evaluation.prediction_batches(
                     model, encoded, batch_size=32, packing=packing
                 )
                 timing = timed_plan(
-                    lambda encoded=encoded, packing=packing: keras_bam.predict_outputs(
-                        model, encoded, batch_size=32, packing=packing
+                    lambda encoded=encoded, packing=packing: (
+                        keras_bam.evaluation.predict_outputs(
+                            model, encoded, batch_size=32, packing=packing
+                        )
                     ),
                     warmup=2,
                     passes=cfg["passes"],

@@ -98,9 +98,9 @@ LABELS = {
 }
 # The students' `train_student` arguments: `run_glue`'s students, and variants
 # of BAM's.
-BAM = keras_bam.STUDENTS["bam"]
+BAM = keras_bam.pipeline.STUDENTS["bam"]
 STUDENT_MODES = {
-    **keras_bam.STUDENTS,
+    **keras_bam.pipeline.STUDENTS,
     "bam_length_grouped": {**BAM, "recipe": {"batching": "length_grouped"}},
     "bam_trained_multiples": {**BAM, "weighting": "bam_trained"},
     "bam_packed": {**BAM, "recipe": {"packing": True}},
@@ -226,7 +226,7 @@ def check_setting(setting: Setting, path: str):
 def dev_predictions(task_name: str, outputs: dict) -> dict:
     """Split name to predictions in label space, as JSON-ready lists."""
     return {
-        split: keras_bam.predictions_from_outputs(task_name, values).tolist()
+        split: keras_bam.evaluation.predictions_from_outputs(task_name, values).tolist()
         for split, values in outputs.items()
     }
 
@@ -242,11 +242,11 @@ def write_result(setting: Setting, system: str, seed: int, payload: dict) -> str
         "code_version": code_version(),
         "machine": f"cpu:{os.cpu_count()} cores ({platform.machine()})",
         # Whether a rerun with this seed repeats the numbers bit for bit.
-        "determinism": keras_bam.op_determinism(),
+        "determinism": keras_bam.backend.op_determinism(),
         "command": " ".join(sys.argv),
         **payload,
     }
-    payload["scores"] = keras_bam.glue_scores(payload["dev_metrics"])
+    payload["scores"] = keras_bam.evaluation.glue_scores(payload["dev_metrics"])
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(payload, f, indent=1)
@@ -275,7 +275,9 @@ def teacher_task_result(setting: Setting, seed: int, name: str, args, teacher_di
         # Seeded before the backbone is built: its dropout layers draw their
         # seeds when made, so the run is reproducible from its seed.
         keras.utils.set_random_seed(recipe.seed)
-        backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
+        backbone, tokenizer = keras_bam.backbones.new_backbone_and_tokenizer(
+            setting.backbone
+        )
         run = keras_bam.train_teacher(
             name,
             backbone=backbone,
@@ -293,9 +295,11 @@ def teacher_task_result(setting: Setting, seed: int, name: str, args, teacher_di
     dev_outputs = load_dev_outputs(os.path.join(task_dir, f"{name}_dev_outputs.npz"))[
         name
     ]
-    train = keras_bam.TeacherPredictions.load(summary["predictions_paths"]["train"])
-    _, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
-    loader = keras_bam.SplitLoader(
+    train = keras_bam.data.TeacherPredictions.load(
+        summary["predictions_paths"]["train"]
+    )
+    _, tokenizer = keras_bam.backbones.new_backbone_and_tokenizer(setting.backbone)
+    loader = keras_bam.data.SplitLoader(
         tokenizer,
         setting.max_length,
         data_dir=args.data_dir,
@@ -309,7 +313,7 @@ def teacher_task_result(setting: Setting, seed: int, name: str, args, teacher_di
         "dev_metrics": summary["dev_metrics"],
         "dev_predictions": dev_predictions(name, dev_outputs),
         "train_seconds": summary["train_seconds"],
-        "train_prediction_statistics": keras_bam.prediction_statistics(
+        "train_prediction_statistics": keras_bam.cross_fitting.prediction_statistics(
             name, train.outputs, examples.labels
         ),
         "padding_fraction": summary["padding_fraction"],
@@ -339,7 +343,9 @@ def run_student(
     """Trains one student, checkpointed in the work folder (every epoch and every
     `--save-every` steps), so a sitting that ends mid-run resumes it there."""
     keras.utils.set_random_seed(recipe.seed)  # Before the backbone's dropout seeds.
-    backbone, tokenizer = keras_bam.new_backbone_and_tokenizer(setting.backbone)
+    backbone, tokenizer = keras_bam.backbones.new_backbone_and_tokenizer(
+        setting.backbone
+    )
     recorder = GoldWeightRecorder()
     checkpoint_dir = os.path.join(
         args.work_dir, setting.name, f"seed{seed}", "students", checkpoint_name
@@ -546,7 +552,7 @@ def restore_teacher_predictions(setting: Setting, seed: int, teacher_dir: str, t
             continue
         os.makedirs(os.path.join(teacher_dir, task), exist_ok=True)
         for path in files:
-            keras_bam.TeacherPredictions.load(path)  # Refuses a corrupt copy.
+            keras_bam.data.TeacherPredictions.load(path)  # Refuses a corrupt copy.
             shutil.copy2(path, os.path.join(teacher_dir, task))
         print(
             f"seed {seed}: {task} teacher predictions restored from {path}", flush=True
@@ -667,14 +673,14 @@ def dev_labels(tasks, data_dir: str) -> dict:
     for name in tasks:
         task = keras_bam.get_task(name)
         for split in task.eval_split:
-            labels[(name, split)] = keras_bam.read_glue_tsv(
+            labels[(name, split)] = keras_bam.data.read_glue_tsv(
                 name, split, data_dir
             ).labels
     return labels
 
 
 def task_score(name: str):
-    return lambda y, p: keras_bam.glue_metrics(name, y, p)["score"]
+    return lambda y, p: keras_bam.evaluation.glue_metrics(name, y, p)["score"]
 
 
 def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
@@ -684,7 +690,9 @@ def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
     for system, seeds in results.items():
         row = {"seeds": sorted(seeds)}
         for key in [*tasks, "average"]:
-            mean, sd = keras_bam.mean_and_sd([r["scores"][key] for r in seeds.values()])
+            mean, sd = keras_bam.evaluation.mean_and_sd(
+                [r["scores"][key] for r in seeds.values()]
+            )
             row[key] = {"mean": mean, "sd": sd}
         row["label"] = LABELS[system]
         first = seeds[min(seeds)]
@@ -706,7 +714,7 @@ def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
             if not common:
                 continue
             comparison = {"seeds": common}
-            comparison["over_seeds"] = keras_bam.paired_seed_test(
+            comparison["over_seeds"] = keras_bam.evaluation.paired_seed_test(
                 [bam[s]["scores"]["average"] for s in common],
                 [seeds[s]["scores"]["average"] for s in common],
             )
@@ -719,7 +727,7 @@ def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
                 for t in tasks
             }
             keys = [(t, split) for (t, split) in labels if t in tasks]
-            comparison["bootstrap"] = keras_bam.paired_bootstrap_over_tasks(
+            comparison["bootstrap"] = keras_bam.evaluation.paired_bootstrap_over_tasks(
                 {k: labels[k] for k in keys},
                 {
                     k: [bam[s]["dev_predictions"][k[0]][k[1]] for s in common]
@@ -1008,7 +1016,7 @@ def main(argv=None):
     run_parser.add_argument(
         "--deterministic",
         action="store_true",
-        help="keras_bam.enable_op_determinism() (recorded in each result)",
+        help="keras_bam.backend.enable_op_determinism() (recorded in each result)",
     )
     run_parser.add_argument("--verbose", type=int, default=2)
     report_parser = commands.add_parser(
@@ -1037,7 +1045,7 @@ def main(argv=None):
     set_results_dir(args.results_dir)
     if args.command_name == "run":
         if args.deterministic:
-            keras_bam.enable_op_determinism()
+            keras_bam.backend.enable_op_determinism()
         if args.train_limit == 0:
             args.train_limit = None
         run(args)

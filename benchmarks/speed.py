@@ -7,10 +7,10 @@ MiniLM-L6-H384 backbone:
 - **keras-bam single-task** (`keras-bam-tf`, `keras-bam-jax`): `SingleTaskModel`,
   BAM's random batches packed into rows (`RandomBatches(packing=True)`; with
   `--no-packing`, padded to each batch's longest example),
-  `keras_bam.as_fit_input`, compiled with
+  `keras_bam.backend.as_fit_input`, compiled with
   `keras_bam.training.make_optimizer`, `keras_bam.teacher.task_loss` and
   `FineTuningRecipe.bam_single_task()`, as `keras_bam.train_teacher` builds it; and
-  `keras_bam.predict_outputs` for prediction.
+  `keras_bam.evaluation.predict_outputs` for prediction.
 - **keras-bam BAM** (same children): `MultiTaskModel(distillation="annealed")` over
   BAM's batches: the tasks' examples (with BAM's dataset multiples) shuffled
   together, so tasks mix at random, and packed (`multitask_batches`), with teacher
@@ -73,7 +73,7 @@ FLOPs per second over the machine's fp32 matrix-multiply peak, measured in the
 same run (numpy and PyTorch sgemm, 2048x2048 and 4096x4096, best of several
 repetitions, in its own subprocess). The FLOPs are the whole model's for every
 system: keras-bam computes the last layer for `[CLS]` only
-(`keras_bam.ClassTokenEncoder`, about 14% fewer FLOPs than the formula), so its
+(`keras_bam.layers.ClassTokenEncoder`, about 14% fewer FLOPs than the formula), so its
 MFU measures throughput in the model's FLOPs, not what its hardware executed.
 
 **Targets** (printed as PASS/FAIL lines, per keras-bam backend): the BAM step
@@ -123,7 +123,7 @@ SYSTEMS = {
     # name: (kind, KERAS_BACKEND)
     "keras-bam-tf": ("keras-bam", "tensorflow"),
     "keras-bam-jax": ("keras-bam", "jax"),
-    # The same with `keras_bam.enable_op_determinism()`: its cost.
+    # The same with `keras_bam.backend.enable_op_determinism()`: its cost.
     "keras-bam-tf-deterministic": ("keras-bam", "tensorflow"),
     "keras-bam-jax-deterministic": ("keras-bam", "jax"),
     "keras-hub-tf": ("keras-hub", "tensorflow"),

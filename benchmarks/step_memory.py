@@ -4,9 +4,9 @@ The worst case of a student step: BAM's batch of 128 examples, every row a full
 128 tokens (random tokens; memory and time do not depend on which), the four
 tasks' heads of `make demo`, padded batches (packing cannot shrink full rows).
 Each `--micro-batches` value (with each `--release-large-buffers` setting of the
-C allocator, `keras_bam.release_large_buffers`) trains `--steps` steps in its own
-child process (`MultiTaskModel.compile(micro_batches=N)`, AdamWeightDecay as in
-BAM's recipe);
+C allocator, `keras_bam.backend.release_large_buffers`) trains `--steps` steps
+in its own child process (`MultiTaskModel.compile(micro_batches=N)`,
+AdamWeightDecay as in BAM's recipe);
 the child reports its peak resident memory (`getrusage`), its memory before
 the first step, and the mean time of the steps after the first (which traces
 or compiles).
@@ -40,12 +40,14 @@ def child(args):
     import keras_bam
 
     if args.release_large_buffers:
-        if not keras_bam.release_large_buffers(args.release_large_buffers * 2**20):
+        if not keras_bam.backend.release_large_buffers(
+            args.release_large_buffers * 2**20
+        ):
             raise SystemExit("release_large_buffers had no effect here (not glibc).")
     keras.utils.set_random_seed(0)
     model = keras_bam.MultiTaskModel(keras_bam.load_backbone(), TASKS)
     model.compile(
-        optimizer=keras_bam.AdamWeightDecay(1e-4, weight_decay=0.01),
+        optimizer=keras_bam.optimizers.AdamWeightDecay(1e-4, weight_decay=0.01),
         micro_batches=args.micro_batches,
     )
     rng = np.random.default_rng(0)
@@ -181,7 +183,7 @@ def main():
         nargs="+",
         default=[0],
         metavar="MIB",
-        help="keras_bam.release_large_buffers(MIB MiB) in the child (0: the C "
+        help="keras_bam.backend.release_large_buffers(MIB MiB) in the child (0: the C "
         "allocator's default); each value with each --micro-batches",
     )
     parser.add_argument("--label", default="cpu2")

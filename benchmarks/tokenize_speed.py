@@ -36,7 +36,7 @@ def main():
     tokenizer = keras_bam.load_tokenizer()
     texts = []
     for task, split in SPLITS:
-        for column in keras_bam.read_glue_tsv(task, split, args.data_dir).texts:
+        for column in keras_bam.data.read_glue_tsv(task, split, args.data_dir).texts:
             texts += list(column)
     texts += ODD
     start = time.perf_counter()

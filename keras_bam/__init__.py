@@ -1,116 +1,116 @@
-"""keras-bam: Born-Again Multi-Task Networks (Clark et al., 2019) in Keras 3."""
+"""keras-bam: Born-Again Multi-Task Networks (Clark et al., 2019) in Keras 3.
 
+The top level holds what a run starts from: the one-call pipeline
+(`run_glue`), teachers, students and cross-fitted teachers, the models, the
+annealing callback, the recipe, the backbone and the data. The rest lives in
+namespaces, as in KerasHub: `keras_bam.data`, `keras_bam.training`,
+`keras_bam.distillation`, `keras_bam.evaluation`, `keras_bam.models`,
+`keras_bam.layers`, `keras_bam.losses`, `keras_bam.optimizers`,
+`keras_bam.schedules`, `keras_bam.callbacks`, `keras_bam.backbones`,
+`keras_bam.tasks`, `keras_bam.task_metrics` and `keras_bam.backend` (the one
+backend-specific place).
+"""
+
+import importlib
+import warnings
+
+from keras_bam import backbones
+from keras_bam import backend
+from keras_bam import callbacks
+from keras_bam import data
 from keras_bam import distillation
+from keras_bam import evaluation
+from keras_bam import layers
+from keras_bam import losses
+from keras_bam import models
+from keras_bam import optimizers
+from keras_bam import schedules
 from keras_bam import task_metrics
+from keras_bam import tasks
 from keras_bam import training
 from keras_bam.annealing import TeacherAnnealing
-from keras_bam.annealing import TeacherAnnealingState
-from keras_bam.backbones import BamBertBackbone
 from keras_bam.backbones import load_backbone
 from keras_bam.backbones import load_tokenizer
-from keras_bam.backbones import new_backbone_and_tokenizer
-from keras_bam.backbones import pooled_output
-from keras_bam.backbones import set_exact_gelu
-from keras_bam.backbones import with_precision
-from keras_bam.backend import DISTRIBUTIONS
-from keras_bam.backend import ReplicaPaddedBatches
-from keras_bam.backend import as_fit_input
-from keras_bam.backend import data_parallel_devices
-from keras_bam.backend import distribution_scope
-from keras_bam.backend import enable_compilation_cache
-from keras_bam.backend import enable_op_determinism
-from keras_bam.backend import initialize_cluster
-from keras_bam.backend import is_chief
-from keras_bam.backend import op_determinism
-from keras_bam.backend import process_count
-from keras_bam.backend import process_index
-from keras_bam.backend import release_large_buffers
-from keras_bam.backend import strip_padding
-from keras_bam.callbacks import NonFiniteLossError
-from keras_bam.callbacks import StopOnNonFiniteLoss
-from keras_bam.checkpointing import TrainingCheckpoint
 from keras_bam.cross_fitting import CrossFitRun
 from keras_bam.cross_fitting import cross_fit_teacher
-from keras_bam.cross_fitting import fold_assignment
-from keras_bam.cross_fitting import prediction_statistics
-from keras_bam.data import BucketedBatches
-from keras_bam.data import EncodedCache
-from keras_bam.data import EncodedExamples
-from keras_bam.data import GlueDataError
-from keras_bam.data import InterleavedBatches
-from keras_bam.data import Packing
-from keras_bam.data import PlannedBatches
-from keras_bam.data import RandomBatches
-from keras_bam.data import RemainingBatches
-from keras_bam.data import SplitLoader
-from keras_bam.data import TaskExamples
-from keras_bam.data import TaskPart
-from keras_bam.data import combine_teachers
-from keras_bam.data import concatenate_encoded
-from keras_bam.data import default_buckets
-from keras_bam.data import encode_examples
-from keras_bam.data import encode_texts
-from keras_bam.data import example_fingerprint
-from keras_bam.data import fitted_buckets
-from keras_bam.data import glue_tsv_path
 from keras_bam.data import load_glue
-from keras_bam.data import load_glue_tfds
-from keras_bam.data import multitask_batches
-from keras_bam.data import multitask_targets
-from keras_bam.data import pack_rows
-from keras_bam.data import read_glue_tsv
-from keras_bam.data import tokenizer_fingerprint
-from keras_bam.data import truncate_longest_first
-from keras_bam.data.teacher_predictions import TeacherPredictions
-from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.export import export_saved_model
-from keras_bam.layers import BitGeneratorDropout
-from keras_bam.layers import ClassTokenEncoder
-from keras_bam.layers import TaskHead
-from keras_bam.layers import reseed_dropout
-from keras_bam.layers import use_bit_generator_dropout
-from keras_bam.losses import blend_classification_targets
-from keras_bam.losses import blend_regression_targets
-from keras_bam.losses import soft_cross_entropy
-from keras_bam.losses import squared_error
-from keras_bam.metrics import glue_metrics
-from keras_bam.metrics import glue_scores
-from keras_bam.metrics import predictions_from_outputs
 from keras_bam.models import MultiTaskModel
 from keras_bam.models import SingleTaskModel
-from keras_bam.optimizers import AdamWeightDecay
-from keras_bam.optimizers import bert_layerwise_lr_multipliers
-from keras_bam.optimizers import check_lr_multipliers
-from keras_bam.packed_encoder import packable
-from keras_bam.packed_encoder import packed_pooled_output
-from keras_bam.pipeline import STUDENTS
 from keras_bam.pipeline import GlueRun
 from keras_bam.pipeline import run_glue
-from keras_bam.prediction import evaluate
-from keras_bam.prediction import predict_outputs
-from keras_bam.prediction import prediction_batches
-from keras_bam.prediction import write_teacher_predictions
 from keras_bam.recipes import FineTuningRecipe
-from keras_bam.schedules import WarmupLinearDecay
-from keras_bam.statistics import mean_and_sd
-from keras_bam.statistics import paired_bootstrap
-from keras_bam.statistics import paired_bootstrap_over_tasks
-from keras_bam.statistics import paired_seed_test
 from keras_bam.student import StudentRun
 from keras_bam.student import train_student
-from keras_bam.submission import format_predictions
-from keras_bam.submission import write_glue_submission
-from keras_bam.task_weighting import BAM_GLUE_TRAIN_SIZES
-from keras_bam.task_weighting import bam_glue_multiples_and_weights
-from keras_bam.task_weighting import bam_multiples_and_weights
-from keras_bam.task_weighting import sampling_probabilities
-from keras_bam.task_weighting import task_multiples_and_weights
 from keras_bam.tasks import GLUE_TASKS
-from keras_bam.tasks import GlueTask
 from keras_bam.tasks import get_task
 from keras_bam.teacher import TeacherRun
 from keras_bam.teacher import train_teacher
-from keras_bam.validation import check_backbone
-from keras_bam.validation import check_backend
 
 __version__ = "0.1.0"
+
+# Names that were at the top level before the namespaces, by the namespace that
+# holds them now: still reachable here (with a DeprecationWarning) for a while.
+_MOVED = {
+    "data": (
+        "BucketedBatches EncodedCache EncodedExamples GlueDataError "
+        "InterleavedBatches Packing PlannedBatches RandomBatches "
+        "RemainingBatches SplitLoader TaskExamples TaskPart combine_teachers "
+        "concatenate_encoded default_buckets encode_examples encode_texts "
+        "example_fingerprint fitted_buckets glue_tsv_path load_glue_tfds "
+        "multitask_batches multitask_targets pack_rows read_glue_tsv "
+        "tokenizer_fingerprint truncate_longest_first TeacherPredictions "
+        "teacher_predictions_path"
+    ),
+    "backend": (
+        "DISTRIBUTIONS ReplicaPaddedBatches as_fit_input data_parallel_devices "
+        "distribution_scope enable_compilation_cache enable_op_determinism "
+        "initialize_cluster is_chief op_determinism process_count process_index "
+        "release_large_buffers strip_padding"
+    ),
+    "backbones": (
+        "BamBertBackbone new_backbone_and_tokenizer pooled_output "
+        "set_exact_gelu with_precision"
+    ),
+    "callbacks": "TeacherAnnealingState NonFiniteLossError StopOnNonFiniteLoss",
+    "training": (
+        "TrainingCheckpoint BAM_GLUE_TRAIN_SIZES bam_glue_multiples_and_weights "
+        "bam_multiples_and_weights sampling_probabilities "
+        "task_multiples_and_weights"
+    ),
+    "cross_fitting": "fold_assignment prediction_statistics",
+    "layers": (
+        "BitGeneratorDropout ClassTokenEncoder TaskHead reseed_dropout "
+        "use_bit_generator_dropout"
+    ),
+    "losses": (
+        "blend_classification_targets blend_regression_targets "
+        "soft_cross_entropy squared_error"
+    ),
+    "evaluation": (
+        "glue_metrics glue_scores predictions_from_outputs evaluate "
+        "predict_outputs prediction_batches write_teacher_predictions "
+        "mean_and_sd paired_bootstrap paired_bootstrap_over_tasks "
+        "paired_seed_test format_predictions write_glue_submission"
+    ),
+    "optimizers": "AdamWeightDecay bert_layerwise_lr_multipliers check_lr_multipliers",
+    "packed_encoder": "packable packed_pooled_output",
+    "pipeline": "STUDENTS",
+    "schedules": "WarmupLinearDecay",
+    "tasks": "GlueTask",
+    "validation": "check_backbone check_backend",
+}
+_MOVED_TO = {name: space for space, names in _MOVED.items() for name in names.split()}
+
+
+def __getattr__(name):
+    space = _MOVED_TO.get(name)
+    if space is None:
+        raise AttributeError(f"module 'keras_bam' has no attribute {name!r}")
+    warnings.warn(
+        f"keras_bam.{name} is now keras_bam.{space}.{name}; the top-level "
+        "name will be removed.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"keras_bam.{space}"), name)

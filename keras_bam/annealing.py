@@ -122,7 +122,7 @@ class TeacherAnnealing(keras.callbacks.Callback):
 
     Example:
     ```python
-    model.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
+    model.fit(keras_bam.backend.as_fit_input(batches), epochs=6, shuffle=False,
               callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """

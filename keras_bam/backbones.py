@@ -148,7 +148,7 @@ class BamBertBackbone(keras_hub.models.BertBackbone):
 
     Example:
     ```python
-    backbone = keras_bam.BamBertBackbone(
+    backbone = keras_bam.backbones.BamBertBackbone(
         vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=16,
         intermediate_dim=32, max_sequence_length=128)
     backbone.save("backbone.keras")  # Reloads with exact GELU.
@@ -212,7 +212,7 @@ def pooled_output(backbone: keras.Model):
     Example:
     ```python
     backbone = keras_bam.load_backbone()
-    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    encoder = keras.Model(backbone.input, keras_bam.backbones.pooled_output(backbone))
     ```
     """
     last = backbone.transformer_layers[-1] if backbone.transformer_layers else None
@@ -259,7 +259,9 @@ def with_precision(
 
     Example:
     ```python
-    backbone = keras_bam.with_precision(keras_bam.load_backbone(), "mixed_bfloat16")
+    backbone = keras_bam.backbones.with_precision(
+        keras_bam.load_backbone(), "mixed_bfloat16"
+    )
     ```
     """
     if backbone.dtype_policy.name == precision and not copy:
@@ -344,7 +346,7 @@ def new_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
 
     Example:
     ```python
-    model, tokenizer = keras_bam.new_backbone_and_tokenizer(
+    model, tokenizer = keras_bam.backbones.new_backbone_and_tokenizer(
         lambda: keras_hub.models.BertBackbone(...), tokenizer
     )
     ```

@@ -1,10 +1,14 @@
-"""Stopping a run whose loss is no longer a number, naming the task and the step."""
+"""keras-bam's callbacks: stopping a run whose loss is no longer a number
+(naming the task and the step), and, gathered here, teacher annealing."""
 
 from __future__ import annotations
 
 import math
 
 import keras
+
+from keras_bam.annealing import TeacherAnnealing  # noqa: F401 (the namespace)
+from keras_bam.annealing import TeacherAnnealingState  # noqa: F401
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,8 +61,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     Example:
     ```python
-    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False,
-              callbacks=[keras_bam.StopOnNonFiniteLoss()])
+    model.fit(keras_bam.backend.as_fit_input(batches), epochs=3, shuffle=False,
+              callbacks=[keras_bam.callbacks.StopOnNonFiniteLoss()])
     ```
     """
 

@@ -63,7 +63,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     Example:
     ```python
-    checkpoint = keras_bam.TrainingCheckpoint("runs/ckpt", len(batches), 100)
+    checkpoint = keras_bam.training.TrainingCheckpoint("runs/ckpt", len(batches), 100)
     epoch, batch = checkpoint.restore(model) or (0, 0)
     ```
     """

@@ -37,7 +37,8 @@ def fold_assignment(num_examples: int, folds: int, seed: int = 0) -> np.ndarray:
 
     Example:
     ```python
-    keras_bam.fold_assignment(10, 3)  # e.g. [2, 0, 1, 1, 0, 2, 0, 1, 2, 0]
+    # e.g. [2, 0, 1, 1, 0, 2, 0, 1, 2, 0]:
+    keras_bam.cross_fitting.fold_assignment(10, 3)
     ```
     """
     if not 2 <= folds <= num_examples:
@@ -65,7 +66,8 @@ def prediction_statistics(task: GlueTask, outputs, labels) -> dict:
 
     Example:
     ```python
-    keras_bam.prediction_statistics(keras_bam.get_task("rte"), logits, labels)
+    task = keras_bam.get_task("rte")
+    keras_bam.cross_fitting.prediction_statistics(task, logits, labels)
     ```
     """
     task = get_task(task)

@@ -26,7 +26,7 @@ class BitGeneratorDropout(keras.layers.Dropout):
 
     Example:
     ```python
-    layer = keras_bam.BitGeneratorDropout(0.1, seed=1)
+    layer = keras_bam.layers.BitGeneratorDropout(0.1, seed=1)
     outputs = layer(keras.ops.ones((2, 8)), training=True)
     ```
     """
@@ -55,7 +55,7 @@ def use_bit_generator_dropout(model: keras.layers.Layer) -> keras.layers.Layer:
 
     Example:
     ```python
-    backbone = keras_bam.use_bit_generator_dropout(keras_bam.load_backbone())
+    backbone = keras_bam.layers.use_bit_generator_dropout(keras_bam.load_backbone())
     ```
     """
     for layer in model._flatten_layers(include_self=True, recursive=True):
@@ -87,7 +87,7 @@ def reseed_dropout(model: keras.layers.Layer, seed: int) -> keras.layers.Layer:
 
     Example:
     ```python
-    backbone = keras_bam.reseed_dropout(keras_bam.load_backbone(), seed=3)
+    backbone = keras_bam.layers.reseed_dropout(keras_bam.load_backbone(), seed=3)
     ```
     """
     layers = model._flatten_layers(include_self=True, recursive=True)
@@ -126,7 +126,7 @@ class TaskHead(keras.layers.Layer):
 
     Example:
     ```python
-    head = keras_bam.TaskHead(num_outputs=3)
+    head = keras_bam.layers.TaskHead(num_outputs=3)
     logits = head(keras.random.normal((2, 384)))
     ```
     """
@@ -205,7 +205,8 @@ class ClassTokenEncoder(keras.layers.Wrapper):
     ```python
     encoder = keras_hub.layers.TransformerEncoder(intermediate_dim=32, num_heads=2)
     hidden = keras.random.normal((2, 5, 16))
-    first = keras_bam.ClassTokenEncoder(encoder)(hidden)  # == encoder(hidden)[:, 0]
+    # The same as encoder(hidden)[:, 0]:
+    first = keras_bam.layers.ClassTokenEncoder(encoder)(hidden)
     ```
     """
 

@@ -110,7 +110,7 @@ def glue_metrics(task: str | GlueTask, labels, predictions) -> dict:
 
     Example:
     ```python
-    keras_bam.glue_metrics("mrpc", [1, 0, 1, 1], [1, 0, 0, 1])
+    keras_bam.evaluation.glue_metrics("mrpc", [1, 0, 1, 1], [1, 0, 0, 1])
     # {'f1': 0.8, 'accuracy': 0.75, 'score': 0.775}
     ```
     """
@@ -135,7 +135,8 @@ def glue_scores(dev_metrics: dict) -> dict:
 
     Example:
     ```python
-    keras_bam.glue_scores(run.dev_metrics)  # {"rte": 0.61, ..., "average": 0.7}
+    # {"rte": 0.61, ..., "average": 0.7}:
+    keras_bam.evaluation.glue_scores(run.dev_metrics)
     ```
     """
     scores = {

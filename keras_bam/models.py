@@ -369,7 +369,7 @@ class MultiTaskModel(BackboneTaskModel):
     ```python
     student = keras_bam.MultiTaskModel(keras_bam.load_backbone(), ["rte", "stsb"])
     student.compile(optimizer="adam")
-    student.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
+    student.fit(keras_bam.backend.as_fit_input(batches), epochs=6, shuffle=False,
                 callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """

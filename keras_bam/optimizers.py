@@ -84,8 +84,8 @@ def check_lr_multipliers(rules, variables):
 
     Example:
     ```python
-    rules = keras_bam.bert_layerwise_lr_multipliers(6, 0.9)
-    keras_bam.check_lr_multipliers(rules, model.trainable_variables)
+    rules = keras_bam.optimizers.bert_layerwise_lr_multipliers(6, 0.9)
+    keras_bam.optimizers.check_lr_multipliers(rules, model.trainable_variables)
     ```
     """
     unplaced = [v.path for v in variables if not any(sub in v.path for sub, _ in rules)]
@@ -132,9 +132,9 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
 
     Example:
     ```python
-    optimizer = keras_bam.AdamWeightDecay(
-        learning_rate=keras_bam.WarmupLinearDecay(5e-5, 1000, 100),
-        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(6, 0.9),
+    optimizer = keras_bam.optimizers.AdamWeightDecay(
+        learning_rate=keras_bam.schedules.WarmupLinearDecay(5e-5, 1000, 100),
+        lr_multipliers=keras_bam.optimizers.bert_layerwise_lr_multipliers(6, 0.9),
         global_clipnorm=1.0,
     )
     ```

@@ -58,7 +58,7 @@ def prediction_batches(
 
     Example:
     ```python
-    batches = keras_bam.prediction_batches(run.model, dev_encoded)
+    batches = keras_bam.evaluation.prediction_batches(run.model, dev_encoded)
     ```
     """
     if packing is None:
@@ -96,7 +96,7 @@ def predict_outputs(
 
     Example:
     ```python
-    logits = keras_bam.predict_outputs(run.model, dev_encoded)
+    logits = keras_bam.evaluation.predict_outputs(run.model, dev_encoded)
     ```
     """
     batches = prediction_batches(model, encoded, batch_size, buckets, packing)
@@ -150,7 +150,7 @@ def write_teacher_predictions(
 
     Example:
     ```python
-    keras_bam.write_teacher_predictions(
+    keras_bam.evaluation.write_teacher_predictions(
         run.model, train, train_encoded, "runs/rte/rte_train_teacher.npz")
     ```
     """

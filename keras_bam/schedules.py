@@ -25,7 +25,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
     ```python
-    schedule = keras_bam.WarmupLinearDecay(5e-5, total_steps=1000, warmup_steps=100)
+    schedule = keras_bam.schedules.WarmupLinearDecay(
+        5e-5, total_steps=1000, warmup_steps=100
+    )
     float(schedule(100))  # 4.5e-05, as in BAM
     ```
     """

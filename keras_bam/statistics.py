@@ -29,7 +29,7 @@ def paired_seed_test(scores_a, scores_b) -> dict:
 
     Example:
     ```python
-    keras_bam.paired_seed_test([0.62, 0.63, 0.61], [0.60, 0.61, 0.60])
+    keras_bam.evaluation.paired_seed_test([0.62, 0.63, 0.61], [0.60, 0.61, 0.60])
     ```
     """
     a = np.asarray(scores_a, dtype=np.float64)
@@ -87,7 +87,9 @@ def paired_bootstrap(
     ```python
     from keras_bam.metrics import glue_metrics
     score = lambda y, p: glue_metrics("rte", y, p)["score"]
-    keras_bam.paired_bootstrap(labels, bam_predictions, teacher_predictions, score)
+    keras_bam.evaluation.paired_bootstrap(
+        labels, bam_predictions, teacher_predictions, score
+    )
     ```
     """
     return paired_bootstrap_over_tasks(
@@ -135,7 +137,7 @@ def paired_bootstrap_over_tasks(
 
     Example:
     ```python
-    keras_bam.paired_bootstrap_over_tasks(
+    keras_bam.evaluation.paired_bootstrap_over_tasks(
         {"rte": labels}, {"rte": [bam_seed0, bam_seed1]},
         {"rte": [teacher_seed0, teacher_seed1]}, {"rte": rte_score})
     ```

@@ -54,16 +54,16 @@ def write_glue_submission(model, loader, output_dir, predict) -> dict:
         loader: the run's `SplitLoader` (same tokenizer and length as training).
         output_dir: the folder for the files.
         predict: `predict(model, encoded)` returning the model's outputs in example
-            order (`keras_bam.predict_outputs`).
+            order (`keras_bam.evaluation.predict_outputs`).
 
     Returns:
         File name to the number of predictions written.
 
     Example:
     ```python
-    loader = keras_bam.SplitLoader(tokenizer, data_dir="../shared/glue")
-    keras_bam.write_glue_submission(
-        student, loader, "runs/submission", keras_bam.predict_outputs)
+    loader = keras_bam.data.SplitLoader(tokenizer, data_dir="../shared/glue")
+    keras_bam.evaluation.write_glue_submission(
+        student, loader, "runs/submission", keras_bam.evaluation.predict_outputs)
     ```
     """
     os.makedirs(output_dir, exist_ok=True)

@@ -187,7 +187,7 @@ def glue_task_metrics(task: str | GlueTask) -> list:
         task: a task name or `GlueTask`.
 
     Returns:
-        New Keras metrics, named as `keras_bam.glue_metrics` names them.
+        New Keras metrics, named as `keras_bam.evaluation.glue_metrics` names them.
 
     Example:
     ```python

@@ -55,8 +55,8 @@ def bam_multiples_and_weights(
 
     Example:
     ```python
-    multiples, weights = keras_bam.bam_multiples_and_weights(
-        keras_bam.BAM_GLUE_TRAIN_SIZES)
+    multiples, weights = keras_bam.training.bam_multiples_and_weights(
+        keras_bam.training.BAM_GLUE_TRAIN_SIZES)
     multiples["rte"]  # 4: RTE is repeated 4 times per epoch
     ```
     """
@@ -100,7 +100,7 @@ def bam_glue_multiples_and_weights(sizes: dict) -> tuple:
 
     Example:
     ```python
-    multiples, weights = keras_bam.bam_glue_multiples_and_weights(
+    multiples, weights = keras_bam.training.bam_glue_multiples_and_weights(
         {"rte": 400, "mrpc": 800})
     multiples  # {'rte': 4, 'mrpc': 3}
     ```
@@ -181,7 +181,7 @@ def task_multiples_and_weights(
 
     Example:
     ```python
-    multiples, weights = keras_bam.task_multiples_and_weights(
+    multiples, weights = keras_bam.training.task_multiples_and_weights(
         {"rte": 2490, "cola": 8551}, "uniform")
     multiples  # {'rte': 3, 'cola': 1}
     ```

@@ -19,7 +19,7 @@ def check_backend() -> str:
 
     Example:
     ```python
-    keras_bam.check_backend()  # "tensorflow" or "jax"
+    keras_bam.validation.check_backend()  # "tensorflow" or "jax"
     ```
     """
     backend = keras.backend.backend()
@@ -63,7 +63,7 @@ def check_backbone(backbone, tokenizer=None, max_length: int | None = None):
 
     Example:
     ```python
-    keras_bam.check_backbone(backbone, tokenizer, max_length=128)
+    keras_bam.validation.check_backbone(backbone, tokenizer, max_length=128)
     ```
     """
     rows = backbone_vocabulary_size(backbone)

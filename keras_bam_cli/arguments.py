@@ -118,7 +118,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     parser.add_argument(
         "--deterministic",
         action="store_true",
-        help="deterministic kernels (keras_bam.enable_op_determinism): runs "
+        help="deterministic kernels (keras_bam.backend.enable_op_determinism): runs "
         "repeat bit for bit on GPUs too, at some cost in speed (CPU runs "
         "already do)",
     )
@@ -128,9 +128,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         default=0,
         metavar="MIB",
         help="make the C allocator return freed buffers of at least MIB MiB to the "
-        "system at once (keras_bam.release_large_buffers): a lower peak for slower "
-        "steps (on TensorFlow; see benchmarks/README.md, Peak memory); 0, the "
-        "default: the allocator's own behaviour",
+        "system at once (keras_bam.backend.release_large_buffers): a lower peak "
+        "for slower steps (on TensorFlow; see benchmarks/README.md, Peak memory); "
+        "0, the default: the allocator's own behaviour",
     )
     parser.add_argument(
         "--cpu-allocator",
@@ -228,7 +228,7 @@ QUICK_NOTE = (
     "The measured comparison at BAM's recipe is in the README's results."
 )
 DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
-# `keras_bam.STUDENTS`' names, repeated here so that parsing imports no backend
+# `keras_bam.pipeline.STUDENTS`' names, repeated here so that parsing imports no backend
 # (a test keeps the two equal).
 STUDENTS = ("multitask", "bam", "distilled", "uninformative")
 # `keras_bam.distillation`'s registered modes, likewise.

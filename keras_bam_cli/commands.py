@@ -23,18 +23,18 @@ def prepare_run(args) -> None:
     the backend runs anything), then `enable_compilation_cache`; sets the C
     allocator's threshold (`release_large_buffers`)."""
     if args.release_large_buffers > 0:
-        keras_bam.release_large_buffers(args.release_large_buffers * 2**20)
+        keras_bam.backend.release_large_buffers(args.release_large_buffers * 2**20)
     if args.deterministic:
-        keras_bam.enable_op_determinism()
+        keras_bam.backend.enable_op_determinism()
     if args.workers or os.environ.get("TF_CONFIG"):
         if args.distribution != "data_parallel":
             raise SystemExit(
                 "keras-bam: several processes (--workers or TF_CONFIG) train "
                 "with --distribution data_parallel."
             )
-        keras_bam.initialize_cluster(args.workers, args.worker_index)
+        keras_bam.backend.initialize_cluster(args.workers, args.worker_index)
     if args.compilation_cache and args.compilation_cache.lower() != "none":
-        keras_bam.enable_compilation_cache(args.compilation_cache)
+        keras_bam.backend.enable_compilation_cache(args.compilation_cache)
 
 
 def recipe_from_arguments(args, **defaults):
@@ -249,7 +249,7 @@ def model_encoding(model, args) -> tuple:
 
 def task_outputs(model, task, encoded, batch_size: int) -> np.ndarray:
     """One task head's outputs for `encoded`, in example order."""
-    outputs = keras_bam.predict_outputs(model, encoded, batch_size)
+    outputs = keras_bam.evaluation.predict_outputs(model, encoded, batch_size)
     return outputs[task.name] if isinstance(outputs, dict) else outputs
 
 
@@ -259,15 +259,15 @@ def evaluate_model(args) -> dict:
     model = load_model(args.model)
     tasks = model_tasks(model, args.tasks)
     tokenizer, max_length = model_encoding(model, args)
-    loader = keras_bam.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
+    loader = keras_bam.data.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
     dev_metrics = {}
     for task in tasks:
         for split in task.eval_split:
             examples, encoded = loader.load(task, split, args.limit)
             outputs = task_outputs(model, task, encoded, args.batch_size)
-            predictions = keras_bam.predictions_from_outputs(task, outputs)
-            dev_metrics.setdefault(task.name, {})[split] = keras_bam.glue_metrics(
-                task, examples.labels, predictions
+            predictions = keras_bam.evaluation.predictions_from_outputs(task, outputs)
+            dev_metrics.setdefault(task.name, {})[split] = (
+                keras_bam.evaluation.glue_metrics(task, examples.labels, predictions)
             )
     print(format_dev_table({t: {"dev_metrics": m} for t, m in dev_metrics.items()}))
     if args.output:
@@ -289,15 +289,17 @@ def predict_model(args) -> dict:
     (task,) = model_tasks(model, [args.task])
     tokenizer, max_length = model_encoding(model, args)
     if args.input:
-        examples = keras_bam.read_glue_tsv(
+        examples = keras_bam.data.read_glue_tsv(
             task, unlabeled_split(task), None, path=args.input
         )
-        encoded = keras_bam.encode_examples(examples, tokenizer, max_length)
+        encoded = keras_bam.data.encode_examples(examples, tokenizer, max_length)
     else:
-        loader = keras_bam.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
+        loader = keras_bam.data.SplitLoader(
+            tokenizer, max_length, data_dir=args.data_dir
+        )
         examples, encoded = loader.load(task, args.split, args.limit)
     outputs = task_outputs(model, task, encoded, args.batch_size)
-    rows = keras_bam.format_predictions(task, outputs)
+    rows = keras_bam.evaluation.format_predictions(task, outputs)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     path = write_submission_file(args.output, rows)
     print(f"Wrote {len(rows)} {task.display_name} predictions to {path}.")

@@ -56,10 +56,10 @@ def encoded_train_sample(glue_dir, tokenizer, tasks, size: int):
     and concatenated in `tasks` order."""
     import keras_bam
 
-    return keras_bam.concatenate_encoded(
+    return keras_bam.data.concatenate_encoded(
         *(
-            keras_bam.encode_examples(
-                keras_bam.read_glue_tsv(task, "train", glue_dir).select(
+            keras_bam.data.encode_examples(
+                keras_bam.data.read_glue_tsv(task, "train", glue_dir).select(
                     np.arange(size)
                 ),
                 tokenizer,

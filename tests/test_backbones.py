@@ -36,7 +36,7 @@ def test_exact_gelu_reproduces_hugging_face(reference):
     assert backbone.count_params() == 22_713_216
     sequence, pooled = max_differences(backbone, reference)
     assert sequence < 2e-5 and pooled < 2e-5
-    approximate = keras_bam.set_exact_gelu(backbone, exact=False)
+    approximate = keras_bam.backbones.set_exact_gelu(backbone, exact=False)
     sequence, _ = max_differences(approximate, reference)
     assert sequence > 1e-3  # KerasHub's tanh GELU is measurably off this checkpoint.
 
@@ -44,7 +44,7 @@ def test_exact_gelu_reproduces_hugging_face(reference):
 @pytest.mark.integration
 def test_class_token_pooled_output_reproduces_hugging_face(reference):
     backbone = keras_bam.load_backbone()
-    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    encoder = keras.Model(backbone.input, keras_bam.backbones.pooled_output(backbone))
     inputs = {k: reference[k] for k in ("token_ids", "segment_ids", "padding_mask")}
     pooled = encoder.predict(inputs, verbose=0)
     assert np.abs(pooled - reference["pooled_output"]).max() < 2e-5
@@ -57,7 +57,7 @@ def test_pooled_output_skips_the_last_layer_off_cls():
         "segment_ids": np.array([[0, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0]], "int32"),
         "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]], "int32"),
     }
-    encoder = keras.Model(backbone.input, keras_bam.pooled_output(backbone))
+    encoder = keras.Model(backbone.input, keras_bam.backbones.pooled_output(backbone))
     np.testing.assert_allclose(
         np.asarray(encoder(inputs)),
         np.asarray(backbone(inputs)["pooled_output"]),
@@ -74,7 +74,7 @@ def test_pooled_output_skips_the_last_layer_off_cls():
 
 @pytest.mark.integration
 def test_our_encoding_matches_the_reference_tokens(reference, tokenizer):
-    examples = keras_bam.TaskExamples(
+    examples = keras_bam.data.TaskExamples(
         "rte",
         "dev",
         (list(reference["first"]), list(reference["second"])),
@@ -82,7 +82,7 @@ def test_our_encoding_matches_the_reference_tokens(reference, tokenizer):
         ["0", "1", "2"],
         "reference",
     )
-    encoded = keras_bam.encode_examples(examples, tokenizer, 128)
+    encoded = keras_bam.data.encode_examples(examples, tokenizer, 128)
     batch = encoded.pad_batch([0, 1, 2], reference["token_ids"].shape[1])
     for key in ("token_ids", "segment_ids", "padding_mask"):
         np.testing.assert_array_equal(batch[key], reference[key])
@@ -112,7 +112,7 @@ def test_a_task_models_backbone_saved_alone_keeps_its_gelu_and_dropout(
     switched to exact GELU would reload (or clone) with tanh GELU."""
     backbone = make_tiny_backbone()
     keras_bam.SingleTaskModel(backbone, "rte", exact_gelu=exact)
-    assert isinstance(backbone, keras_bam.BamBertBackbone)
+    assert isinstance(backbone, keras_bam.backbones.BamBertBackbone)
     gelu = keras_bam.backbones.exact_gelu if exact else None
     gelu = gelu or keras_bam.backbones.approximate_gelu
     path = tmp_path / "backbone.keras"
@@ -127,14 +127,14 @@ def test_a_task_models_backbone_saved_alone_keeps_its_gelu_and_dropout(
     }
     want = backbone.predict(inputs, verbose=0)["sequence_output"]
     # clone_model gives a Functional of cloned layers, as for any KerasHub backbone.
-    assert type(reloaded) is keras_bam.BamBertBackbone
+    assert type(reloaded) is keras_bam.backbones.BamBertBackbone
     dropouts = [
         layer
         for layer in reloaded._flatten_layers()
         if isinstance(layer, keras.layers.Dropout)
     ]
     assert dropouts and all(
-        type(layer) is keras_bam.BitGeneratorDropout for layer in dropouts
+        type(layer) is keras_bam.layers.BitGeneratorDropout for layer in dropouts
     )
     for copy in (reloaded, clone):
         assert feedforward_activations(copy) == {gelu}

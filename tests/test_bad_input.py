@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 from tests.conftest import ROOT
 from tests.conftest import make_tiny_backbone
 
@@ -102,7 +102,7 @@ def test_the_readme_table_lists_these_messages():
 
 def test_missing_file(tmp_path):
     message = raised(
-        FileNotFoundError, keras_bam.read_glue_tsv, "rte", "train", tmp_path
+        FileNotFoundError, keras_bam.data.read_glue_tsv, "rte", "train", tmp_path
     )
     assert message.startswith(str(tmp_path / "RTE" / "train.tsv"))
     assert MESSAGES["missing_file"] in message
@@ -110,16 +110,22 @@ def test_missing_file(tmp_path):
 
 def test_empty_file(tmp_path):
     write(tmp_path, "RTE", "train.tsv", "")
-    message = raised(GlueDataError, keras_bam.read_glue_tsv, "rte", "train", tmp_path)
+    message = raised(
+        GlueDataError, keras_bam.data.read_glue_tsv, "rte", "train", tmp_path
+    )
     assert MESSAGES["empty_file"] in message
 
 
 def test_file_without_data_rows(tmp_path):
     write(tmp_path, "CoLA", "train.tsv", "")  # CoLA's train file has no header.
-    message = raised(GlueDataError, keras_bam.read_glue_tsv, "cola", "train", tmp_path)
+    message = raised(
+        GlueDataError, keras_bam.data.read_glue_tsv, "cola", "train", tmp_path
+    )
     assert MESSAGES["no_data_rows"] in message
     write(tmp_path, "RTE", "train.tsv", RTE_HEADER)  # A header alone.
-    message = raised(GlueDataError, keras_bam.read_glue_tsv, "rte", "train", tmp_path)
+    message = raised(
+        GlueDataError, keras_bam.data.read_glue_tsv, "rte", "train", tmp_path
+    )
     assert "RTE/train.tsv: the file has no data rows." in message
 
 
@@ -148,7 +154,9 @@ def test_file_without_data_rows(tmp_path):
 def test_bad_rows_name_file_line_and_field(tmp_path, key, folder, text):
     write(tmp_path, folder, "train.tsv", text)
     task = "stsb" if folder == "STS-B" else "rte"
-    message = raised(GlueDataError, keras_bam.read_glue_tsv, task, "train", tmp_path)
+    message = raised(
+        GlueDataError, keras_bam.data.read_glue_tsv, task, "train", tmp_path
+    )
     assert MESSAGES[key] in message
     if key != "missing_column":  # Bad rows: nothing is loaded, the count is given.
         assert "1 bad row(s) in" in message and "nothing was loaded" in message
@@ -159,7 +167,7 @@ def test_bad_rows_name_file_line_and_field(tmp_path, key, folder, text):
 
 def test_unknown_task(tmp_path):
     assert MESSAGES["unknown_task"] in raised(
-        ValueError, keras_bam.read_glue_tsv, "rtee", "train", tmp_path
+        ValueError, keras_bam.data.read_glue_tsv, "rtee", "train", tmp_path
     )
     assert MESSAGES["unknown_task"] in raised(
         ValueError, keras_bam.train_teacher, "rtee", data_dir=tmp_path
@@ -192,7 +200,7 @@ def test_unknown_distribution_on_the_command_line(capsys):
 
 def test_unknown_split(tmp_path):
     assert MESSAGES["unknown_split"] in raised(
-        ValueError, keras_bam.read_glue_tsv, "rte", "validation", tmp_path
+        ValueError, keras_bam.data.read_glue_tsv, "rte", "validation", tmp_path
     )
 
 
@@ -207,27 +215,29 @@ def test_unknown_source(tmp_path):
 
 @pytest.fixture(scope="module")
 def train(glue_dir):
-    return keras_bam.read_glue_tsv("rte", "train", glue_dir).select(np.arange(40))
+    return keras_bam.data.read_glue_tsv("rte", "train", glue_dir).select(np.arange(40))
 
 
 @pytest.fixture
 def teacher_file(train, tmp_path):
     """Predictions for `train`, where `train_student` looks for them."""
-    path = keras_bam.teacher_predictions_path(tmp_path, "rte")
+    path = keras_bam.data.teacher_predictions_path(tmp_path, "rte")
     logits = np.random.default_rng(0).normal(size=(len(train), 2))
-    keras_bam.TeacherPredictions.from_outputs(train, logits).save(path)
+    keras_bam.data.TeacherPredictions.from_outputs(train, logits).save(path)
     return path
 
 
 def test_teacher_file_missing(tmp_path):
-    path = keras_bam.teacher_predictions_path(tmp_path, "rte")
-    message = raised(FileNotFoundError, keras_bam.TeacherPredictions.load, path)
+    path = keras_bam.data.teacher_predictions_path(tmp_path, "rte")
+    message = raised(FileNotFoundError, keras_bam.data.TeacherPredictions.load, path)
     assert message.startswith(path) and MESSAGES["teacher_missing"] in message
 
 
 def test_teacher_file_empty(teacher_file):
     open(teacher_file, "wb").close()
-    message = raised(GlueDataError, keras_bam.TeacherPredictions.load, teacher_file)
+    message = raised(
+        GlueDataError, keras_bam.data.TeacherPredictions.load, teacher_file
+    )
     assert message.startswith(teacher_file) and MESSAGES["teacher_empty"] in message
 
 
@@ -241,7 +251,9 @@ def test_teacher_file_truncated_or_corrupt(teacher_file, damage):
         data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
     with open(teacher_file, "wb") as f:
         f.write(data)
-    message = raised(GlueDataError, keras_bam.TeacherPredictions.load, teacher_file)
+    message = raised(
+        GlueDataError, keras_bam.data.TeacherPredictions.load, teacher_file
+    )
     assert message.startswith(teacher_file) and MESSAGES["teacher_damaged"] in message
 
 
@@ -252,12 +264,14 @@ def test_teacher_file_changed_after_writing(teacher_file):
     arrays["outputs"] = arrays["outputs"].copy()
     arrays["outputs"][3, 1] += 1.0
     np.savez(teacher_file, **arrays)
-    message = raised(GlueDataError, keras_bam.TeacherPredictions.load, teacher_file)
+    message = raised(
+        GlueDataError, keras_bam.data.TeacherPredictions.load, teacher_file
+    )
     assert MESSAGES["teacher_checksum"] in message
 
 
 def test_teacher_predictions_of_other_data(train, teacher_file):
-    predictions = keras_bam.TeacherPredictions.load(teacher_file)
+    predictions = keras_bam.data.TeacherPredictions.load(teacher_file)
     changed = train.select(np.arange(len(train)))
     changed.texts[0][10] = "Another premise."
     message = raised(
@@ -291,8 +305,8 @@ def test_teacher_predictions_of_another_sample(
 
 
 def test_teacher_predictions_of_another_task(glue_dir, teacher_file):
-    wnli = keras_bam.read_glue_tsv("wnli", "train", glue_dir).select(np.arange(40))
-    predictions = keras_bam.TeacherPredictions.load(teacher_file)
+    wnli = keras_bam.data.read_glue_tsv("wnli", "train", glue_dir).select(np.arange(40))
+    predictions = keras_bam.data.TeacherPredictions.load(teacher_file)
     assert MESSAGES["teacher_other_task"] in raised(
         GlueDataError, predictions.check_matches, wnli, source=teacher_file
     )
@@ -300,10 +314,10 @@ def test_teacher_predictions_of_another_task(glue_dir, teacher_file):
 
 def test_teacher_predictions_with_wrong_class_count(train, tmp_path):
     path = str(tmp_path / "three.npz")
-    keras_bam.TeacherPredictions(
+    keras_bam.data.TeacherPredictions(
         "rte", "train", np.zeros((len(train), 3)), train.fingerprints()
     ).save(path)
-    predictions = keras_bam.TeacherPredictions.load(path)
+    predictions = keras_bam.data.TeacherPredictions.load(path)
     assert MESSAGES["teacher_wrong_classes"] in raised(
         GlueDataError, predictions.check_matches, train, source=path
     )
@@ -312,11 +326,11 @@ def test_teacher_predictions_with_wrong_class_count(train, tmp_path):
 def test_teacher_predictions_not_finite(train, tmp_path):
     outputs = np.zeros((len(train), 2))
     outputs[7, 0] = np.nan
-    path = keras_bam.TeacherPredictions.from_outputs(train, outputs).save(
+    path = keras_bam.data.TeacherPredictions.from_outputs(train, outputs).save(
         tmp_path / "nan.npz"
     )
     assert MESSAGES["teacher_not_finite"] in raised(
-        GlueDataError, keras_bam.TeacherPredictions.load, path
+        GlueDataError, keras_bam.data.TeacherPredictions.load, path
     )
 
 
@@ -329,7 +343,7 @@ def test_pickled_teacher_file_is_not_unpickled(tmp_path):
         metadata=np.array([{"format": "x"}], dtype=object),
     )
     assert MESSAGES["teacher_pickle"] in raised(
-        GlueDataError, keras_bam.TeacherPredictions.load, path
+        GlueDataError, keras_bam.data.TeacherPredictions.load, path
     )
 
 
@@ -339,7 +353,7 @@ def test_pickled_teacher_file_is_not_unpickled(tmp_path):
 @pytest.mark.parametrize("damage", ["truncated", "bytes flipped in the middle"])
 def test_damaged_cache_entry_is_rebuilt(train, tokenizer, tmp_path, caplog, damage):
     expected = np.array(
-        keras_bam.EncodedCache(tmp_path).encode(train, tokenizer, 64).token_ids
+        keras_bam.data.EncodedCache(tmp_path).encode(train, tokenizer, 64).token_ids
     )
     (metadata,) = tmp_path.glob("*/metadata.json")
     path = metadata.parent
@@ -350,13 +364,15 @@ def test_damaged_cache_entry_is_rebuilt(train, tokenizer, tmp_path, caplog, dama
         middle = len(data) // 2
         data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
     (path / "token_ids.npy").write_bytes(bytes(data))
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(train, tokenizer, 64)
     assert cache.stale == 1 and cache.hits == 0
     assert f"Encoded cache entry {path} {MESSAGES['cache_damaged']}" in caplog.text
     np.testing.assert_array_equal(encoded.token_ids, expected)
-    assert keras_bam.EncodedCache(tmp_path).encode(train, tokenizer, 64) is not None
+    assert (
+        keras_bam.data.EncodedCache(tmp_path).encode(train, tokenizer, 64) is not None
+    )
 
 
 # Backbone, tokenizer, lengths, backend.
@@ -403,7 +419,7 @@ def test_max_length_above_the_backbone_limit(glue_dir, tokenizer):
 
 def test_max_length_too_short(train, tokenizer):
     assert MESSAGES["max_length_too_short"] in raised(
-        ValueError, keras_bam.encode_examples, train, tokenizer, 3
+        ValueError, keras_bam.data.encode_examples, train, tokenizer, 3
     )
 
 

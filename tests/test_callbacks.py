@@ -54,7 +54,7 @@ def test_nan_teacher_stops_with_task_and_step(rng):
     x, y = student_data(rng)
     y["teacher"][9, 0] = np.nan  # Batch 3 holds examples 8-11; 9 is STS-B.
     model = student()
-    with pytest.raises(keras_bam.NonFiniteLossError) as info:
+    with pytest.raises(keras_bam.callbacks.NonFiniteLossError) as info:
         model.fit(
             x,
             y,
@@ -62,7 +62,7 @@ def test_nan_teacher_stops_with_task_and_step(rng):
             epochs=2,
             shuffle=False,
             verbose=0,
-            callbacks=[keras_bam.StopOnNonFiniteLoss()],
+            callbacks=[keras_bam.callbacks.StopOnNonFiniteLoss()],
         )
     error = info.value
     assert error.tasks == ["stsb"] and error.step == 3
@@ -77,7 +77,9 @@ def test_step_counts_on_across_epochs(rng):
     model = student()
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     y["teacher"][5, 0] = np.nan  # Second batch of the next fit: global step 6.
-    with pytest.raises(keras_bam.NonFiniteLossError, match="global step 6 \\(epoch 1"):
+    with pytest.raises(
+        keras_bam.callbacks.NonFiniteLossError, match="global step 6 \\(epoch 1"
+    ):
         model.fit(
             x,
             y,
@@ -85,7 +87,7 @@ def test_step_counts_on_across_epochs(rng):
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[keras_bam.StopOnNonFiniteLoss()],
+            callbacks=[keras_bam.callbacks.StopOnNonFiniteLoss()],
         )
 
 
@@ -95,7 +97,7 @@ def test_train_teacher_stops_on_a_diverging_learning_rate(glue_dir, tokenizer):
     recipe = keras_bam.FineTuningRecipe(
         learning_rate=1e30, epochs=2, batch_size=8, warmup_fraction=0.0
     )
-    with pytest.raises(keras_bam.NonFiniteLossError) as info:
+    with pytest.raises(keras_bam.callbacks.NonFiniteLossError) as info:
         keras_bam.train_teacher(
             "rte",
             data_dir=glue_dir,

@@ -121,8 +121,10 @@ def test_refuses_corrupt_weights(glue_dir, tokenizer, tmp_path):
 
 
 def test_config_round_trip(tmp_path):
-    checkpoint = keras_bam.TrainingCheckpoint(tmp_path, 10, 5, {"tasks": ["rte"]})
-    clone = keras_bam.TrainingCheckpoint(**checkpoint.get_config())
+    checkpoint = keras_bam.training.TrainingCheckpoint(
+        tmp_path, 10, 5, {"tasks": ["rte"]}
+    )
+    clone = keras_bam.training.TrainingCheckpoint(**checkpoint.get_config())
     assert clone.get_config() == checkpoint.get_config()
     with pytest.raises(ValueError, match="steps_per_epoch must be positive"):
-        keras_bam.TrainingCheckpoint(tmp_path, 0)
+        keras_bam.training.TrainingCheckpoint(tmp_path, 0)

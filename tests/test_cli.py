@@ -44,7 +44,7 @@ def test_help_and_argument_errors_import_no_backend():
 
 
 def test_student_names_match_the_library():
-    assert arguments.STUDENTS == tuple(keras_bam.STUDENTS)
+    assert arguments.STUDENTS == tuple(keras_bam.pipeline.STUDENTS)
     assert arguments.DISTILLATION_MODES == tuple(
         keras_bam.distillation.DISTILLATION_MODES
     )
@@ -52,7 +52,7 @@ def test_student_names_match_the_library():
 
 def test_release_large_buffers_is_opt_in(monkeypatch):
     calls = []
-    monkeypatch.setattr(keras_bam, "release_large_buffers", calls.append)
+    monkeypatch.setattr(keras_bam.backend, "release_large_buffers", calls.append)
     parser = glue_parser()
     for options in ([], ["--paper"], ["--release-large-buffers", "0"]):
         prepare_run(parser.parse_args(["--compilation-cache", "none", *options]))
@@ -169,4 +169,4 @@ def test_a_cluster_needs_this_process_index():
     import keras_bam
 
     with pytest.raises(ValueError, match="position in the 2 workers"):
-        keras_bam.initialize_cluster(["localhost:1", "localhost:2"], 2)
+        keras_bam.backend.initialize_cluster(["localhost:1", "localhost:2"], 2)

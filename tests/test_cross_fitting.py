@@ -9,23 +9,27 @@ from tests.conftest import make_tiny_backbone
 
 
 def test_fold_assignment_is_balanced_and_seeded():
-    folds = keras_bam.fold_assignment(10, 3, seed=4)
+    folds = keras_bam.cross_fitting.fold_assignment(10, 3, seed=4)
     assert sorted(np.bincount(folds)) == [3, 3, 4]
-    np.testing.assert_array_equal(folds, keras_bam.fold_assignment(10, 3, seed=4))
-    assert not np.array_equal(folds, keras_bam.fold_assignment(10, 3, seed=5))
+    np.testing.assert_array_equal(
+        folds, keras_bam.cross_fitting.fold_assignment(10, 3, seed=4)
+    )
+    assert not np.array_equal(
+        folds, keras_bam.cross_fitting.fold_assignment(10, 3, seed=5)
+    )
     with pytest.raises(ValueError, match="between 2 and the number of examples"):
-        keras_bam.fold_assignment(3, 4)
+        keras_bam.cross_fitting.fold_assignment(3, 4)
 
 
 def test_prediction_statistics():
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
     labels = np.array([0, 0, 0])
-    stats = keras_bam.prediction_statistics("rte", logits, labels)
+    stats = keras_bam.cross_fitting.prediction_statistics("rte", logits, labels)
     assert stats["accuracy"] == pytest.approx(2 / 3)
     assert stats["mean_confidence"] == pytest.approx(
         softmax(logits, axis=-1).max(-1).mean()
     )
-    regression = keras_bam.prediction_statistics(
+    regression = keras_bam.cross_fitting.prediction_statistics(
         "stsb", np.array([[0.2], [0.9]]), np.array([1.5, 4.0])
     )
     assert regression["mean_absolute_error"] == pytest.approx((0.5 + 0.5) / 2)
@@ -72,17 +76,17 @@ def test_cross_fit_teacher_predicts_every_example_out_of_fold(
             **common,
         )
     assert caplog.text.count("MRPC teacher: 20 examples") == 2
-    folds = keras_bam.fold_assignment(20, 2, seed=1)
-    loader = keras_bam.SplitLoader(tokenizer, 128, data_dir=glue_dir)
+    folds = keras_bam.cross_fitting.fold_assignment(20, 2, seed=1)
+    loader = keras_bam.data.SplitLoader(tokenizer, 128, data_dir=glue_dir)
     train, _ = loader.load("mrpc", "train", 20, sample_seed=5)
     for examples in (train, train.swapped()):
         split = examples.split
-        assembled = keras_bam.TeacherPredictions.load(run.predictions_paths[split])
+        assembled = keras_bam.data.TeacherPredictions.load(run.predictions_paths[split])
         assembled.check_matches(examples)
         assert assembled.metadata["cross_fitted_folds"] == 2
         for fold in range(2):
             path = tmp_path / "mrpc" / f"fold{fold}" / f"mrpc_{split}_teacher.npz"
-            fold_predictions = keras_bam.TeacherPredictions.load(path)
+            fold_predictions = keras_bam.data.TeacherPredictions.load(path)
             held_out = folds == fold
             np.testing.assert_array_equal(
                 assembled.outputs[held_out], fold_predictions.outputs[held_out]

@@ -29,7 +29,7 @@ def test_the_modes_and_their_gold_weights(tiny_backbone):
 def test_annealed_modes_get_the_annealing_callback():
     annealed = student_callbacks(None, "annealed", total_steps=12)
     assert [type(c) for c in annealed] == [
-        keras_bam.StopOnNonFiniteLoss,
+        keras_bam.callbacks.StopOnNonFiniteLoss,
         keras_bam.TeacherAnnealing,
     ]
     assert annealed[1].total_steps == 12

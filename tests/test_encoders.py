@@ -124,10 +124,12 @@ def test_a_teacher_trains_predicts_and_exports(family, glue_dir, tmp_path):
     )
     assert np.isfinite(run.history["loss"]).all()
     assert set(run.dev_metrics["dev"]) >= {"accuracy"}
-    predictions = keras_bam.TeacherPredictions.load(run.predictions_paths["train"])
+    predictions = keras_bam.data.TeacherPredictions.load(run.predictions_paths["train"])
     assert predictions.outputs.shape == (16, 2)
-    examples = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    encoded = keras_bam.encode_examples(examples.select(np.arange(3)), tokenizer, 48)
+    examples = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    encoded = keras_bam.data.encode_examples(
+        examples.select(np.arange(3)), tokenizer, 48
+    )
     batch = encoded.pad_batch(np.arange(3))
     reloaded = tf.saved_model.load(
         keras_bam.export_saved_model(run.model, str(tmp_path / "saved_model"))
@@ -139,7 +141,7 @@ def test_a_teacher_trains_predicts_and_exports(family, glue_dir, tmp_path):
 
 def test_roberta_pairs_are_separated_by_two_end_tokens():
     _, tokenizer = make("roberta")
-    encoded = keras_bam.encode_texts((["ab"], ["cd"]), tokenizer, 32)
+    encoded = keras_bam.data.encode_texts((["ab"], ["cd"]), tokenizer, 32)
     ids = encoded.pad_batch([0])["token_ids"][0].tolist()
     start, end = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
     text = tokenizer.tokenize(["ab", "cd"])

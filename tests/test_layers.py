@@ -14,7 +14,7 @@ def _masks(layer, shape, calls):
 
 @pytest.mark.parametrize("rate", [0.1, 0.5])
 def test_bit_generator_dropout_rate_scale_and_fresh_masks(rate):
-    layer = keras_bam.BitGeneratorDropout(rate, seed=7)
+    layer = keras_bam.layers.BitGeneratorDropout(rate, seed=7)
     ones = keras.ops.ones((64, 4, 32, 32))
     first = np.asarray(layer(ones, training=True))
     second = np.asarray(layer(ones, training=True))
@@ -33,25 +33,25 @@ def test_bit_generator_dropout_rate_scale_and_fresh_masks(rate):
 
 def test_bit_generator_dropout_is_reproducible_from_its_seed():
     shape = (8, 16, 24)
-    first = _masks(keras_bam.BitGeneratorDropout(0.2, seed=3), shape, 2)
-    again = _masks(keras_bam.BitGeneratorDropout(0.2, seed=3), shape, 2)
-    other = _masks(keras_bam.BitGeneratorDropout(0.2, seed=4), shape, 1)
+    first = _masks(keras_bam.layers.BitGeneratorDropout(0.2, seed=3), shape, 2)
+    again = _masks(keras_bam.layers.BitGeneratorDropout(0.2, seed=3), shape, 2)
+    other = _masks(keras_bam.layers.BitGeneratorDropout(0.2, seed=4), shape, 1)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], other[0])
 
 
 def test_bit_generator_dropout_noise_shape_broadcasts():
-    layer = keras_bam.BitGeneratorDropout(0.3, noise_shape=(None, 1, 16), seed=1)
+    layer = keras_bam.layers.BitGeneratorDropout(0.3, noise_shape=(None, 1, 16), seed=1)
     (mask,) = _masks(layer, (32, 5, 16), 1)
     assert np.all(mask == mask[:, :1, :])
     assert 0.15 < 1 - mask.mean() < 0.45
 
 
 def test_bit_generator_dropout_config_round_trip():
-    layer = keras_bam.BitGeneratorDropout(0.25, noise_shape=(None, 1), seed=9)
+    layer = keras_bam.layers.BitGeneratorDropout(0.25, noise_shape=(None, 1), seed=9)
     clone = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert type(clone) is keras_bam.BitGeneratorDropout
+    assert type(clone) is keras_bam.layers.BitGeneratorDropout
     assert (clone.rate, clone.noise_shape, clone.seed) == (0.25, (None, 1), 9)
 
 
@@ -78,10 +78,10 @@ def test_use_bit_generator_dropout_switches_every_dropout_in_place():
     }
     inference = np.asarray(backbone(x)["pooled_output"])
 
-    assert keras_bam.use_bit_generator_dropout(backbone) is backbone
+    assert keras_bam.layers.use_bit_generator_dropout(backbone) is backbone
     after = dropouts()
     assert [id(layer) for layer in after] == [id(layer) for layer in before]
-    assert all(type(layer) is keras_bam.BitGeneratorDropout for layer in after)
+    assert all(type(layer) is keras_bam.layers.BitGeneratorDropout for layer in after)
     assert [layer.rate for layer in after] == rates
     # The seed generators' states are the same variables (checkpoints keep them).
     assert [v.path for v in backbone.non_trainable_variables] == states
@@ -99,7 +99,7 @@ def test_task_models_sample_dropout_with_the_bit_generator(tiny_backbone):
         for layer in model._flatten_layers(recursive=True)
         if isinstance(layer, keras.layers.Dropout)
     }
-    assert kinds == {keras_bam.BitGeneratorDropout}
+    assert kinds == {keras_bam.layers.BitGeneratorDropout}
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])
@@ -110,7 +110,7 @@ def test_class_token_encoder_matches_the_full_layer_at_cls(normalize_first):
     hidden = keras.random.normal((3, 7, 16), seed=1)
     padding_mask = np.array([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5], "int32")
     full = np.asarray(encoder(hidden, padding_mask=padding_mask))
-    first = keras_bam.ClassTokenEncoder(encoder)
+    first = keras_bam.layers.ClassTokenEncoder(encoder)
     np.testing.assert_allclose(
         np.asarray(first(hidden, padding_mask=padding_mask)), full[:, 0], atol=1e-5
     )
@@ -131,7 +131,7 @@ def test_task_head_initializes_as_bams_dense_layer():
     """BAM's heads are `tf.layers.dense` with the default initializer: Glorot
     uniform kernel, zero bias (not BERT's truncated normal 0.02)."""
     keras.utils.set_random_seed(0)
-    head = keras_bam.TaskHead(num_outputs=3)
+    head = keras_bam.layers.TaskHead(num_outputs=3)
     head.build((None, 384))
     assert isinstance(head.kernel_initializer, keras.initializers.GlorotUniform)
     kernel = keras.ops.convert_to_numpy(head._dense.kernel)
@@ -139,8 +139,8 @@ def test_task_head_initializes_as_bams_dense_layer():
     assert np.abs(kernel).max() <= limit
     assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.1)
     assert not keras.ops.convert_to_numpy(head._dense.bias).any()
-    bert_style = keras_bam.TaskHead(3, kernel_initializer="truncated_normal_002")
+    bert_style = keras_bam.layers.TaskHead(3, kernel_initializer="truncated_normal_002")
     bert_style.build((None, 384))
     assert keras.ops.convert_to_numpy(bert_style._dense.kernel).std() < 0.025
-    clone = keras_bam.TaskHead.from_config(head.get_config())
+    clone = keras_bam.layers.TaskHead.from_config(head.get_config())
     assert isinstance(clone.kernel_initializer, keras.initializers.GlorotUniform)

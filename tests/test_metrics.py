@@ -53,27 +53,29 @@ def test_correlations_match_scipy(seed):
 
 
 def test_glue_metrics_per_task():
-    result = keras_bam.glue_metrics("mrpc", [1, 0, 1, 1], [1, 0, 0, 1])
+    result = keras_bam.evaluation.glue_metrics("mrpc", [1, 0, 1, 1], [1, 0, 0, 1])
     assert result == pytest.approx({"f1": 0.8, "accuracy": 0.75, "score": 0.775})
-    assert set(keras_bam.glue_metrics("cola", [0, 1], [0, 1])) == {
+    assert set(keras_bam.evaluation.glue_metrics("cola", [0, 1], [0, 1])) == {
         "matthews_corrcoef",
         "score",
     }
-    assert set(keras_bam.glue_metrics("stsb", [0.0, 1.0, 2.0], [0.1, 0.9, 2.5])) == {
+    assert set(
+        keras_bam.evaluation.glue_metrics("stsb", [0.0, 1.0, 2.0], [0.1, 0.9, 2.5])
+    ) == {
         "pearson",
         "spearman",
         "score",
     }
     with pytest.raises(ValueError, match="3 labels but 2 predictions"):
-        keras_bam.glue_metrics("rte", [0, 1, 1], [0, 1])
+        keras_bam.evaluation.glue_metrics("rte", [0, 1, 1], [0, 1])
 
 
 def test_predictions_from_outputs():
     logits = np.array([[0.1, 2.0], [3.0, -1.0]])
     np.testing.assert_array_equal(
-        keras_bam.predictions_from_outputs("rte", logits), [1, 0]
+        keras_bam.evaluation.predictions_from_outputs("rte", logits), [1, 0]
     )
     scaled = np.array([[0.2], [1.0]])
     np.testing.assert_allclose(
-        keras_bam.predictions_from_outputs("stsb", scaled), [1.0, 5.0]
+        keras_bam.evaluation.predictions_from_outputs("stsb", scaled), [1.0, 5.0]
     )

@@ -53,8 +53,8 @@ def test_exact_gelu_is_kept_on_reload(tiny_backbone, rng, tmp_path):
 
 
 def test_task_head_config():
-    head = keras_bam.TaskHead(3, dropout=0.3, name="h")
-    clone = keras_bam.TaskHead.from_config(head.get_config())
+    head = keras_bam.layers.TaskHead(3, dropout=0.3, name="h")
+    clone = keras_bam.layers.TaskHead.from_config(head.get_config())
     assert clone.num_outputs == 3 and clone.dropout == 0.3
     assert clone(np.zeros((2, 8), "float32")).dtype == "float32"
 
@@ -97,7 +97,7 @@ def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
     )
     assert model.tokenizer is tokenizer
     pairs = (["A man sleeps.", "It rains."], ["Nobody sleeps.", "The street is wet."])
-    encoded = keras_bam.encode_texts(pairs, tokenizer, 32)
+    encoded = keras_bam.data.encode_texts(pairs, tokenizer, 32)
     want = model.predict(encoded.pad_batch([0, 1]), verbose=0)
     got = model.predict(pairs, verbose=0)
     np.testing.assert_allclose(got["rte"], want["rte"], rtol=1e-5, atol=1e-6)
@@ -117,10 +117,10 @@ def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
 @pytest.mark.integration
 def test_from_preset_loads_backbone_and_tokenizer():
     model = keras_bam.SingleTaskModel.from_preset(None, "sst2", max_length=64)
-    assert isinstance(model.backbone, keras_bam.BamBertBackbone)
+    assert isinstance(model.backbone, keras_bam.backbones.BamBertBackbone)
     assert model.tokenizer is not None and model.max_length == 64
     texts = ["A gripping, beautiful film.", "Dull."]
-    encoded = keras_bam.encode_texts((texts,), keras_bam.load_tokenizer(), 64)
+    encoded = keras_bam.data.encode_texts((texts,), keras_bam.load_tokenizer(), 64)
     np.testing.assert_allclose(
         model.predict(texts, verbose=0),
         model.predict(encoded.pad_batch([0, 1]), verbose=0),

@@ -8,8 +8,8 @@ from tests.conftest import make_tiny_backbone
 
 def test_layerwise_factors_cover_the_backbone():
     backbone = make_tiny_backbone(num_layers=3)
-    optimizer = keras_bam.AdamWeightDecay(
-        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(3, 0.9)
+    optimizer = keras_bam.optimizers.AdamWeightDecay(
+        lr_multipliers=keras_bam.optimizers.bert_layerwise_lr_multipliers(3, 0.9)
     )
     factors = {v.path: optimizer.lr_multiplier(v) for v in backbone.trainable_variables}
     for path, factor in factors.items():
@@ -27,7 +27,7 @@ def test_layerwise_factors_cover_the_backbone():
 
 def test_weight_decay_skips_layer_norm_and_bias():
     backbone = make_tiny_backbone()
-    optimizer = keras_bam.AdamWeightDecay(weight_decay=0.01)
+    optimizer = keras_bam.optimizers.AdamWeightDecay(weight_decay=0.01)
     decayed = {
         v.path for v in backbone.trainable_variables if optimizer.uses_weight_decay(v)
     }
@@ -57,7 +57,7 @@ def test_update_matches_bam_and_factor_scales_the_update(bias_correction):
         layer = keras.layers.Dense(3, use_bias=False, name="dense_under_test")
         layer.build((None, 4))
         layer.kernel.assign(w0)
-        optimizer = keras_bam.AdamWeightDecay(
+        optimizer = keras_bam.optimizers.AdamWeightDecay(
             learning_rate=1e-2,
             weight_decay=0.1,
             bias_correction=bias_correction,
@@ -78,15 +78,15 @@ def test_update_matches_bam_and_factor_scales_the_update(bias_correction):
 
 
 def test_config_round_trip():
-    optimizer = keras_bam.AdamWeightDecay(
-        learning_rate=keras_bam.WarmupLinearDecay(5e-5, 100, 10),
-        lr_multipliers=keras_bam.bert_layerwise_lr_multipliers(2, 0.9),
+    optimizer = keras_bam.optimizers.AdamWeightDecay(
+        learning_rate=keras_bam.schedules.WarmupLinearDecay(5e-5, 100, 10),
+        lr_multipliers=keras_bam.optimizers.bert_layerwise_lr_multipliers(2, 0.9),
         global_clipnorm=1.0,
         bias_correction=True,
     )
     config = keras.optimizers.serialize(optimizer)
     clone = keras.optimizers.deserialize(config)
-    assert isinstance(clone, keras_bam.AdamWeightDecay)
+    assert isinstance(clone, keras_bam.optimizers.AdamWeightDecay)
     assert clone.lr_multipliers == optimizer.lr_multipliers
     assert clone.global_clipnorm == 1.0 and clone.bias_correction
     assert clone.decay_rate == 0.01 and clone.epsilon == 1e-6
@@ -98,7 +98,7 @@ def test_factors_hold_inside_compiled_fit(rng):
     backbone = make_tiny_backbone()
     model = keras_bam.SingleTaskModel(backbone, "rte")
     model.compile(
-        optimizer=keras_bam.AdamWeightDecay(
+        optimizer=keras_bam.optimizers.AdamWeightDecay(
             learning_rate=1e-2,
             weight_decay=0.1,
             lr_multipliers=[("transformer_layer_0/", 0.0)],
@@ -123,7 +123,9 @@ def test_trains_without_clipping(rng):
     (IndexedSlices); the update must take them, and match a dense gradient."""
     model = keras_bam.SingleTaskModel(make_tiny_backbone(), "rte")
     model.compile(
-        optimizer=keras_bam.AdamWeightDecay(learning_rate=1e-2, weight_decay=0.1),
+        optimizer=keras_bam.optimizers.AdamWeightDecay(
+            learning_rate=1e-2, weight_decay=0.1
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     embeddings = model.backbone.token_embedding.embeddings
@@ -147,7 +149,9 @@ def test_clipping_uses_the_norm_of_the_summed_gradient():
     the clipping norm is that of their sum (the dense gradient), as on JAX and
     under `tf.distribute`, not of the rows apart."""
     embeddings = keras.Variable(np.zeros((4, 2), "float32"), name="embeddings")
-    optimizer = keras_bam.AdamWeightDecay(learning_rate=1.0, global_clipnorm=1.0)
+    optimizer = keras_bam.optimizers.AdamWeightDecay(
+        learning_rate=1.0, global_clipnorm=1.0
+    )
     optimizer.build([embeddings])
     rows = np.array([[3.0, 0.0], [3.0, 0.0]], "float32")
     if keras.backend.backend() == "tensorflow":
@@ -170,13 +174,15 @@ def test_clipping_uses_the_norm_of_the_summed_gradient():
 def test_layerwise_decay_refuses_variables_it_cannot_place():
     """BAM's optimizer raises for a variable no layer rule names, rather than
     train it at the full rate."""
-    rules = keras_bam.bert_layerwise_lr_multipliers(2, 0.9)
+    rules = keras_bam.optimizers.bert_layerwise_lr_multipliers(2, 0.9)
     model = keras_bam.SingleTaskModel(make_tiny_backbone(), "rte")
-    keras_bam.check_lr_multipliers(rules, model.trainable_variables)  # All placed.
+    keras_bam.optimizers.check_lr_multipliers(
+        rules, model.trainable_variables
+    )  # All placed.
     stranger = keras.layers.Dense(2, name="adapter")
     stranger.build((None, 4))
     with pytest.raises(ValueError, match=r"no layer for 2 variable\(s\).*adapter"):
-        keras_bam.check_lr_multipliers(
+        keras_bam.optimizers.check_lr_multipliers(
             rules, model.trainable_variables + stranger.trainable_variables
         )
     from keras_bam.training import make_optimizer

@@ -46,22 +46,29 @@ def test_packed_attention_mask_is_block_diagonal():
 def test_packed_outputs_equal_padded_outputs(encoded, real):
     backbone = keras_bam.load_backbone() if real else make_tiny_backbone()
     model = keras_bam.MultiTaskModel(backbone, ["mrpc", "stsb"])
-    padded = keras_bam.predict_outputs(model, encoded, batch_size=16, packing=False)
-    packed = keras_bam.predict_outputs(model, encoded, batch_size=16, packing=True)
+    padded = keras_bam.evaluation.predict_outputs(
+        model, encoded, batch_size=16, packing=False
+    )
+    packed = keras_bam.evaluation.predict_outputs(
+        model, encoded, batch_size=16, packing=True
+    )
     for task in ("mrpc", "stsb"):
         assert packed[task].shape == (len(encoded), 2 if task == "mrpc" else 1)
         np.testing.assert_allclose(packed[task], padded[task], atol=2e-5, rtol=1e-5)
     # By default prediction packs where batch shapes are compiled (JAX, XLA).
-    default = keras_bam.predict_outputs(model, encoded, batch_size=16)
+    default = keras_bam.evaluation.predict_outputs(model, encoded, batch_size=16)
     compiled = keras.backend.backend() == "jax"
     np.testing.assert_array_equal(
         default["mrpc"], (packed if compiled else padded)["mrpc"]
     )
     model.compile(jit_compile=True)
-    assert keras_bam.prediction_batches(model, encoded).packing is not None
+    assert keras_bam.evaluation.prediction_batches(model, encoded).packing is not None
     model.compile(jit_compile=False)
-    assert keras_bam.prediction_batches(model, encoded).packing is None
-    assert keras_bam.prediction_batches(model, encoded, packing=False).packing is None
+    assert keras_bam.evaluation.prediction_batches(model, encoded).packing is None
+    assert (
+        keras_bam.evaluation.prediction_batches(model, encoded, packing=False).packing
+        is None
+    )
 
 
 def _step(model_fn, batch):
@@ -103,8 +110,8 @@ def test_packed_losses_and_gradients_equal_padded_ones(encoded, kind):
     else:
         targets = np.arange(len(encoded)) % 2
     kwargs = dict(batch_size=24, seed=2)
-    padded = keras_bam.RandomBatches(encoded, targets, **kwargs)
-    packed = keras_bam.RandomBatches(encoded, targets, packing=True, **kwargs)
+    padded = keras_bam.data.RandomBatches(encoded, targets, **kwargs)
+    packed = keras_bam.data.RandomBatches(encoded, targets, packing=True, **kwargs)
     assert packed[0][0]["token_ids"].shape[0] < 24  # Really packed.
     padded_grads, padded_logs = _step(model_fn, padded[0])
     packed_grads, packed_logs = _step(model_fn, packed[0])
@@ -119,10 +126,10 @@ def test_packed_losses_and_gradients_equal_padded_ones(encoded, kind):
 def test_a_backbone_that_cannot_pack_gets_a_clear_error_or_padding(encoded):
     inputs = keras.Input((None,), dtype="int32", name="token_ids")
     other = keras.Model(inputs, keras.layers.Embedding(10, 4)(inputs))
-    assert not keras_bam.packable(other)
+    assert not keras_bam.packed_encoder.packable(other)
     with pytest.raises(ValueError, match="Packed batches need a KerasHub BertBackbone"):
-        keras_bam.packed_pooled_output(other, {})
-    assert keras_bam.packable(make_tiny_backbone())
+        keras_bam.packed_encoder.packed_pooled_output(other, {})
+    assert keras_bam.packed_encoder.packable(make_tiny_backbone())
 
 
 def test_models_trained_packed_save_serve_and_reload_unpacked(encoded, tmp_path):
@@ -131,10 +138,12 @@ def test_models_trained_packed_save_serve_and_reload_unpacked(encoded, tmp_path)
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    batches = keras_bam.RandomBatches(
+    batches = keras_bam.data.RandomBatches(
         encoded, np.arange(len(encoded)) % 2, batch_size=16, packing=True
     )
-    model.fit(keras_bam.as_fit_input(batches), epochs=1, shuffle=False, verbose=0)
+    model.fit(
+        keras_bam.backend.as_fit_input(batches), epochs=1, shuffle=False, verbose=0
+    )
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -143,7 +152,7 @@ def test_models_trained_packed_save_serve_and_reload_unpacked(encoded, tmp_path)
         loaded.predict(padded, verbose=0), model.predict(padded, verbose=0), atol=1e-6
     )
     np.testing.assert_allclose(
-        keras_bam.predict_outputs(loaded, encoded),
-        keras_bam.predict_outputs(model, encoded, packing=False),
+        keras_bam.evaluation.predict_outputs(loaded, encoded),
+        keras_bam.evaluation.predict_outputs(model, encoded, packing=False),
         atol=2e-5,
     )

@@ -36,10 +36,12 @@ def test_runs_teachers_students_and_writes_the_table(glue_run):
     assert set(glue_run.students) == {"multitask", "bam"}
     for task in ("rte", "stsb"):
         assert os.path.exists(
-            keras_bam.teacher_predictions_path(out + "/teachers", task)
+            keras_bam.data.teacher_predictions_path(out + "/teachers", task)
         )
     assert os.path.exists(
-        keras_bam.teacher_predictions_path(out + "/teachers", "stsb", "train_swapped")
+        keras_bam.data.teacher_predictions_path(
+            out + "/teachers", "stsb", "train_swapped"
+        )
     )
     table = open(os.path.join(out, "dev_table.md")).read()
     assert "| BAM (teacher annealing) |" in table and "GLUE average" in table
@@ -71,8 +73,10 @@ def test_exported_student_serves_every_task(glue_run, glue_dir, tokenizer):
     summary = glue_run.students["bam"]
     model = keras.saving.load_model(summary["model_path"])
     reloaded = tf.saved_model.load(summary["saved_model_path"])
-    examples = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    encoded = keras_bam.encode_examples(examples.select(np.arange(5)), tokenizer, 128)
+    examples = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    encoded = keras_bam.data.encode_examples(
+        examples.select(np.arange(5)), tokenizer, 128
+    )
     batch = encoded.pad_batch(np.arange(5))  # the longest of the five
     expected = model.predict(batch, verbose=0)
     for task in ("rte", "stsb"):
@@ -110,21 +114,25 @@ def test_second_run_reuses_everything(glue_run, glue_dir, tokenizer):
 def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
     from keras_bam.io_utils import load_dev_outputs
 
-    rte_dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir).labels[:16]
+    rte_dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir).labels[:16]
     student = glue_run.students["bam"]
     outputs = load_dev_outputs(student["dev_outputs_path"])
     assert set(outputs) == {"rte", "stsb"} and outputs["rte"]["dev"].shape == (16, 2)
-    predictions = keras_bam.predictions_from_outputs("rte", outputs["rte"]["dev"])
-    assert keras_bam.glue_metrics("rte", rte_dev, predictions) == pytest.approx(
-        student["dev_metrics"]["rte"]["dev"]
+    predictions = keras_bam.evaluation.predictions_from_outputs(
+        "rte", outputs["rte"]["dev"]
     )
+    assert keras_bam.evaluation.glue_metrics(
+        "rte", rte_dev, predictions
+    ) == pytest.approx(student["dev_metrics"]["rte"]["dev"])
     teacher = load_dev_outputs(
         os.path.join(glue_run.output_dir, "teachers", "rte", "rte_dev_outputs.npz")
     )
-    predictions = keras_bam.predictions_from_outputs("rte", teacher["rte"]["dev"])
-    assert keras_bam.glue_metrics("rte", rte_dev, predictions) == pytest.approx(
-        glue_run.teachers["rte"]["dev_metrics"]["dev"]
+    predictions = keras_bam.evaluation.predictions_from_outputs(
+        "rte", teacher["rte"]["dev"]
     )
+    assert keras_bam.evaluation.glue_metrics(
+        "rte", rte_dev, predictions
+    ) == pytest.approx(glue_run.teachers["rte"]["dev_metrics"]["dev"])
 
 
 @pytest.mark.integration
@@ -197,7 +205,7 @@ def test_predict_command_on_a_glue_split_and_on_raw_texts(glue_run, glue_dir, tm
     )
     assert open(split_file).read().splitlines() == submitted[:9]
     # The same eight test pairs as a file of raw texts (GLUE's test layout).
-    test = keras_bam.read_glue_tsv("rte", "test", glue_dir)
+    test = keras_bam.data.read_glue_tsv("rte", "test", glue_dir)
     raw = tmp_path / "raw.tsv"
     rows = ["index\tsentence1\tsentence2"] + [
         f"{i}\t{a}\t{b}" for i, (a, b) in enumerate(zip(*test.texts)) if i < 8
@@ -209,7 +217,7 @@ def test_predict_command_on_a_glue_split_and_on_raw_texts(glue_run, glue_dir, tm
     assert open(raw_file).read().splitlines() == submitted[:9]
     # A row without its second sentence: an error naming the file, line and field.
     raw.write_text("index\tsentence1\tsentence2\n0\tA man sleeps.\n")
-    with pytest.raises(keras_bam.GlueDataError) as info:
+    with pytest.raises(keras_bam.data.GlueDataError) as info:
         cli_main([*predict_raw, "--output", str(raw_file)])
     assert f"{raw}:2" in str(info.value)
 
@@ -223,8 +231,10 @@ def test_export_command_serves_the_student(glue_run, glue_dir, tokenizer, tmp_pa
     assert cli_main(arguments) == 0
     model = keras.saving.load_model(summary["model_path"])
     reloaded = tf.saved_model.load(str(exported))
-    examples = keras_bam.read_glue_tsv("stsb", "dev", glue_dir)
-    encoded = keras_bam.encode_examples(examples.select(np.arange(4)), tokenizer, 128)
+    examples = keras_bam.data.read_glue_tsv("stsb", "dev", glue_dir)
+    encoded = keras_bam.data.encode_examples(
+        examples.select(np.arange(4)), tokenizer, 128
+    )
     batch = encoded.pad_batch(np.arange(4))
     np.testing.assert_allclose(
         reloaded.serve_stsb(batch), model.predict(batch, verbose=0)["stsb"], atol=1e-5

@@ -13,8 +13,8 @@ def test_recipe_checks_the_precision():
 
 def test_with_precision_keeps_the_weights():
     backbone = make_tiny_backbone()
-    assert keras_bam.with_precision(backbone, "float32") is backbone
-    mixed = keras_bam.with_precision(backbone, "mixed_bfloat16")
+    assert keras_bam.backbones.with_precision(backbone, "float32") is backbone
+    mixed = keras_bam.backbones.with_precision(backbone, "mixed_bfloat16")
     assert mixed.dtype_policy.name == "mixed_bfloat16"
     assert mixed.compute_dtype == "bfloat16" and mixed.variable_dtype == "float32"
     for a, b in zip(backbone.get_weights(), mixed.get_weights()):
@@ -54,14 +54,14 @@ def test_mixed_precision_student(glue_dir, tokenizer, precision):
     assert is_scaled == (precision == "mixed_float16")
 
     full = keras_bam.MultiTaskModel(
-        keras_bam.with_precision(model.backbone, "float32"), ["rte", "stsb"]
+        keras_bam.backbones.with_precision(model.backbone, "float32"), ["rte", "stsb"]
     )
     full.set_weights(model.get_weights())
-    loader = keras_bam.SplitLoader(tokenizer, 128, data_dir=glue_dir)
+    loader = keras_bam.data.SplitLoader(tokenizer, 128, data_dir=glue_dir)
     for task in ("rte", "stsb"):
         _, dev = loader.load(task, "dev", 24)
-        half = keras_bam.predict_outputs(model, dev)[task]
+        half = keras_bam.evaluation.predict_outputs(model, dev)[task]
         assert half.dtype == np.float32
-        reference = keras_bam.predict_outputs(full, dev)[task]
+        reference = keras_bam.evaluation.predict_outputs(full, dev)[task]
         # bfloat16 keeps 8 bits of mantissa: about 2-3 significant digits.
         np.testing.assert_allclose(half, reference, atol=0.05, rtol=0.05)

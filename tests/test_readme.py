@@ -81,7 +81,7 @@ def tiny_library(monkeypatch, tokenizer):
             **limits,
         )
 
-    load = keras_bam.SplitLoader.load
+    load = keras_bam.data.SplitLoader.load
 
     def tiny_load(self, task, split, limit=None, sample_seed=None):
         return load(self, task, split, limit or TRAIN_LIMIT, sample_seed)
@@ -89,7 +89,7 @@ def tiny_library(monkeypatch, tokenizer):
     monkeypatch.setattr(keras_bam, "run_glue", tiny_run_glue)
     monkeypatch.setattr(keras_bam, "train_teacher", tiny_train_teacher)
     monkeypatch.setattr(keras_bam, "train_student", tiny_train_student)
-    monkeypatch.setattr(keras_bam.SplitLoader, "load", tiny_load)
+    monkeypatch.setattr(keras_bam.data.SplitLoader, "load", tiny_load)
     monkeypatch.setattr(keras_bam, "load_tokenizer", lambda *a, **k: tokenizer)
 
 

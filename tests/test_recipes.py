@@ -20,10 +20,10 @@ def test_born_again_student_has_a_seed_of_its_own(glue_dir, tokenizer):
     student = keras_bam.FineTuningRecipe.born_again(teacher)
     assert student.seed == 3 + BORN_AGAIN_SEED_OFFSET
     assert {**student.to_dict(), "seed": 3} == teacher.to_dict()
-    examples = keras_bam.read_glue_tsv("rte", "train", glue_dir)
-    encoded = keras_bam.encode_examples(examples.select(np.arange(64)), tokenizer)
+    examples = keras_bam.data.read_glue_tsv("rte", "train", glue_dir)
+    encoded = keras_bam.data.encode_examples(examples.select(np.arange(64)), tokenizer)
     orders = [
-        keras_bam.RandomBatches(encoded, seed=r.seed).example_order
+        keras_bam.data.RandomBatches(encoded, seed=r.seed).example_order
         for r in (teacher, student)
     ]
     assert not np.array_equal(*orders)

@@ -15,7 +15,7 @@ def bam_learning_rate(step, peak, total, warmup):
 
 @pytest.mark.parametrize("total, warmup", [(1000, 100), (37, 3), (10, 0)])
 def test_matches_bam(total, warmup):
-    schedule = keras_bam.WarmupLinearDecay(5e-5, total, warmup)
+    schedule = keras_bam.schedules.WarmupLinearDecay(5e-5, total, warmup)
     for step in [
         0,
         1,
@@ -36,7 +36,9 @@ def test_matches_bam(total, warmup):
 
 
 def test_decay_from_warmup_is_hugging_face_linear():
-    schedule = keras_bam.WarmupLinearDecay(1.0, 100, 10, decay_from_warmup=True)
+    schedule = keras_bam.schedules.WarmupLinearDecay(
+        1.0, 100, 10, decay_from_warmup=True
+    )
     values = [
         float(keras.ops.convert_to_numpy(schedule(s))) for s in (0, 5, 10, 55, 100)
     ]
@@ -44,10 +46,12 @@ def test_decay_from_warmup_is_hugging_face_linear():
 
 
 def test_config_round_trip_and_validation():
-    schedule = keras_bam.WarmupLinearDecay(1e-4, 500, 50, decay_from_warmup=True)
-    clone = keras_bam.WarmupLinearDecay.from_config(schedule.get_config())
+    schedule = keras_bam.schedules.WarmupLinearDecay(
+        1e-4, 500, 50, decay_from_warmup=True
+    )
+    clone = keras_bam.schedules.WarmupLinearDecay.from_config(schedule.get_config())
     assert clone.get_config() == schedule.get_config()
     with pytest.raises(ValueError, match="total_steps must be positive"):
-        keras_bam.WarmupLinearDecay(1e-4, 0)
+        keras_bam.schedules.WarmupLinearDecay(1e-4, 0)
     with pytest.raises(ValueError, match="warmup_steps must be in"):
-        keras_bam.WarmupLinearDecay(1e-4, 10, 11)
+        keras_bam.schedules.WarmupLinearDecay(1e-4, 10, 11)

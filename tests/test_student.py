@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 from tests.conftest import make_tiny_backbone
 
 
@@ -45,7 +45,7 @@ def test_bam_student_from_teacher_files(glue_dir, tokenizer, teacher_dir):
     assert run.multiples == {"rte": 4, "stsb": 2}
     assert (
         run.task_weights
-        == keras_bam.bam_glue_multiples_and_weights({"rte": 32, "stsb": 64})[1]
+        == keras_bam.training.bam_glue_multiples_and_weights({"rte": 32, "stsb": 64})[1]
     )
     # STS-B doubles (both orders): 32 * 4 + 64 * 2 examples per epoch.
     assert run.schedule == {

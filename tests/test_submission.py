@@ -6,19 +6,19 @@ from keras_bam.submission import write_submission_file
 
 def test_label_strings_and_scales():
     logits = np.array([[2.0, 0.0], [0.0, 1.0]])
-    assert keras_bam.format_predictions("rte", logits) == [
+    assert keras_bam.evaluation.format_predictions("rte", logits) == [
         "entailment",
         "not_entailment",
     ]
-    assert keras_bam.format_predictions("cola", logits) == ["0", "1"]
-    assert keras_bam.format_predictions("mnli", np.eye(3)) == [
+    assert keras_bam.evaluation.format_predictions("cola", logits) == ["0", "1"]
+    assert keras_bam.evaluation.format_predictions("mnli", np.eye(3)) == [
         "entailment",
         "neutral",
         "contradiction",
     ]
     # STS-B heads output score / 5; files hold the 0-5 score, clipped.
     scaled = np.array([[0.5], [1.3], [-0.2], [0.123456]])
-    assert keras_bam.format_predictions("stsb", scaled) == [
+    assert keras_bam.evaluation.format_predictions("stsb", scaled) == [
         "2.500",
         "5.000",
         "0.000",
@@ -53,7 +53,7 @@ def test_writes_official_files_with_ax_through_mnli(tmp_path, glue_dir, tokenize
             for i in range(n)
         ]
         (data / "MNLI" / name).write_text(header + "".join(rows))
-    loader = keras_bam.SplitLoader(tokenizer, 64, data_dir=data)
+    loader = keras_bam.data.SplitLoader(tokenizer, 64, data_dir=data)
 
     def predict(model, encoded):
         n = len(encoded)
@@ -62,7 +62,7 @@ def test_writes_official_files_with_ax_through_mnli(tmp_path, glue_dir, tokenize
             "rte": np.tile([1.0, 0.0], (n, 1)),
         }
 
-    written = keras_bam.write_glue_submission(
+    written = keras_bam.evaluation.write_glue_submission(
         FakeModel(), loader, tmp_path / "out", predict
     )
     assert written == {

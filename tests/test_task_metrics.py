@@ -31,8 +31,8 @@ def test_streamed_metrics_equal_glue_metrics_over_the_rows_kept(rng, task, metri
     (made,) = task_metrics.resolve_metric(keras_bam.get_task(task), metric)
     for rows in np.array_split(np.arange(n), 3):
         made.update_state(labels[rows], outputs[rows], sample_weight=kept[rows])
-    predictions = keras_bam.predictions_from_outputs(task, outputs[kept])
-    want = keras_bam.glue_metrics(task, labels[kept], predictions)[metric]
+    predictions = keras_bam.evaluation.predictions_from_outputs(task, outputs[kept])
+    want = keras_bam.evaluation.glue_metrics(task, labels[kept], predictions)[metric]
     assert float(made.result()) == pytest.approx(want, abs=1e-5)
 
 
@@ -66,8 +66,10 @@ def expected_metrics(model, x, y) -> dict:
     logs = {}
     for index, name in enumerate(TASKS):
         rows = y["task_id"] == index
-        predictions = keras_bam.predictions_from_outputs(name, outputs[name][rows])
-        metrics = keras_bam.glue_metrics(name, y["label"][rows], predictions)
+        predictions = keras_bam.evaluation.predictions_from_outputs(
+            name, outputs[name][rows]
+        )
+        metrics = keras_bam.evaluation.glue_metrics(name, y["label"][rows], predictions)
         metrics.pop("spearman", None), metrics.pop("score")
         logs.update({f"{name}_{k}": v for k, v in metrics.items()})
     return logs

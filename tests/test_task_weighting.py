@@ -23,10 +23,12 @@ def bam_reference(dataset_sizes, exponent=0.75):
 
 
 def test_matches_bam_on_glue():
-    multiples, weights = keras_bam.bam_multiples_and_weights(
-        keras_bam.BAM_GLUE_TRAIN_SIZES
+    multiples, weights = keras_bam.training.bam_multiples_and_weights(
+        keras_bam.training.BAM_GLUE_TRAIN_SIZES
     )
-    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
+    want_multiples, want_weights = bam_reference(
+        keras_bam.training.BAM_GLUE_TRAIN_SIZES
+    )
     assert multiples == want_multiples
     assert weights == pytest.approx(want_weights, rel=1e-12)
     assert multiples["mnli"] == 1 and multiples["rte"] > 1
@@ -35,7 +37,7 @@ def test_matches_bam_on_glue():
 @pytest.mark.parametrize("exponent", [0.5, 0.75, 1.0])
 def test_effective_share_is_size_to_the_exponent(exponent):
     sizes = {"a": 50000, "b": 3000, "c": 700}
-    multiples, weights = keras_bam.bam_multiples_and_weights(sizes, exponent)
+    multiples, weights = keras_bam.training.bam_multiples_and_weights(sizes, exponent)
     effective = {t: multiples[t] * sizes[t] * weights[t] for t in sizes}
     ratio = {t: effective[t] / sizes[t] ** exponent for t in sizes}
     assert max(ratio.values()) == pytest.approx(min(ratio.values()), rel=1e-12)
@@ -43,7 +45,7 @@ def test_effective_share_is_size_to_the_exponent(exponent):
 
 
 def test_hand_computed_two_tasks():
-    multiples, weights = keras_bam.bam_multiples_and_weights(
+    multiples, weights = keras_bam.training.bam_multiples_and_weights(
         {"big": 10000, "small": 100}
     )
     # Shares 1000 : 31.62; the small task's target count is 316.2, so 3 copies;
@@ -56,19 +58,22 @@ def test_hand_computed_two_tasks():
 
 def test_sampling_probabilities():
     sizes = {"a": 900, "b": 100}
-    assert keras_bam.sampling_probabilities(sizes) == pytest.approx(
+    assert keras_bam.training.sampling_probabilities(sizes) == pytest.approx(
         {"a": 0.9, "b": 0.1}
     )
-    assert keras_bam.sampling_probabilities(sizes, "uniform") == {"a": 0.5, "b": 0.5}
-    assert keras_bam.sampling_probabilities(sizes, "temperature", 2.0) == pytest.approx(
-        {"a": 0.75, "b": 0.25}
-    )
-    bam = keras_bam.sampling_probabilities(sizes, "bam")
+    assert keras_bam.training.sampling_probabilities(sizes, "uniform") == {
+        "a": 0.5,
+        "b": 0.5,
+    }
+    assert keras_bam.training.sampling_probabilities(
+        sizes, "temperature", 2.0
+    ) == pytest.approx({"a": 0.75, "b": 0.25})
+    bam = keras_bam.training.sampling_probabilities(sizes, "bam")
     assert bam["a"] / bam["b"] == pytest.approx(9**0.75)
     with pytest.raises(ValueError, match="Unknown sampling scheme 'zipf'"):
-        keras_bam.sampling_probabilities(sizes, "zipf")
+        keras_bam.training.sampling_probabilities(sizes, "zipf")
     with pytest.raises(ValueError, match="sizes must be positive"):
-        keras_bam.bam_multiples_and_weights({"a": 0})
+        keras_bam.training.bam_multiples_and_weights({"a": 0})
 
 
 @pytest.mark.parametrize(
@@ -85,7 +90,7 @@ def test_every_scheme_realizes_its_shares(weighting, exponent):
     """Examples per epoch (size × multiple) times loss weight give each task the
     scheme's share: size^exponent, normalized — what sampling_probabilities says."""
     sizes = {"rte": 2490, "mrpc": 7336, "stsb": 11498, "cola": 8551}
-    multiples, weights = keras_bam.task_multiples_and_weights(
+    multiples, weights = keras_bam.training.task_multiples_and_weights(
         sizes, weighting, temperature=2.0
     )
     effective = {t: sizes[t] * multiples[t] * weights[t] for t in sizes}
@@ -96,7 +101,7 @@ def test_every_scheme_realizes_its_shares(weighting, exponent):
         "uniform": "uniform",
         "temperature": "temperature",
     }
-    expected = keras_bam.sampling_probabilities(
+    expected = keras_bam.training.sampling_probabilities(
         sizes, scheme.get(weighting, "proportional"), temperature=2.0
     )
     assert {t: v / total for t, v in effective.items()} == pytest.approx(
@@ -105,7 +110,7 @@ def test_every_scheme_realizes_its_shares(weighting, exponent):
     if weighting == "uniform":
         assert multiples == {"rte": 5, "mrpc": 2, "stsb": 1, "cola": 1}
     with pytest.raises(ValueError, match="Unknown weighting"):
-        keras_bam.task_multiples_and_weights(sizes, "sqrt")
+        keras_bam.training.task_multiples_and_weights(sizes, "sqrt")
 
 
 BAM_GLUE_EIGHT = ("cola", "mnli", "mrpc", "qnli", "qqp", "sst2", "stsb", "rte")
@@ -123,38 +128,46 @@ BAM_GLUE_EIGHT = ("cola", "mnli", "mrpc", "qnli", "qqp", "sst2", "stsb", "rte")
 def test_default_is_bams_table_whichever_tasks_are_trained(tasks):
     """BAM computes multiples and weights once from its eight-task table (MNLI the
     reference) and keeps them for a subset: RTE 4, MRPC 3, STS-B 2, CoLA 3."""
-    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
+    want_multiples, want_weights = bam_reference(
+        keras_bam.training.BAM_GLUE_TRAIN_SIZES
+    )
     # The sizes of the run (a sample, here) do not change BAM's values.
     sizes = {t: 400 for t in tasks}
-    multiples, weights = keras_bam.task_multiples_and_weights(sizes, "bam")
+    multiples, weights = keras_bam.training.task_multiples_and_weights(sizes, "bam")
     assert multiples == {t: want_multiples[t] for t in tasks}
     assert weights == pytest.approx({t: want_weights[t] for t in tasks}, rel=1e-12)
     if tasks == ("rte", "mrpc", "stsb", "cola"):
         assert multiples == {"rte": 4, "mrpc": 3, "stsb": 2, "cola": 3}
-        full = {t: keras_bam.BAM_GLUE_TRAIN_SIZES[t] for t in tasks}
+        full = {t: keras_bam.training.BAM_GLUE_TRAIN_SIZES[t] for t in tasks}
         examples = sum(full[t] * multiples[t] for t in tasks)
         assert -(-examples // 128) == 630  # Steps per epoch at batch 128.
 
 
 def test_subset_relative_multiples_are_an_option():
-    sizes = {t: keras_bam.BAM_GLUE_TRAIN_SIZES[t] for t in ("rte", "mrpc", "stsb")}
-    sizes["cola"] = keras_bam.BAM_GLUE_TRAIN_SIZES["cola"]
-    multiples, weights = keras_bam.task_multiples_and_weights(sizes, "bam_trained")
+    sizes = {
+        t: keras_bam.training.BAM_GLUE_TRAIN_SIZES[t] for t in ("rte", "mrpc", "stsb")
+    }
+    sizes["cola"] = keras_bam.training.BAM_GLUE_TRAIN_SIZES["cola"]
+    multiples, weights = keras_bam.training.task_multiples_and_weights(
+        sizes, "bam_trained"
+    )
     assert multiples == {"rte": 1, "mrpc": 1, "stsb": 1, "cola": 1}
-    assert (multiples, weights) == keras_bam.bam_multiples_and_weights(sizes)
+    assert (multiples, weights) == keras_bam.training.bam_multiples_and_weights(sizes)
 
 
 def test_a_task_outside_bams_table_joins_its_scale():
     """The stated rule: a task outside the eight gets the multiple and weight BAM's
     formula gives it beside the eight (its actual size, MNLI the reference), and
     the eight keep exactly BAM's values."""
-    want_multiples, want_weights = bam_reference(keras_bam.BAM_GLUE_TRAIN_SIZES)
-    multiples, weights = keras_bam.task_multiples_and_weights(
+    want_multiples, want_weights = bam_reference(
+        keras_bam.training.BAM_GLUE_TRAIN_SIZES
+    )
+    multiples, weights = keras_bam.training.task_multiples_and_weights(
         {"rte": 2490, "wnli": 635}, "bam"
     )
     assert multiples["rte"] == want_multiples["rte"]
     assert weights["rte"] == pytest.approx(want_weights["rte"], rel=1e-12)
-    table = keras_bam.BAM_GLUE_TRAIN_SIZES
+    table = keras_bam.training.BAM_GLUE_TRAIN_SIZES
     total = sum(s**0.75 for s in table.values())
     share = 635**0.75 / total
     target = share * table["mnli"] / (table["mnli"] ** 0.75 / total)
@@ -167,7 +180,7 @@ def test_a_task_outside_bams_table_joins_its_scale():
 
 
 def test_one_task_trains_as_bams_single_task_runs():
-    assert keras_bam.task_multiples_and_weights({"rte": 2490}, "bam") == (
+    assert keras_bam.training.task_multiples_and_weights({"rte": 2490}, "bam") == (
         {"rte": 1},
         {"rte": 1.0},
     )

@@ -54,18 +54,22 @@ def test_teacher_writes_predictions_and_model(glue_dir, tokenizer, tmp_path, cap
     assert "STS-B teacher: 96 examples, 6 steps/epoch" in caplog.text
     assert set(run.dev_metrics["dev"]) == {"pearson", "spearman", "score"}
     assert set(run.predictions_paths) == {"train", "train_swapped"}
-    train = keras_bam.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(48))
+    train = keras_bam.data.read_glue_tsv("stsb", "train", glue_dir).select(
+        np.arange(48)
+    )
     model = keras.saving.load_model(run.model_path)
     for examples in (train, train.swapped()):
         path = run.predictions_paths[examples.split]
-        predictions = keras_bam.TeacherPredictions.load(path)
+        predictions = keras_bam.data.TeacherPredictions.load(path)
         predictions.check_matches(examples, source=path)
         assert predictions.outputs.shape == (48, 1)
         assert predictions.kind == "regression"
         assert predictions.metadata["recipe"]["seed"] == 1
-        encoded = keras_bam.encode_examples(examples, tokenizer, 128)
+        encoded = keras_bam.data.encode_examples(examples, tokenizer, 128)
         np.testing.assert_allclose(
-            keras_bam.predict_outputs(model, encoded), predictions.outputs, atol=1e-5
+            keras_bam.evaluation.predict_outputs(model, encoded),
+            predictions.outputs,
+            atol=1e-5,
         )
     with open(tmp_path / "stsb_teacher.json") as f:
         summary = json.load(f)

@@ -32,12 +32,12 @@ def child_keras_bam(cfg: dict) -> None:
     from keras_bam.training import make_optimizer
 
     if cfg["system"].endswith("-deterministic"):
-        keras_bam.enable_op_determinism()  # Before the backend starts (JAX).
+        keras_bam.backend.enable_op_determinism()  # Before the backend starts (JAX).
     backend = keras.backend.backend()
     base = {"system": cfg["system"], "backend": backend, "device": keras_device()}
     batch_size = cfg["batch_size"]
     tokenizer = keras_bam.load_tokenizer(cfg["model"])
-    loader = keras_bam.SplitLoader(
+    loader = keras_bam.data.SplitLoader(
         tokenizer,
         cfg["max_length"],
         data_dir=cfg["data_dir"],
@@ -53,7 +53,7 @@ def child_keras_bam(cfg: dict) -> None:
 
     def single_task_model(task, batches, warmup, passes):
         set_seed(single.seed)
-        backbone = keras_bam.with_precision(
+        backbone = keras_bam.backbones.with_precision(
             keras_bam.load_backbone(cfg["model"]), cfg["precision"]
         )
         model = keras_bam.SingleTaskModel(backbone, task, dropout=single.dropout)
@@ -84,7 +84,7 @@ def child_keras_bam(cfg: dict) -> None:
     for task in cfg["tasks"]:
         examples, encoded = data[task]
         # What `train_teacher` trains on: BAM's random batches.
-        batches = keras_bam.RandomBatches(
+        batches = keras_bam.data.RandomBatches(
             encoded,
             training_targets(examples.task, examples.labels),
             batch_size=batch_size,
@@ -98,7 +98,11 @@ def child_keras_bam(cfg: dict) -> None:
         if "train" in cfg["modes"]:
             say(f"{backend} single-task train {task}: {warmup}+{passes} passes")
             warmup_s, seconds = fit_timed(
-                model, keras_bam.as_fit_input(batches), warmup, passes, shuffle=False
+                model,
+                keras_bam.backend.as_fit_input(batches),
+                warmup,
+                passes,
+                shuffle=False,
             )
             emit(
                 train_record("single", task, batches, warmup, passes, seconds, warmup_s)
@@ -107,7 +111,7 @@ def child_keras_bam(cfg: dict) -> None:
             # The plan `predict_outputs` makes (fixed: the first call compiles
             # every shape); with packing, the layout it picks for this backend.
             layout = None if packing else False  # None: the backend's default.
-            plan = keras_bam.prediction_batches(
+            plan = keras_bam.evaluation.prediction_batches(
                 model, encoded, batch_size, packing=layout
             )
             warmup = cfg["warmup_passes"]
@@ -148,11 +152,11 @@ def child_keras_bam(cfg: dict) -> None:
         precision=cfg["precision"],
     )
     tasks = [keras_bam.get_task(t) for t in cfg["tasks"]]
-    parts = [keras_bam.TaskPart(*data[t.name]) for t in tasks]
-    multiples, weights = keras_bam.bam_multiples_and_weights(
+    parts = [keras_bam.data.TaskPart(*data[t.name]) for t in tasks]
+    multiples, weights = keras_bam.training.bam_multiples_and_weights(
         {t.name: len(data[t.name][0]) for t in tasks}
     )
-    mixed = keras_bam.multitask_batches(
+    mixed = keras_bam.data.multitask_batches(
         parts,
         tasks,
         batch_size=batch_size,
@@ -166,7 +170,7 @@ def child_keras_bam(cfg: dict) -> None:
     warmup = covering_warmup(mixed, cfg["warmup_passes"], passes)
 
     set_seed(multi.seed)
-    backbone = keras_bam.with_precision(
+    backbone = keras_bam.backbones.with_precision(
         keras_bam.load_backbone(cfg["model"]), cfg["precision"]
     )
     student = keras_bam.MultiTaskModel(
@@ -223,10 +227,10 @@ def child_keras_bam(cfg: dict) -> None:
         [
             (
                 student,
-                keras_bam.as_fit_input(mixed),
+                keras_bam.backend.as_fit_input(mixed),
                 [keras_bam.TeacherAnnealing(total_steps=total_steps)],
             ),
-            (model, keras_bam.as_fit_input(same), []),
+            (model, keras_bam.backend.as_fit_input(same), []),
         ],
         warmup,
         passes,

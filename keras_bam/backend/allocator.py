@@ -34,7 +34,7 @@ def release_large_buffers(min_bytes: int = 4 * 2**20) -> bool:
 
     Example:
     ```python
-    keras_bam.release_large_buffers()  # At program start, before training.
+    keras_bam.backend.release_large_buffers()  # At program start, before training.
     ```
     """
     name = ctypes.util.find_library("c")

@@ -52,7 +52,7 @@ def enable_compilation_cache(
 
     Example:
     ```python
-    keras_bam.enable_compilation_cache(".cache/xla")
+    keras_bam.backend.enable_compilation_cache(".cache/xla")
     ```
     """
     if keras.backend.backend() != "jax":

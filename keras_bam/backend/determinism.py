@@ -27,7 +27,7 @@ def enable_op_determinism():
 
     Example:
     ```python
-    keras_bam.enable_op_determinism()  # At program start.
+    keras_bam.backend.enable_op_determinism()  # At program start.
     ```
     """
     if keras.backend.backend() == "tensorflow":

@@ -60,7 +60,7 @@ def distribution_scope(distribution: str = "none"):
 
     Example:
     ```python
-    with keras_bam.distribution_scope("data_parallel"):
+    with keras_bam.backend.distribution_scope("data_parallel"):
         run = keras_bam.train_student(["rte", "mrpc"], ...)
     ```
     """
@@ -125,8 +125,8 @@ def initialize_cluster(workers: list | None = None, index: int | None = None):
     Example:
     ```python
     # On each of two machines, with its own index (0 or 1):
-    keras_bam.initialize_cluster(["10.0.0.1:2222", "10.0.0.2:2222"], index)
-    with keras_bam.distribution_scope("data_parallel"):
+    keras_bam.backend.initialize_cluster(["10.0.0.1:2222", "10.0.0.2:2222"], index)
+    with keras_bam.backend.distribution_scope("data_parallel"):
         keras_bam.train_student(["rte", "mrpc"], ...)
     ```
     """

@@ -220,7 +220,7 @@ def as_fit_input(batches):
 
     Example:
     ```python
-    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    model.fit(keras_bam.backend.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
     processes = sharding_processes()

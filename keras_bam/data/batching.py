@@ -33,8 +33,8 @@ def default_buckets(max_length: int, step: int | None = None) -> tuple:
 
     Example:
     ```python
-    keras_bam.default_buckets(128)  # (16, 32, 64, 128)
-    keras_bam.default_buckets(40, step=8)  # (8, 16, 24, 32, 40)
+    keras_bam.data.default_buckets(128)  # (16, 32, 64, 128)
+    keras_bam.data.default_buckets(40, step=8)  # (8, 16, 24, 32, 40)
     ```
     """
     if step is not None:
@@ -72,7 +72,7 @@ def fitted_buckets(lengths, count: int, max_length: int, step: int = 8) -> tuple
 
     Example:
     ```python
-    keras_bam.fitted_buckets([30, 41, 45, 60, 98], count=2, max_length=128)
+    keras_bam.data.fitted_buckets([30, 41, 45, 60, 98], count=2, max_length=128)
     # (48, 104): 48 * 3 + 104 * 2 padded tokens
     ```
     """
@@ -312,7 +312,6 @@ class PlannedBatches(BatchStream):
         return int(sum(len(indices) * length for indices, length in self._plan))
 
 
-
 def _check_buckets(buckets, encoded) -> tuple:
     buckets = tuple(int(b) for b in buckets)
     if list(buckets) != sorted(set(buckets)):
@@ -361,9 +360,11 @@ class BucketedBatches(PlannedBatches):
 
     Example:
     ```python
-    batches = keras_bam.BucketedBatches(encoded, labels, batch_size=32, shuffle=True)
+    batches = keras_bam.data.BucketedBatches(
+        encoded, labels, batch_size=32, shuffle=True
+    )
     print(len(batches), batches.padding_fraction)
-    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    model.fit(keras_bam.backend.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
 
@@ -463,8 +464,8 @@ class RandomBatches(PlannedBatches):
 
     Example:
     ```python
-    batches = keras_bam.RandomBatches(encoded, labels, batch_size=32, seed=1)
-    model.fit(keras_bam.as_fit_input(batches), epochs=3, shuffle=False)
+    batches = keras_bam.data.RandomBatches(encoded, labels, batch_size=32, seed=1)
+    model.fit(keras_bam.backend.as_fit_input(batches), epochs=3, shuffle=False)
     ```
     """
 
@@ -535,7 +536,7 @@ class RemainingBatches(BatchStream):
     Example:
     ```python
     batches.set_epoch(2)
-    rest = keras_bam.RemainingBatches(batches, start=40)
+    rest = keras_bam.data.RemainingBatches(batches, start=40)
     ```
     """
 
@@ -567,7 +568,6 @@ class RemainingBatches(BatchStream):
     @property
     def padding_fraction(self) -> float:
         return self.batches.padding_fraction
-
 
 
 def _take(values, indices):

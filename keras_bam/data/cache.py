@@ -49,7 +49,7 @@ class EncodedCache:
 
     Example:
     ```python
-    cache = keras_bam.EncodedCache("/tmp/keras_bam_cache")
+    cache = keras_bam.data.EncodedCache("/tmp/keras_bam_cache")
     encoded = cache.encode(examples, tokenizer, max_length=128)  # encodes
     encoded = cache.encode(examples, tokenizer, max_length=128)  # memory-maps
     ```

@@ -277,8 +277,8 @@ def encode_examples(
     Example:
     ```python
     tokenizer = keras_bam.load_tokenizer()
-    dev = keras_bam.read_glue_tsv("rte", "dev", "../shared/glue")
-    encoded = keras_bam.encode_examples(dev, tokenizer, max_length=128)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", "../shared/glue")
+    encoded = keras_bam.data.encode_examples(dev, tokenizer, max_length=128)
     batch = encoded.pad_batch([0, 1, 2])
     ```
     """
@@ -337,7 +337,7 @@ def encode_texts(texts: tuple, tokenizer, max_length: int = 128) -> EncodedExamp
 
     Example:
     ```python
-    encoded = keras_bam.encode_texts(
+    encoded = keras_bam.data.encode_texts(
         (["A man is playing."], ["Someone plays."]), keras_bam.load_tokenizer())
     inputs = encoded.pad_batch([0])
     ```

@@ -45,7 +45,7 @@ class TaskExamples:
 
     Example:
     ```python
-    examples = keras_bam.read_glue_tsv("rte", "dev", "../shared/glue")
+    examples = keras_bam.data.read_glue_tsv("rte", "dev", "../shared/glue")
     len(examples), examples.texts[0][0], examples.labels[:3]
     ```
     """

@@ -64,7 +64,7 @@ class SplitLoader:
 
     Example:
     ```python
-    loader = keras_bam.SplitLoader(tokenizer, data_dir="../shared/glue")
+    loader = keras_bam.data.SplitLoader(tokenizer, data_dir="../shared/glue")
     examples, encoded = loader.load("rte", "train", limit=100)
     ```
     """

@@ -79,7 +79,7 @@ def combine_teachers(
 
     Example:
     ```python
-    logits = keras_bam.combine_teachers("rte", [teacher_a, teacher_b])
+    logits = keras_bam.data.combine_teachers("rte", [teacher_a, teacher_b])
     ```
     """
     if combination not in TEACHER_COMBINATIONS:
@@ -266,10 +266,10 @@ def multitask_batches(
 
     Example:
     ```python
-    multiples, weights = keras_bam.task_multiples_and_weights(sizes)
-    batches = keras_bam.multitask_batches(parts, tasks, multiples=multiples)
+    multiples, weights = keras_bam.training.task_multiples_and_weights(sizes)
+    batches = keras_bam.data.multitask_batches(parts, tasks, multiples=multiples)
     student = keras_bam.MultiTaskModel(backbone, tasks, task_weights=[...])
-    student.fit(keras_bam.as_fit_input(batches), epochs=6, shuffle=False,
+    student.fit(keras_bam.backend.as_fit_input(batches), epochs=6, shuffle=False,
                 callbacks=[keras_bam.TeacherAnnealing()])
     ```
     """

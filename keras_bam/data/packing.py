@@ -38,7 +38,8 @@ class Packing:
 
     Example:
     ```python
-    batches = keras_bam.RandomBatches(encoded, targets, packing=keras_bam.Packing())
+    packing = keras_bam.data.Packing()
+    batches = keras_bam.data.RandomBatches(encoded, targets, packing=packing)
     ```
     """
 
@@ -89,7 +90,7 @@ def pack_rows(lengths, row_length: int, slots: int | None = None) -> list:
 
     Example:
     ```python
-    keras_bam.pack_rows([60, 30, 70, 50], row_length=128)  # [[2, 3], [0, 1]]
+    keras_bam.data.pack_rows([60, 30, 70, 50], row_length=128)  # [[2, 3], [0, 1]]
     ```
     """
     lengths = np.asarray(lengths, dtype=np.int64)

@@ -43,7 +43,7 @@ class TeacherPredictions:
     - `outputs`: float32 `(n, k)`: logits for classification (`k` classes), or
       the model's regression output (the STS-B score / 5) with `k = 1`;
     - `fingerprints`: `S16` `(n,)`: the BLAKE2b-128 digest of the task name and the
-      example's texts (`keras_bam.example_fingerprint`);
+      example's texts (`keras_bam.data.example_fingerprint`);
     - `metadata`: a JSON string: `format`, `format_version`, `task`, `split`,
       `num_examples`, `num_outputs`, `kind` (`"logits"` or `"regression"`),
       `sha256` (of `outputs` and `fingerprints`, see `arrays_sha256`), and any
@@ -62,7 +62,7 @@ class TeacherPredictions:
 
     Example:
     ```python
-    predictions = keras_bam.TeacherPredictions.load("rte_train_teacher.npz")
+    predictions = keras_bam.data.TeacherPredictions.load("rte_train_teacher.npz")
     predictions.check_matches(train_examples)  # raises if they do not belong
     ```
     """
@@ -314,7 +314,7 @@ def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
 
     Example:
     ```python
-    keras_bam.teacher_predictions_path("runs/teachers", "rte")
+    keras_bam.data.teacher_predictions_path("runs/teachers", "rte")
     # 'runs/teachers/rte/rte_train_teacher.npz'
     ```
     """

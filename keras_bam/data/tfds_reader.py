@@ -40,7 +40,7 @@ def load_glue_tfds(
 
     Example:
     ```python
-    dev = keras_bam.load_glue_tfds(
+    dev = keras_bam.data.load_glue_tfds(
         "rte", "dev", data_dir="/tmp/tfds",
         manual_dir="../shared/glue-tfds-manual")
     ```

@@ -86,7 +86,7 @@ def read_glue_tsv(
 
     Example:
     ```python
-    dev = keras_bam.read_glue_tsv("mrpc", "dev", "../shared/glue")
+    dev = keras_bam.data.read_glue_tsv("mrpc", "dev", "../shared/glue")
     print(len(dev))  # 408
     ```
     """

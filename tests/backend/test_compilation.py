@@ -9,7 +9,7 @@ import keras_bam
 def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
     directory = tmp_path / "xla"
     if keras.backend.backend() != "jax":
-        assert keras_bam.enable_compilation_cache(directory) is False
+        assert keras_bam.backend.enable_compilation_cache(directory) is False
         assert not directory.exists()
         return
     import jax
@@ -20,7 +20,9 @@ def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
     )
     before = {name: getattr(jax.config, name) for name in names}
     try:
-        assert keras_bam.enable_compilation_cache(directory, min_compile_seconds=0)
+        assert keras_bam.backend.enable_compilation_cache(
+            directory, min_compile_seconds=0
+        )
         # A program no other test compiles (its shape), so it is compiled here.
         x = np.arange(7 * 13, dtype="float32").reshape(7, 13)
         np.asarray(jax.jit(lambda a: (a @ a.T).sum(axis=0))(x))

@@ -48,7 +48,7 @@ recipe = keras_bam.FineTuningRecipe(
 )
 common = dict(data_dir=glue_dir, tokenizer=tokenizer,
               train_limit=36, eval_limit=20, verbose=0)
-result = {"devices": len(keras_bam.data_parallel_devices())}
+result = {"devices": len(keras_bam.backend.data_parallel_devices())}
 for task in ("rte", "stsb"):
     run = keras_bam.train_teacher(
         task, recipe=recipe, output_dir=os.path.join(out, "teachers", task),
@@ -56,7 +56,7 @@ for task in ("rte", "stsb"):
     result[f"teacher_{task}_loss"] = run.history["loss"]
     result[f"teacher_{task}_dev"] = run.dev_outputs["dev"].tolist()
     result[f"teacher_{task}_metrics"] = run.dev_metrics["dev"]
-    result[f"teacher_{task}_train"] = keras_bam.TeacherPredictions.load(
+    result[f"teacher_{task}_train"] = keras_bam.data.TeacherPredictions.load(
         run.predictions_paths["train"]).outputs.tolist()
 
 class StepLog(keras.callbacks.Callback):

@@ -37,7 +37,7 @@ class Batches(keras.utils.PyDataset):
 
 
 def test_padded_multitask_rows_have_task_id_minus_one():
-    padded = keras_bam.ReplicaPaddedBatches(Batches(), multiple=2)
+    padded = keras_bam.backend.ReplicaPaddedBatches(Batches(), multiple=2)
     inputs, targets = padded[0]
     assert inputs["token_ids"].shape == (4, 2)
     np.testing.assert_array_equal(inputs["token_ids"][3], inputs["token_ids"][0])
@@ -49,7 +49,7 @@ def test_padded_multitask_rows_have_task_id_minus_one():
 
 
 def test_padded_rows_get_zero_sample_weight():
-    inputs, labels, weights = keras_bam.ReplicaPaddedBatches(
+    inputs, labels, weights = keras_bam.backend.ReplicaPaddedBatches(
         Batches("labels"), multiple=4
     )[2]
     assert inputs["token_ids"].shape == (4, 2)
@@ -58,7 +58,7 @@ def test_padded_rows_get_zero_sample_weight():
 
 
 def test_strip_drops_the_padding_outputs():
-    padded = keras_bam.ReplicaPaddedBatches(Batches("none"), multiple=2)
+    padded = keras_bam.backend.ReplicaPaddedBatches(Batches("none"), multiple=2)
     outputs = np.concatenate([padded[i][0]["token_ids"][:, 0] for i in range(3)])
     assert len(outputs) == 4 + 4 + 2
     np.testing.assert_array_equal(padded.strip(outputs), [0, 1, 2, 10, 11, 12, 13, 20])
@@ -68,7 +68,7 @@ def test_strip_drops_the_padding_outputs():
 
 def test_padding_passes_epochs_on():
     stream = Batches()
-    keras_bam.ReplicaPaddedBatches(stream, multiple=2).on_epoch_begin()
+    keras_bam.backend.ReplicaPaddedBatches(stream, multiple=2).on_epoch_begin()
     assert stream.epochs == 1
 
 
@@ -86,9 +86,9 @@ class StreamEpochs(keras.callbacks.Callback):
 
 @pytest.mark.parametrize("batch_size", [8, 3])  # One batch per epoch, and three.
 def test_fit_epochs_follow_the_stream_epochs(glue_dir, tokenizer, batch_size):
-    train = keras_bam.read_glue_tsv("rte", "train", glue_dir)
-    encoded = keras_bam.encode_examples(train.select(np.arange(8)), tokenizer, 32)
-    batches = keras_bam.RandomBatches(
+    train = keras_bam.data.read_glue_tsv("rte", "train", glue_dir)
+    encoded = keras_bam.data.encode_examples(train.select(np.arange(8)), tokenizer, 32)
+    batches = keras_bam.data.RandomBatches(
         encoded, np.arange(8) % 2, batch_size=batch_size, seed=1
     )
     inputs = {
@@ -102,31 +102,31 @@ def test_fit_epochs_follow_the_stream_epochs(glue_dir, tokenizer, batch_size):
     model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     recorder = StreamEpochs(batches)
-    fit_input = keras_bam.as_fit_input(batches)
+    fit_input = keras_bam.backend.as_fit_input(batches)
     model.fit(fit_input, epochs=3, shuffle=False, verbose=0, callbacks=[recorder])
     # Keras's build fetch before the first epoch is not a pass of its own.
     assert recorder.epochs == [0, 1, 2]
 
 
 def test_packed_streams_must_split_evenly_over_the_replicas(glue_dir, tokenizer):
-    train = keras_bam.read_glue_tsv("rte", "train", glue_dir)
-    encoded = keras_bam.encode_examples(train.select(np.arange(16)), tokenizer, 64)
-    odd = keras_bam.RandomBatches(encoded, batch_size=8, packing=True)
-    even = keras_bam.RandomBatches(
-        encoded, batch_size=8, packing=keras_bam.Packing(row_multiple=2)
+    train = keras_bam.data.read_glue_tsv("rte", "train", glue_dir)
+    encoded = keras_bam.data.encode_examples(train.select(np.arange(16)), tokenizer, 64)
+    odd = keras_bam.data.RandomBatches(encoded, batch_size=8, packing=True)
+    even = keras_bam.data.RandomBatches(
+        encoded, batch_size=8, packing=keras_bam.data.Packing(row_multiple=2)
     )
     odd[0], even[0]  # Fits the packing (its row counts) to the plan.
     assert odd.row_multiple == 1 and even.row_multiple == 2
     with pytest.raises(ValueError, match=r"multiples of 1 cannot be split over 2"):
-        keras_bam.ReplicaPaddedBatches(odd, multiple=2)
-    padded = keras_bam.ReplicaPaddedBatches(even, multiple=2)
+        keras_bam.backend.ReplicaPaddedBatches(odd, multiple=2)
+    padded = keras_bam.backend.ReplicaPaddedBatches(even, multiple=2)
     assert padded[0][0]["token_ids"].shape[0] % 2 == 0
 
 
 def test_processes_share_each_padded_batch_in_contiguous_blocks():
     from keras_bam.backend.fit_input import ProcessShardedBatches
 
-    padded = keras_bam.ReplicaPaddedBatches(Batches(), 4)
+    padded = keras_bam.backend.ReplicaPaddedBatches(Batches(), 4)
     shares = [ProcessShardedBatches(Batches(), 4, i, 2) for i in range(2)]
     for index in range(3):
         whole = padded[index]

@@ -46,12 +46,12 @@ def _train(encoded, micro_batches, packing, loss_reduction):
         metrics={"mrpc": ["accuracy"]},
         micro_batches=micro_batches,
     )
-    batches = keras_bam.RandomBatches(
+    batches = keras_bam.data.RandomBatches(
         encoded, _targets(len(encoded)), batch_size=22, seed=2, packing=packing
     )
     steps = []
     model.fit(
-        keras_bam.as_fit_input(batches),
+        keras_bam.backend.as_fit_input(batches),
         epochs=1,
         shuffle=False,
         verbose=0,
@@ -126,8 +126,8 @@ encoded = encoded_train_sample(
     sys.argv[1], keras_bam.load_tokenizer(), ["mrpc", "stsb"], 30
 )
 whole_steps, whole = _train(encoded, 1, True, "sum")
-with keras_bam.distribution_scope("data_parallel"):
-    devices = len(keras_bam.data_parallel_devices())
+with keras_bam.backend.distribution_scope("data_parallel"):
+    devices = len(keras_bam.backend.data_parallel_devices())
     sliced_steps, sliced = _train(encoded, 3, True, "sum")
 print(json.dumps({
     "devices": devices,

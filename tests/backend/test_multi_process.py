@@ -26,7 +26,7 @@ import json, os, sys
 glue_dir, out, teacher_dir, workers, index = sys.argv[1:6]
 import keras_bam
 if workers:
-    keras_bam.initialize_cluster(workers.split(","), int(index))
+    keras_bam.backend.initialize_cluster(workers.split(","), int(index))
 import keras, keras_hub, numpy as np
 
 def make_tiny_backbone(seed):  # Without dropout: each process would draw its own.
@@ -64,7 +64,7 @@ student = keras_bam.train_student(
         max_length=64, distribution=distribution),
     **common)
 result = {
-    "processes": keras_bam.process_count(),
+    "processes": keras_bam.backend.process_count(),
     "teacher_loss": teachers["rte"].history["loss"],
     "teacher_dev": teachers["rte"].dev_outputs["dev"].tolist(),
     "student_steps": StepLog.steps,

@@ -6,12 +6,12 @@ import keras_bam
 
 @pytest.fixture(scope="module")
 def encoded(glue_dir, tokenizer):
-    train = keras_bam.read_glue_tsv("mrpc", "train", glue_dir)
-    return keras_bam.encode_examples(train.select(np.arange(1000)), tokenizer, 128)
+    train = keras_bam.data.read_glue_tsv("mrpc", "train", glue_dir)
+    return keras_bam.data.encode_examples(train.select(np.arange(1000)), tokenizer, 128)
 
 
 def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
-    batches = keras_bam.BucketedBatches(
+    batches = keras_bam.data.BucketedBatches(
         encoded, np.arange(len(encoded)), batch_size=32, shuffle=True, seed=3
     )
     seen = []
@@ -33,24 +33,24 @@ def test_every_example_once_per_epoch_and_bounded_shapes(encoded):
 
 
 def test_plan_is_deterministic_and_resumable(encoded):
-    a = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
-    b = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
+    a = keras_bam.data.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
+    b = keras_bam.data.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=7)
     for _ in range(3):  # Keras begins epochs 0, 1 and 2.
         a.on_epoch_begin()
     b.set_epoch(2)
     np.testing.assert_array_equal(a.example_order, b.example_order)
-    c = keras_bam.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=8)
+    c = keras_bam.data.BucketedBatches(encoded, batch_size=16, shuffle=True, seed=8)
     assert not np.array_equal(
         c.example_order,
-        keras_bam.BucketedBatches(
+        keras_bam.data.BucketedBatches(
             encoded, batch_size=16, shuffle=True, seed=7
         ).example_order,
     )
 
 
 def test_padding_fraction_and_savings(encoded):
-    bucketed = keras_bam.BucketedBatches(encoded, batch_size=32)
-    fixed = keras_bam.BucketedBatches(encoded, batch_size=32, buckets=(128,))
+    bucketed = keras_bam.data.BucketedBatches(encoded, batch_size=32)
+    fixed = keras_bam.data.BucketedBatches(encoded, batch_size=32, buckets=(128,))
     real = encoded.row_lengths.sum()
     padded = sum(
         len(bucketed.batch_indices(i)) * bucketed[i][0]["token_ids"].shape[1]
@@ -62,7 +62,7 @@ def test_padding_fraction_and_savings(encoded):
 
 
 def test_restore_order(encoded):
-    batches = keras_bam.BucketedBatches(encoded, batch_size=50)
+    batches = keras_bam.data.BucketedBatches(encoded, batch_size=50)
     outputs = np.concatenate([batches.batch_indices(i) for i in range(len(batches))])
     np.testing.assert_array_equal(
         batches.restore_order(outputs), np.arange(len(encoded))
@@ -72,10 +72,10 @@ def test_restore_order(encoded):
 def test_tf_dataset_matches_and_reshuffles(encoded):
     pytest.importorskip("tensorflow")
     labels = np.arange(len(encoded))
-    batches = keras_bam.BucketedBatches(
+    batches = keras_bam.data.BucketedBatches(
         encoded, labels, batch_size=64, shuffle=True, seed=1
     )
-    reference = keras_bam.BucketedBatches(
+    reference = keras_bam.data.BucketedBatches(
         encoded, labels, batch_size=64, shuffle=True, seed=1
     )
     dataset = batches.to_tf_dataset()
@@ -93,14 +93,14 @@ def test_tf_dataset_matches_and_reshuffles(encoded):
 
 def test_bad_arguments(encoded):
     with pytest.raises(ValueError, match="more than the largest bucket 64"):
-        keras_bam.BucketedBatches(encoded, buckets=(32, 64))
+        keras_bam.data.BucketedBatches(encoded, buckets=(32, 64))
     with pytest.raises(ValueError, match="increase strictly"):
-        keras_bam.BucketedBatches(encoded, buckets=(64, 32, 128))
+        keras_bam.data.BucketedBatches(encoded, buckets=(64, 32, 128))
     with pytest.raises(ValueError, match="batch_size must be positive"):
-        keras_bam.BucketedBatches(encoded, batch_size=0)
+        keras_bam.data.BucketedBatches(encoded, batch_size=0)
 
 
-class RecordingBatches(keras_bam.BucketedBatches):
+class RecordingBatches(keras_bam.data.BucketedBatches):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fetched = []
@@ -131,7 +131,7 @@ def test_fit_epoch_k_uses_plan_k(encoded, keras_shuffle):
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     batches.set_epoch(1)  # As a resumed run does.
     model.fit(
-        keras_bam.as_fit_input(batches),
+        keras_bam.backend.as_fit_input(batches),
         epochs=3,
         initial_epoch=1,
         shuffle=keras_shuffle,  # The stream shuffles anyway, by seed and epoch.
@@ -145,29 +145,29 @@ def test_fit_epoch_k_uses_plan_k(encoded, keras_shuffle):
 def test_default_buckets_follow_the_backend(encoded):
     import keras
 
-    assert keras_bam.default_buckets(128) == (16, 32, 64, 128)
-    assert keras_bam.default_buckets(40, step=8) == (8, 16, 24, 32, 40)
-    assert keras_bam.default_buckets(36, step=8) == (8, 16, 24, 32, 36)
+    assert keras_bam.data.default_buckets(128) == (16, 32, 64, 128)
+    assert keras_bam.data.default_buckets(40, step=8) == (8, 16, 24, 32, 40)
+    assert keras_bam.data.default_buckets(36, step=8) == (8, 16, 24, 32, 36)
     with pytest.raises(ValueError, match="step must be positive"):
-        keras_bam.default_buckets(40, step=0)
-    batches = keras_bam.BucketedBatches(encoded, batch_size=8)
+        keras_bam.data.default_buckets(40, step=0)
+    batches = keras_bam.data.BucketedBatches(encoded, batch_size=8)
     if keras.backend.backend() == "tensorflow":
         # One traced step takes every length: a bucket per length.
-        assert batches.buckets == keras_bam.default_buckets(encoded.max_length, 1)
+        assert batches.buckets == keras_bam.data.default_buckets(encoded.max_length, 1)
         for step in (8, None):
-            coarse = keras_bam.BucketedBatches(
+            coarse = keras_bam.data.BucketedBatches(
                 encoded,
                 batch_size=8,
-                buckets=keras_bam.default_buckets(encoded.max_length, step),
+                buckets=keras_bam.data.default_buckets(encoded.max_length, step),
             )
             assert batches.padding_fraction < coarse.padding_fraction
     else:  # Each shape compiles: as few as powers of two, placed on the data.
-        powers = keras_bam.default_buckets(encoded.max_length)
+        powers = keras_bam.data.default_buckets(encoded.max_length)
         used = len(set(np.searchsorted(powers, encoded.row_lengths)))
-        assert batches.buckets == keras_bam.fitted_buckets(
+        assert batches.buckets == keras_bam.data.fitted_buckets(
             encoded.row_lengths, used, encoded.max_length
         )
-        coarse = keras_bam.BucketedBatches(encoded, batch_size=8, buckets=powers)
+        coarse = keras_bam.data.BucketedBatches(encoded, batch_size=8, buckets=powers)
         assert batches.padding_fraction <= coarse.padding_fraction
 
 
@@ -183,7 +183,7 @@ def test_fitted_buckets_waste_the_least_padding(seed):
     rng = np.random.default_rng(seed)
     lengths = rng.integers(3, 60, rng.integers(1, 40))
     count = int(rng.integers(1, 4))
-    fitted = keras_bam.fitted_buckets(lengths, count, max_length=60)
+    fitted = keras_bam.data.fitted_buckets(lengths, count, max_length=60)
     assert len(fitted) <= count and fitted[-1] >= lengths.max()
     assert list(fitted) == sorted(set(fitted))
     top = min(-(-int(lengths.max()) // 8) * 8, 60)
@@ -197,17 +197,17 @@ def test_fitted_buckets_waste_the_least_padding(seed):
 
 
 def test_fitted_buckets_edges():
-    assert keras_bam.fitted_buckets([30, 41, 45, 60, 98], 2, 128) == (48, 104)
-    assert keras_bam.fitted_buckets([], 4, 128) == (128,)
-    assert keras_bam.fitted_buckets([5, 5], 4, 128) == (8,)
+    assert keras_bam.data.fitted_buckets([30, 41, 45, 60, 98], 2, 128) == (48, 104)
+    assert keras_bam.data.fitted_buckets([], 4, 128) == (128,)
+    assert keras_bam.data.fitted_buckets([5, 5], 4, 128) == (8,)
     with pytest.raises(ValueError, match="above 64"):
-        keras_bam.fitted_buckets([65], 2, 64)
+        keras_bam.data.fitted_buckets([65], 2, 64)
 
 
 def test_random_batches_are_a_shuffled_order_cut_in_batches(encoded):
     """BAM's batches: each epoch a new permutation of all examples cut into
     consecutive batches, each padded to a length that holds its longest example."""
-    batches = keras_bam.RandomBatches(
+    batches = keras_bam.data.RandomBatches(
         encoded, np.arange(len(encoded)), batch_size=32, seed=3
     )
     orders = []
@@ -226,14 +226,16 @@ def test_random_batches_are_a_shuffled_order_cut_in_batches(encoded):
         orders.append(batches.example_order)
     assert len(batches) == -(-len(encoded) // 32)
     assert not np.array_equal(orders[0], orders[1])
-    resumed = keras_bam.RandomBatches(
+    resumed = keras_bam.data.RandomBatches(
         encoded, np.arange(len(encoded)), batch_size=32, seed=3
     )
     resumed.set_epoch(1)
     np.testing.assert_array_equal(resumed.example_order, orders[1])
     # Unlike length grouping, the batch lengths vary little: random batches of
     # 32 pairs nearly all hold a long one.
-    grouped = keras_bam.BucketedBatches(encoded, batch_size=32, shuffle=True, seed=3)
+    grouped = keras_bam.data.BucketedBatches(
+        encoded, batch_size=32, shuffle=True, seed=3
+    )
     assert grouped.padding_fraction < batches.padding_fraction
 
 
@@ -243,7 +245,7 @@ def test_random_batch_lengths_are_few_where_shapes_compile(encoded, monkeypatch)
     from keras_bam.data import batching
 
     monkeypatch.setattr(batching, "bucket_step", lambda: None)
-    batches = keras_bam.RandomBatches(encoded, batch_size=32, seed=0)
+    batches = keras_bam.data.RandomBatches(encoded, batch_size=32, seed=0)
     assert len(batches.buckets) <= batching.RANDOM_BATCH_LENGTHS
     assert batches.buckets[-1] >= encoded.row_lengths.max()
     lengths = {length for _, length in batches._plan}

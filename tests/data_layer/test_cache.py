@@ -27,11 +27,11 @@ def assert_same(a, b):
 
 
 def test_second_run_reads_the_cache(tmp_path, glue_dir, tokenizer):
-    dev = keras_bam.read_glue_tsv("mrpc", "dev", glue_dir)
+    dev = keras_bam.data.read_glue_tsv("mrpc", "dev", glue_dir)
     counting = CountingTokenizer(tokenizer)
-    first = keras_bam.EncodedCache(tmp_path).encode(dev, counting, 128)
+    first = keras_bam.data.EncodedCache(tmp_path).encode(dev, counting, 128)
     calls = counting.calls
-    cache = keras_bam.EncodedCache(tmp_path)  # A new run.
+    cache = keras_bam.data.EncodedCache(tmp_path)  # A new run.
     second = cache.encode(dev, counting, 128)
     assert counting.calls == calls and cache.hits == 1 and cache.misses == 0
     assert_same(first, second)
@@ -45,17 +45,20 @@ def test_second_run_reads_the_cache(tmp_path, glue_dir, tokenizer):
 
 
 def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, caplog):
-    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
     changed = dev.select(np.arange(len(dev)))
     changed.texts[0][5] = "A different premise."
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(changed, tokenizer, 128)
     assert cache.stale == 1 and cache.hits == 0
     assert "stale (source_hash" in caplog.text
-    assert_same(encoded, keras_bam.encode_examples(changed, tokenizer, 128))
-    assert keras_bam.EncodedCache(tmp_path).encode(changed, tokenizer, 128) is not None
+    assert_same(encoded, keras_bam.data.encode_examples(changed, tokenizer, 128))
+    assert (
+        keras_bam.data.EncodedCache(tmp_path).encode(changed, tokenizer, 128)
+        is not None
+    )
 
 
 def entry(tmp_path):
@@ -64,26 +67,26 @@ def entry(tmp_path):
 
 
 def test_corrupt_entry_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
-    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
     metadata = entry(tmp_path) / "metadata.json"
     metadata.write_bytes(metadata.read_bytes()[:100])
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(dev, tokenizer, 128)
     assert cache.stale == 1 and "unreadable" in caplog.text
-    assert_same(encoded, keras_bam.encode_examples(dev, tokenizer, 128))
+    assert_same(encoded, keras_bam.data.encode_examples(dev, tokenizer, 128))
 
 
 def test_missing_array_file_is_rebuilt(tmp_path, glue_dir, tokenizer, caplog):
-    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
     (entry(tmp_path) / "row_lengths.npy").unlink()
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(dev, tokenizer, 128)
     assert cache.stale == 1 and "unreadable" in caplog.text
-    assert_same(encoded, keras_bam.encode_examples(dev, tokenizer, 128))
+    assert_same(encoded, keras_bam.data.encode_examples(dev, tokenizer, 128))
 
 
 def test_entry_of_another_format_version_is_stale(
@@ -91,13 +94,13 @@ def test_entry_of_another_format_version_is_stale(
 ):
     import json
 
-    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir)
-    keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
+    keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
     path = entry(tmp_path) / "metadata.json"
     metadata = json.loads(path.read_text())
     metadata["format_version"] = 0
     path.write_text(json.dumps(metadata))
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         cache.encode(dev, tokenizer, 128)
     assert cache.stale == 1 and "format_version is 0, expected" in caplog.text
@@ -107,14 +110,14 @@ def test_entry_with_changed_arrays_fails_its_checksum(
     tmp_path, glue_dir, tokenizer, caplog
 ):
     """A well-formed entry whose arrays changed after writing is not reused."""
-    dev = keras_bam.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(50))
-    expected = keras_bam.EncodedCache(tmp_path).encode(dev, tokenizer, 64)
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(50))
+    expected = keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 64)
     expected = {name: np.array(getattr(expected, name)) for name in ARRAYS}
     path = entry(tmp_path) / "token_ids.npy"
     token_ids = np.load(path)
     token_ids[7] += 1
     np.save(path, token_ids)
-    cache = keras_bam.EncodedCache(tmp_path)
+    cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(dev, tokenizer, 64)
     assert cache.stale == 1
@@ -128,8 +131,10 @@ def test_entry_with_changed_arrays_fails_its_checksum(
 def test_entry_written_chunk_by_chunk_equals_one_encoding(
     tmp_path, glue_dir, tokenizer
 ):
-    dev = keras_bam.read_glue_tsv("mrpc", "dev", glue_dir).select(np.arange(60))
-    cached = keras_bam.EncodedCache(tmp_path, chunk_size=7).encode(dev, tokenizer, 40)
+    dev = keras_bam.data.read_glue_tsv("mrpc", "dev", glue_dir).select(np.arange(60))
+    cached = keras_bam.data.EncodedCache(tmp_path, chunk_size=7).encode(
+        dev, tokenizer, 40
+    )
     assert isinstance(cached.token_ids, np.memmap) and cached.num_truncated > 0
-    assert_same(cached, keras_bam.encode_examples(dev, tokenizer, 40))
+    assert_same(cached, keras_bam.data.encode_examples(dev, tokenizer, 40))
     assert not list(tmp_path.rglob("*.raw"))

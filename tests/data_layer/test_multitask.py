@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 from tests.conftest import make_tiny_backbone
 
 
@@ -12,15 +12,15 @@ def parts(glue_dir, tokenizer):
     """RTE (40 examples) and STS-B (30, plus swapped copies) with teachers."""
     rng = np.random.default_rng(0)
     result = []
-    rte = keras_bam.read_glue_tsv("rte", "train", glue_dir).select(np.arange(40))
-    stsb = keras_bam.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(30))
+    rte = keras_bam.data.read_glue_tsv("rte", "train", glue_dir).select(np.arange(40))
+    stsb = keras_bam.data.read_glue_tsv("stsb", "train", glue_dir).select(np.arange(30))
     for examples in (rte, stsb, stsb.swapped()):
         width = examples.task.num_outputs
-        teacher = keras_bam.TeacherPredictions.from_outputs(
+        teacher = keras_bam.data.TeacherPredictions.from_outputs(
             examples, rng.normal(size=(len(examples), width))
         )
-        encoded = keras_bam.encode_examples(examples, tokenizer, 128)
-        result.append(keras_bam.TaskPart(examples, encoded, [teacher]))
+        encoded = keras_bam.data.encode_examples(examples, tokenizer, 128)
+        result.append(keras_bam.data.TaskPart(examples, encoded, [teacher]))
     return result
 
 
@@ -30,14 +30,14 @@ def epoch_targets(batches):
 
 
 def test_targets_and_multiples(parts):
-    batches = keras_bam.multitask_batches(
+    batches = keras_bam.data.multitask_batches(
         parts, ["rte", "stsb"], batch_size=16, multiples={"rte": 3}
     )
     targets = epoch_targets(batches)
     # RTE three times, STS-B in both orders once.
     assert np.bincount(targets["task_id"]).tolist() == [120, 60]
     rte, stsb = parts[0], parts[1]
-    multi = keras_bam.multitask_targets(parts, ["rte", "stsb"])
+    multi = keras_bam.data.multitask_targets(parts, ["rte", "stsb"])
     assert multi["teacher"].shape == (100, 2)
     np.testing.assert_array_equal(multi["label"][:40], rte.examples.labels)
     np.testing.assert_allclose(multi["label"][40:70], stsb.examples.labels / 5.0)
@@ -51,9 +51,9 @@ def test_targets_and_multiples(parts):
 
 
 def test_mixed_batches_mix_tasks_and_per_task_batches_do_not(parts):
-    mixed = keras_bam.multitask_batches(parts, ["rte", "stsb"], batch_size=8)
+    mixed = keras_bam.data.multitask_batches(parts, ["rte", "stsb"], batch_size=8)
     assert any(len(set(mixed[i][1]["task_id"])) > 1 for i in range(len(mixed)))
-    per_task = keras_bam.multitask_batches(
+    per_task = keras_bam.data.multitask_batches(
         parts, ["rte", "stsb"], batch_size=8, mixing="per_task", seed=3
     )
     assert all(len(set(per_task[i][1]["task_id"])) == 1 for i in range(len(per_task)))
@@ -64,11 +64,11 @@ def test_mixed_batches_mix_tasks_and_per_task_batches_do_not(parts):
 
 
 def test_uninformative_and_no_teacher(parts):
-    control = keras_bam.multitask_targets(parts, ["rte", "stsb"], "uninformative")
+    control = keras_bam.data.multitask_targets(parts, ["rte", "stsb"], "uninformative")
     assert np.all(control["teacher"][:40] == 0.0)  # Uniform after softmax.
     mean = np.mean(np.concatenate([parts[1].examples.labels, parts[2].examples.labels]))
     np.testing.assert_allclose(control["teacher"][40:, 0], mean / 5.0, rtol=1e-6)
-    none = keras_bam.multitask_targets(parts, ["rte", "stsb"], "none")
+    none = keras_bam.data.multitask_targets(parts, ["rte", "stsb"], "none")
     assert np.all(none["teacher"] == 0.0)
 
 
@@ -85,64 +85,67 @@ def test_several_teachers_average_their_probabilities(parts, temperature):
     rte = parts[0]
     first = rte.teachers[0].outputs
     other_outputs = np.tile([[3.0, -2.0]], (40, 1))
-    other = keras_bam.TeacherPredictions.from_outputs(rte.examples, other_outputs)
-    part = keras_bam.TaskPart(rte.examples, rte.encoded, [rte.teachers[0], other])
-    targets = keras_bam.multitask_targets([part], ["rte"], temperature=temperature)
+    other = keras_bam.data.TeacherPredictions.from_outputs(rte.examples, other_outputs)
+    part = keras_bam.data.TaskPart(rte.examples, rte.encoded, [rte.teachers[0], other])
+    targets = keras_bam.data.multitask_targets([part], ["rte"], temperature=temperature)
     combined = softmax(targets["teacher"] / temperature)
     want = (softmax(first / temperature) + softmax(other_outputs / temperature)) / 2
     np.testing.assert_allclose(combined, want, rtol=1e-5, atol=1e-7)
     # Not the same as averaging logits (the option kept for comparison).
-    logits = keras_bam.multitask_targets([part], ["rte"], combination="logits")
+    logits = keras_bam.data.multitask_targets([part], ["rte"], combination="logits")
     np.testing.assert_allclose(
         logits["teacher"], (first + other_outputs) / 2, rtol=1e-6
     )
     assert np.abs(softmax(logits["teacher"]) - want).max() > 1e-2
     # One teacher is used as it is; regression scores are averaged either way.
-    single = keras_bam.multitask_targets([parts[0]], ["rte"])
+    single = keras_bam.data.multitask_targets([parts[0]], ["rte"])
     np.testing.assert_array_equal(single["teacher"], first.astype(np.float32))
     stsb = parts[1]
-    doubled = keras_bam.TaskPart(
+    doubled = keras_bam.data.TaskPart(
         stsb.examples, stsb.encoded, [stsb.teachers[0], stsb.teachers[0]]
     )
-    assert keras_bam.combine_teachers(
+    assert keras_bam.data.combine_teachers(
         "stsb", [stsb.teachers[0].outputs, stsb.teachers[0].outputs + 1.0]
     ) == pytest.approx(stsb.teachers[0].outputs + 0.5, rel=1e-6)
-    assert keras_bam.multitask_targets([doubled], ["stsb"])["teacher"][:, 0] == (
+    assert keras_bam.data.multitask_targets([doubled], ["stsb"])["teacher"][:, 0] == (
         pytest.approx(stsb.teachers[0].outputs[:, 0], rel=1e-6)
     )
     with pytest.raises(ValueError, match="Unknown teacher combination 'median'"):
-        keras_bam.combine_teachers("rte", [first, first], "median")
+        keras_bam.data.combine_teachers("rte", [first, first], "median")
 
 
 def test_refuses_teachers_for_other_data(parts, tmp_path):
     rte = parts[0]
-    shifted = keras_bam.TeacherPredictions(
+    shifted = keras_bam.data.TeacherPredictions(
         "rte", "train", rte.teachers[0].outputs, np.roll(rte.examples.fingerprints(), 1)
     )
     path = shifted.save(tmp_path / "rte_train_teacher.npz")
     with pytest.raises(
         GlueDataError, match="rte_train_teacher.npz: field 'fingerprints'"
     ):
-        keras_bam.TaskPart(
-            rte.examples, rte.encoded, [keras_bam.TeacherPredictions.load(path)], [path]
+        keras_bam.data.TaskPart(
+            rte.examples,
+            rte.encoded,
+            [keras_bam.data.TeacherPredictions.load(path)],
+            [path],
         )
     with pytest.raises(ValueError, match="No teacher predictions for RTE"):
-        keras_bam.multitask_targets(
-            [keras_bam.TaskPart(rte.examples, rte.encoded)], ["rte"]
+        keras_bam.data.multitask_targets(
+            [keras_bam.data.TaskPart(rte.examples, rte.encoded)], ["rte"]
         )
     with pytest.raises(ValueError, match="not one of the model's tasks"):
-        keras_bam.multitask_targets(parts, ["rte"])
+        keras_bam.data.multitask_targets(parts, ["rte"])
     with pytest.raises(ValueError, match="Unknown mixing"):
-        keras_bam.multitask_batches(parts, ["rte", "stsb"], mixing="round_robin")
+        keras_bam.data.multitask_batches(parts, ["rte", "stsb"], mixing="round_robin")
 
 
 def test_student_trains_on_the_stream(parts):
     """MultiTaskModel.fit on the stream (tf.data on TensorFlow), annealed."""
-    batches = keras_bam.multitask_batches(parts, ["rte", "stsb"], batch_size=16)
+    batches = keras_bam.data.multitask_batches(parts, ["rte", "stsb"], batch_size=16)
     model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb"])
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(
-        keras_bam.as_fit_input(batches),
+        keras_bam.backend.as_fit_input(batches),
         epochs=2,
         shuffle=False,
         verbose=0,

@@ -69,8 +69,8 @@ def _targets(n):
 
 def test_packing_keeps_the_samplers_batches_and_marks_empty_slots(encoded):
     targets = _targets(len(encoded))
-    padded = keras_bam.RandomBatches(encoded, targets, batch_size=32, seed=4)
-    packed = keras_bam.RandomBatches(
+    padded = keras_bam.data.RandomBatches(encoded, targets, batch_size=32, seed=4)
+    packed = keras_bam.data.RandomBatches(
         encoded, targets, batch_size=32, seed=4, packing=True
     )
     for _ in range(2):
@@ -92,19 +92,19 @@ def test_packing_keeps_the_samplers_batches_and_marks_empty_slots(encoded):
 
 def test_packing_weights_out_empty_slots_of_plain_targets(encoded):
     labels = np.arange(len(encoded))
-    packed = keras_bam.RandomBatches(encoded, labels, batch_size=32, packing=True)
+    packed = keras_bam.data.RandomBatches(encoded, labels, batch_size=32, packing=True)
     _, y, weights = packed[0]
     filled = packed.slot_examples(0) >= 0
     np.testing.assert_array_equal(weights, filled.astype(np.float32))
-    given = keras_bam.RandomBatches(
+    given = keras_bam.data.RandomBatches(
         encoded, labels, np.full(len(encoded), 2.0), batch_size=32, packing=True
     )
     np.testing.assert_array_equal(given[0][2], 2.0 * filled)
 
 
 def test_packed_batches_take_few_shapes_and_little_padding(encoded):
-    padded = keras_bam.RandomBatches(encoded, batch_size=32, seed=1, buckets=[128])
-    packed = keras_bam.RandomBatches(encoded, batch_size=32, seed=1, packing=True)
+    padded = keras_bam.data.RandomBatches(encoded, batch_size=32, seed=1, buckets=[128])
+    packed = keras_bam.data.RandomBatches(encoded, batch_size=32, seed=1, packing=True)
     assert len(packed.rows) <= 2 and packed.slots % 4 == 0
     shapes = set()
     for _ in range(3):
@@ -118,17 +118,17 @@ def test_packed_batches_take_few_shapes_and_little_padding(encoded):
 
 
 def test_row_counts_are_multiples_of_the_replicas(encoded):
-    packed = keras_bam.RandomBatches(
+    packed = keras_bam.data.RandomBatches(
         encoded,
         batch_size=32,
-        packing=keras_bam.Packing(row_multiple=4),
+        packing=keras_bam.data.Packing(row_multiple=4),
     )
     assert all(rows % 4 == 0 for rows, _ in packed.shapes)
     assert fitted_row_counts([3, 5, 9], count=2, multiple=2) == (6, 10)
 
 
 def test_packed_predictions_restore_example_order(encoded):
-    packed = keras_bam.RandomBatches(
+    packed = keras_bam.data.RandomBatches(
         encoded, batch_size=50, shuffle=False, packing=True
     )
     outputs = np.concatenate([packed.slot_examples(i) for i in range(len(packed))])
@@ -140,25 +140,25 @@ def test_packed_predictions_restore_example_order(encoded):
 
 
 def test_packed_plan_resumes(encoded):
-    a = keras_bam.RandomBatches(encoded, batch_size=16, seed=7, packing=True)
-    b = keras_bam.RandomBatches(encoded, batch_size=16, seed=7, packing=True)
+    a = keras_bam.data.RandomBatches(encoded, batch_size=16, seed=7, packing=True)
+    b = keras_bam.data.RandomBatches(encoded, batch_size=16, seed=7, packing=True)
     for _ in range(3):
         a.on_epoch_begin()
     b.set_epoch(2)
     for i in (0, 5, len(a) - 1):
         for key, value in a[i][0].items():
             np.testing.assert_array_equal(value, b[i][0][key])
-    rest = keras_bam.RemainingBatches(a, start=5)
+    rest = keras_bam.data.RemainingBatches(a, start=5)
     assert rest.packing is a.packing and rest.row_multiple == a.row_multiple
 
 
 def test_packing_arguments_are_checked(encoded):
     with pytest.raises(ValueError, match="rows must increase"):
-        keras_bam.Packing(rows=(4, 2))
+        keras_bam.data.Packing(rows=(4, 2))
     with pytest.raises(ValueError, match="slots must be positive"):
-        keras_bam.Packing(slots=0)
+        keras_bam.data.Packing(slots=0)
     with pytest.raises(TypeError, match="packing must be a bool or a Packing"):
-        keras_bam.RandomBatches(encoded, packing="yes")
+        keras_bam.data.RandomBatches(encoded, packing="yes")
     with pytest.raises(ValueError, match="over 2"):
         encoded.pack_batch([[0, 1, 2]], num_rows=1, slots=2)
     with pytest.raises(ValueError, match="do not fit in 1"):
@@ -166,8 +166,8 @@ def test_packing_arguments_are_checked(encoded):
 
 
 def test_given_rows_and_slots_are_used(encoded):
-    packed = keras_bam.RandomBatches(
-        encoded, batch_size=32, packing=keras_bam.Packing(rows=(16,), slots=8)
+    packed = keras_bam.data.RandomBatches(
+        encoded, batch_size=32, packing=keras_bam.data.Packing(rows=(16,), slots=8)
     )
     assert packed.rows == (16,) and packed.slots == 8
     (inputs,) = packed[0]

@@ -14,11 +14,11 @@ def parts(glue_dir, tokenizer):
     CoLA's sentences are short, RTE's and MRPC's pairs long)."""
     result = []
     for task in TASKS:
-        examples = keras_bam.read_glue_tsv(task, "train", glue_dir)
+        examples = keras_bam.data.read_glue_tsv(task, "train", glue_dir)
         picked = np.random.default_rng(0).choice(len(examples), 300, replace=False)
         examples = examples.select(np.sort(picked))
-        encoded = keras_bam.encode_examples(examples, tokenizer, 128)
-        result.append(keras_bam.TaskPart(examples, encoded))
+        encoded = keras_bam.data.encode_examples(examples, tokenizer, 128)
+        result.append(keras_bam.data.TaskPart(examples, encoded))
     return result
 
 
@@ -45,7 +45,7 @@ def shuffled_shares(task_ids: np.ndarray, batch_size: int, seeds=20) -> np.ndarr
 def test_mixed_batches_mix_tasks_as_a_random_shuffle_does(parts):
     multiples = {"rte": 4, "mrpc": 3, "stsb": 2, "cola": 3}
     batch_size = 32
-    stream = keras_bam.multitask_batches(
+    stream = keras_bam.data.multitask_batches(
         parts, TASKS, batch_size, multiples, teachers="none", seed=1
     )
     ids = np.concatenate([stream[i][1]["task_id"] for i in range(len(stream))])
@@ -59,7 +59,7 @@ def test_mixed_batches_mix_tasks_as_a_random_shuffle_does(parts):
     assert single <= np.mean(reference == 1.0) + 0.02
 
     # The test tells: length-grouped batches (one bucket per length) mix far less.
-    grouped = keras_bam.multitask_batches(
+    grouped = keras_bam.data.multitask_batches(
         parts,
         TASKS,
         batch_size,

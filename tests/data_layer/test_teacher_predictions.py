@@ -4,21 +4,21 @@ import numpy as np
 import pytest
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 
 
 @pytest.fixture(scope="module")
 def dev(glue_dir):
-    return keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+    return keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
 
 
 def test_round_trip(dev, tmp_path, rng):
     logits = rng.normal(size=(len(dev), 2)).astype("float32")
-    saved = keras_bam.TeacherPredictions.from_outputs(
+    saved = keras_bam.data.TeacherPredictions.from_outputs(
         dev, logits, backbone="minilm", seed=3
     )
     path = saved.save(tmp_path / "rte.npz")
-    loaded = keras_bam.TeacherPredictions.load(path)
+    loaded = keras_bam.data.TeacherPredictions.load(path)
     np.testing.assert_array_equal(loaded.outputs, logits)
     assert loaded.metadata == {"backbone": "minilm", "seed": 3}
     assert loaded.kind == "logits" and loaded.split == "dev"
@@ -28,12 +28,12 @@ def test_round_trip(dev, tmp_path, rng):
 
 
 def test_refuses_other_data(dev, tmp_path, rng):
-    predictions = keras_bam.TeacherPredictions.from_outputs(
+    predictions = keras_bam.data.TeacherPredictions.from_outputs(
         dev, rng.normal(size=(len(dev), 2))
     )
     path = str(tmp_path / "rte.npz")
     predictions.save(path)
-    loaded = keras_bam.TeacherPredictions.load(path)
+    loaded = keras_bam.data.TeacherPredictions.load(path)
 
     changed = dev.select(np.arange(len(dev)))
     changed.texts[1][10] = changed.texts[1][10] + " Really."
@@ -53,13 +53,13 @@ def test_refuses_other_data(dev, tmp_path, rng):
 
 
 def test_refuses_wrong_task_and_width(glue_dir, dev, rng):
-    wnli = keras_bam.read_glue_tsv("wnli", "dev", glue_dir)
-    predictions = keras_bam.TeacherPredictions.from_outputs(
+    wnli = keras_bam.data.read_glue_tsv("wnli", "dev", glue_dir)
+    predictions = keras_bam.data.TeacherPredictions.from_outputs(
         dev, rng.normal(size=(len(dev), 2))
     )
     with pytest.raises(GlueDataError, match="field 'task' is 'rte'.*WNLI"):
         predictions.check_matches(wnli)
-    three = keras_bam.TeacherPredictions(
+    three = keras_bam.data.TeacherPredictions(
         "rte", "dev", rng.normal(size=(len(dev), 3)), dev.fingerprints()
     )
     with pytest.raises(GlueDataError, match="3 values per example; RTE needs 2"):
@@ -72,7 +72,7 @@ def test_refuses_unreadable_or_foreign_files(tmp_path):
     with pytest.raises(
         GlueDataError, match="not a readable keras-bam teacher-predictions"
     ):
-        keras_bam.TeacherPredictions.load(broken)
+        keras_bam.data.TeacherPredictions.load(broken)
     pickled = tmp_path / "pickled.npz"
     np.savez(
         pickled,
@@ -81,7 +81,7 @@ def test_refuses_unreadable_or_foreign_files(tmp_path):
         metadata=np.array([{"format": "x"}], dtype=object),
     )
     with pytest.raises(GlueDataError, match="not a readable"):
-        keras_bam.TeacherPredictions.load(pickled)
+        keras_bam.data.TeacherPredictions.load(pickled)
     foreign = tmp_path / "foreign.npz"
     np.savez(
         foreign,
@@ -90,15 +90,15 @@ def test_refuses_unreadable_or_foreign_files(tmp_path):
         metadata=np.array('{"format": "something-else"}'),
     )
     with pytest.raises(GlueDataError, match="field 'format' is 'something-else'"):
-        keras_bam.TeacherPredictions.load(foreign)
+        keras_bam.data.TeacherPredictions.load(foreign)
     with pytest.raises(FileNotFoundError, match="no such teacher-predictions file"):
-        keras_bam.TeacherPredictions.load(tmp_path / "missing.npz")
+        keras_bam.data.TeacherPredictions.load(tmp_path / "missing.npz")
 
 
 def test_any_flipped_byte_is_refused_or_harmless(dev, tmp_path, rng):
     """Flip each of many bytes in turn: the file is refused with a GlueDataError, or
     (a byte the zip format ignores, such as a timestamp) loads unchanged."""
-    original = keras_bam.TeacherPredictions.from_outputs(
+    original = keras_bam.data.TeacherPredictions.from_outputs(
         dev, rng.normal(size=(len(dev), 2)), seed=1
     )
     path = tmp_path / "rte.npz"
@@ -110,7 +110,7 @@ def test_any_flipped_byte_is_refused_or_harmless(dev, tmp_path, rng):
         damaged[position] ^= 0x55
         path.write_bytes(bytes(damaged))
         try:
-            loaded = keras_bam.TeacherPredictions.load(path)
+            loaded = keras_bam.data.TeacherPredictions.load(path)
         except GlueDataError as e:
             assert str(e).startswith(str(path))
             refused += 1
@@ -146,7 +146,7 @@ def test_reads_version_1_files_without_a_checksum(dev, tmp_path, rng):
         fingerprints=dev.fingerprints(),
         metadata=np.array(json.dumps(metadata)),
     )
-    loaded = keras_bam.TeacherPredictions.load(path)
+    loaded = keras_bam.data.TeacherPredictions.load(path)
     np.testing.assert_array_equal(loaded.outputs, logits)
     metadata["format_version"] = 2  # A version-2 file must carry its checksum.
     np.savez(
@@ -156,7 +156,7 @@ def test_reads_version_1_files_without_a_checksum(dev, tmp_path, rng):
         metadata=np.array(json.dumps(metadata)),
     )
     with pytest.raises(GlueDataError, match="field 'sha256' is missing"):
-        keras_bam.TeacherPredictions.load(path)
+        keras_bam.data.TeacherPredictions.load(path)
 
 
 def test_teacher_prediction_file_names():
@@ -166,6 +166,6 @@ def test_teacher_prediction_file_names():
     assert teacher_predictions_file("sts-b", "train_swapped") == (
         "stsb_train_swapped_teacher.npz"
     )
-    assert keras_bam.teacher_predictions_path("runs", "mrpc", "dev") == os.path.join(
-        "runs", "mrpc", "mrpc_dev_teacher.npz"
-    )
+    assert keras_bam.data.teacher_predictions_path(
+        "runs", "mrpc", "dev"
+    ) == os.path.join("runs", "mrpc", "mrpc_dev_teacher.npz")

@@ -27,7 +27,7 @@ def test_tfds_and_tsv_give_identical_examples(glue_dir, tfds_dir, task):
 
 
 def test_tfds_test_split_is_unlabeled(tfds_dir):
-    test = keras_bam.load_glue_tfds("rte", "test", tfds_dir, TFDS_MANUAL_DIR)
+    test = keras_bam.data.load_glue_tfds("rte", "test", tfds_dir, TFDS_MANUAL_DIR)
     assert len(test) == 3000 and not test.is_labeled
 
 
@@ -35,4 +35,4 @@ def test_unknown_source_and_split():
     with pytest.raises(ValueError, match="Unknown data source 'csv'"):
         keras_bam.load_glue("rte", "dev", "csv", "x")
     with pytest.raises(ValueError, match="no split 'dev' in TFDS"):
-        keras_bam.load_glue_tfds("mnli", "dev")
+        keras_bam.data.load_glue_tfds("mnli", "dev")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 
 # Data rows per file, from ../shared/glue/MANIFEST.md.
 OFFICIAL_ROWS = {
@@ -44,7 +44,7 @@ LABEL_COUNTS = {
 
 @pytest.mark.parametrize("task, split", sorted(OFFICIAL_ROWS))
 def test_real_files_read_completely(glue_dir, task, split):
-    examples = keras_bam.read_glue_tsv(task, split, glue_dir)
+    examples = keras_bam.data.read_glue_tsv(task, split, glue_dir)
     assert len(examples) == OFFICIAL_ROWS[(task, split)]
     assert all(t.strip() for column in examples.texts for t in column)
     labeled = examples.task.split(split).label_column is not None
@@ -56,26 +56,26 @@ def test_real_files_read_completely(glue_dir, task, split):
 
 def test_quirks_of_the_real_files(glue_dir):
     # MRPC starts with a byte-order mark; ids come from the sentence-id columns.
-    mrpc = keras_bam.read_glue_tsv("mrpc", "train", glue_dir)
+    mrpc = keras_bam.data.read_glue_tsv("mrpc", "train", glue_dir)
     assert mrpc.texts[0][0].startswith("Amrozi accused his brother")
     assert mrpc.ids[0] == "702876/702977"
     # CoLA train/dev have no header; dev has no final newline but a full last row.
-    cola = keras_bam.read_glue_tsv("cola", "dev", glue_dir)
+    cola = keras_bam.data.read_glue_tsv("cola", "dev", glue_dir)
     assert cola.lines[0] == 1 and cola.lines[-1] == 1043
     assert cola.texts[0][-1] == "John talked to Bill about himself."
     # STS-B scores stay exact floats on their 0-5 scale.
-    stsb = keras_bam.read_glue_tsv("stsb", "dev", glue_dir)
+    stsb = keras_bam.data.read_glue_tsv("stsb", "dev", glue_dir)
     assert stsb.labels.dtype == np.float32
     assert stsb.labels.min() == 0.0 and stsb.labels.max() == 5.0
     assert abs(stsb.labels.mean() - 2.364) < 1e-3
     # Quote characters are text, not CSV quoting.
-    sst = keras_bam.read_glue_tsv("sst2", "dev", glue_dir)
+    sst = keras_bam.data.read_glue_tsv("sst2", "dev", glue_dir)
     assert any('"' in t or "'" in t for t in sst.texts[0])
 
 
 def test_reports_rows_read(glue_dir, caplog):
     with caplog.at_level("INFO"):
-        keras_bam.read_glue_tsv("rte", "dev", glue_dir)
+        keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
     assert "read 277 rows" in caplog.text and "kept 277" in caplog.text
 
 
@@ -106,7 +106,7 @@ RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
 def test_bad_rte_rows(tmp_path, body, line, field, message):
     path = write(tmp_path, "RTE", "train.tsv", RTE_HEADER + body)
     with pytest.raises(GlueDataError) as info:
-        keras_bam.read_glue_tsv("rte", "train", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
     error = info.value
     assert error.path == path and error.line == line and error.field == field
     assert message in str(error)
@@ -140,7 +140,7 @@ def test_bad_stsb_scores(tmp_path):
     ]
     write(tmp_path, "STS-B", "dev.tsv", header + "\n".join(rows))
     with pytest.raises(GlueDataError) as info:
-        keras_bam.read_glue_tsv("stsb", "dev", tmp_path)
+        keras_bam.data.read_glue_tsv("stsb", "dev", tmp_path)
     errors = info.value.errors
     assert [(e[1], e[2]) for e in errors] == [(3, "score"), (4, "score"), (5, "score")]
     assert "is not a number: 'high'" in errors[0][3]
@@ -153,18 +153,18 @@ def test_invalid_utf8_names_the_line(tmp_path):
         tmp_path, "RTE", "dev.tsv", RTE_HEADER.encode() + b"0\ta\xff\tb\tentailment\n"
     )
     with pytest.raises(GlueDataError, match=r"dev.tsv:2: is not valid UTF-8"):
-        keras_bam.read_glue_tsv("rte", "dev", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "dev", tmp_path)
 
 
 def test_missing_and_empty_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"RTE/train.tsv: no such file"):
-        keras_bam.read_glue_tsv("rte", "train", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
     write(tmp_path, "RTE", "train.tsv", "")
     with pytest.raises(GlueDataError, match="the file is empty"):
-        keras_bam.read_glue_tsv("rte", "train", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
     write(tmp_path, "RTE", "train.tsv", RTE_HEADER)
     with pytest.raises(GlueDataError, match="no data rows"):
-        keras_bam.read_glue_tsv("rte", "train", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
 
 
 def test_missing_column_in_header(tmp_path):
@@ -175,7 +175,7 @@ def test_missing_column_in_header(tmp_path):
         "index\tsentence1\tsentence_2\tlabel\n0\ta\tb\tentailment\n",
     )
     with pytest.raises(GlueDataError, match="header has no 'sentence2' column"):
-        keras_bam.read_glue_tsv("rte", "train", tmp_path)
+        keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
 
 
 def test_windows_line_ends_and_bom(tmp_path):
@@ -187,7 +187,7 @@ def test_windows_line_ends_and_bom(tmp_path):
         + RTE_HEADER.encode()
         + b"0\ta\tb\tnot_entailment\r\n1\tc\td\tentailment",
     )
-    examples = keras_bam.read_glue_tsv("rte", "train", tmp_path)
+    examples = keras_bam.data.read_glue_tsv("rte", "train", tmp_path)
     assert examples.texts == (["a", "c"], ["b", "d"])
     assert examples.labels.tolist() == [1, 0]
 
@@ -240,10 +240,10 @@ def test_mnli_shaped_files(tmp_path):
         "\t".join(MNLI_TEST) + "\n" + _mnli_row(MNLI_TEST, 0, "") + "\n",
     )
     for split in ("train", "dev_matched", "dev_mismatched"):
-        examples = keras_bam.read_glue_tsv("mnli", split, tmp_path)
+        examples = keras_bam.data.read_glue_tsv("mnli", split, tmp_path)
         assert examples.labels.tolist() == [0, 1, 2, 1]
         assert examples.texts[1][2] == "Hypothesis 2."
-    test = keras_bam.read_glue_tsv("mnli", "test_matched", tmp_path)
+    test = keras_bam.data.read_glue_tsv("mnli", "test_matched", tmp_path)
     assert test.labels.tolist() == [-1] and not test.is_labeled
 
 
@@ -256,13 +256,18 @@ def test_qqp_and_qnli_shaped_files(tmp_path):
         "7\t1\t2\tHow?\tWhy?\t0\n8\t3\t4\tWho?\tWho is?\t1\n",
     )
     write(tmp_path, "QQP", "test.tsv", "id\tquestion1\tquestion2\n0\tA?\tB?\n")
-    qqp = keras_bam.read_glue_tsv("qqp", "train", tmp_path)
+    qqp = keras_bam.data.read_glue_tsv("qqp", "train", tmp_path)
     assert qqp.labels.tolist() == [0, 1] and qqp.ids == ["7", "8"]
-    assert keras_bam.read_glue_tsv("qqp", "test", tmp_path).texts == (["A?"], ["B?"])
+    assert keras_bam.data.read_glue_tsv("qqp", "test", tmp_path).texts == (
+        ["A?"],
+        ["B?"],
+    )
     write(
         tmp_path,
         "QNLI",
         "train.tsv",
         "index\tquestion\tsentence\tlabel\n0\tWhat?\tThis.\tnot_entailment\n",
     )
-    assert keras_bam.read_glue_tsv("qnli", "train", tmp_path).labels.tolist() == [1]
+    assert keras_bam.data.read_glue_tsv("qnli", "train", tmp_path).labels.tolist() == [
+        1
+    ]

@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import keras_bam
-from keras_bam import GlueDataError
+from keras_bam.data import GlueDataError
 
 BOM = b"\xef\xbb\xbf"
 STSB_HEADER = [
@@ -131,7 +131,7 @@ def check_read(task_name, data, directory):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     try:
-        examples = keras_bam.read_glue_tsv(task, "train", directory)
+        examples = keras_bam.data.read_glue_tsv(task, "train", directory)
     except GlueDataError as e:
         assert str(e).startswith(str(path)), str(e)
         return None

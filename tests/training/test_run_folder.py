@@ -16,7 +16,7 @@ def test_run_folder_layout():
     assert teacher.predictions("train_swapped") == os.path.join(
         folder.teachers, "rte", "rte_train_swapped_teacher.npz"
     )
-    assert teacher.predictions() == keras_bam.teacher_predictions_path(
+    assert teacher.predictions() == keras_bam.data.teacher_predictions_path(
         folder.teachers, "rte"
     )
     assert os.path.basename(teacher.summary) == "rte_teacher.json"

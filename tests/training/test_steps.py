@@ -17,13 +17,13 @@ from tests.conftest import make_tiny_backbone
 def test_guarded_callbacks_put_the_loss_guard_first_once():
     annealing = keras_bam.TeacherAnnealing()
     callbacks = guarded_callbacks([annealing])
-    assert isinstance(callbacks[0], keras_bam.StopOnNonFiniteLoss)
+    assert isinstance(callbacks[0], keras_bam.callbacks.StopOnNonFiniteLoss)
     assert callbacks[1] is annealing
-    given = keras_bam.StopOnNonFiniteLoss()
+    given = keras_bam.callbacks.StopOnNonFiniteLoss()
     assert guarded_callbacks([annealing, given]) == [annealing, given]
 
 
-class RecordingBatches(keras_bam.RandomBatches):
+class RecordingBatches(keras_bam.data.RandomBatches):
     """Random batches that record the (epoch, index) of each batch read."""
 
     def __init__(self, *args, **kwargs):
@@ -88,10 +88,12 @@ def test_evaluate_on_dev_scores_each_split_of_a_head(glue_dir, tokenizer):
         metrics, outputs = evaluate_on_dev(model, task, data, loader)
         assert list(metrics) == list(task.eval_split) == list(outputs)
         dev, dev_encoded = data.load_eval(loader, task, "dev")
-        expected = keras_bam.predict_outputs(model, dev_encoded)[name]
+        expected = keras_bam.evaluation.predict_outputs(model, dev_encoded)[name]
         np.testing.assert_allclose(outputs["dev"], expected, rtol=1e-5, atol=1e-6)
         assert metrics["dev"] == pytest.approx(
-            keras_bam.glue_metrics(
-                task, dev.labels, keras_bam.predictions_from_outputs(task, expected)
+            keras_bam.evaluation.glue_metrics(
+                task,
+                dev.labels,
+                keras_bam.evaluation.predictions_from_outputs(task, expected),
             )
         )
