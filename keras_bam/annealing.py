@@ -51,8 +51,8 @@ class TeacherAnnealingState(keras.layers.Layer):
     def configured(self) -> bool:
         return self.schedule is not None
 
-    def gold_weight(self, advance: bool):
-        """λ for the current step; with `advance=True` the step then moves on."""
+    def gold_weight(self):
+        """λ at the current step (a float32 scalar tensor)."""
         progress = self.step / ops.maximum(self.total_steps, 1.0)
         if self.schedule == "linear":
             value = progress
@@ -60,10 +60,12 @@ class TeacherAnnealingState(keras.layers.Layer):
             value = ops.convert_to_tensor(self.constant, "float32") + 0.0 * progress
         else:
             value = ops.cast(self.schedule(progress), "float32")
-        value = ops.clip(value, 0.0, 1.0)
-        if advance:
-            self.step.assign(self.step + 1.0)
-        return value
+        return ops.clip(value, 0.0, 1.0)
+
+    def advance(self):
+        """Moves on to the next step (once per training step, after reading
+        its λ)."""
+        self.step.assign(self.step + 1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_bam")

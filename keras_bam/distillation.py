@@ -1,16 +1,21 @@
-"""Distillation modes: how a student weighs the gold labels against its teachers.
+"""Distillation modes and teacher combinations: how a student weighs the gold
+labels against its teachers, and how several teachers of a task become one.
 
 Each step a `MultiTaskModel` trains on `λ·gold + (1 − λ)·teacher`; a mode says
-what λ is. A mode is a small registered class, so a new one is one class:
-`train_student(distillation="<name>")`, `MultiTaskModel(distillation=...)`
-and `DistillationSettings` find it by name.
+what λ is. A task with several teachers (an ensemble) has their outputs
+combined into one teacher's; a combination says how. Each is a small
+registered class, so a new one is one class: `train_student(distillation=...,
+teacher_combination=...)`, `MultiTaskModel(distillation=...)` and
+`DistillationSettings` find it by name.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from keras import ops
 
 DISTILLATION_MODES = {}
+TEACHER_COMBINATIONS = {}
 
 
 def register_distillation_mode(mode_class):
@@ -22,7 +27,7 @@ def register_distillation_mode(mode_class):
     class HalfWay(keras_bam.distillation.DistillationMode):
         name = "half"
 
-        def gold_weight(self, model):
+        def training_gold_weight(self, model):
             return keras.ops.convert_to_tensor(0.5, "float32")
     ```
     """
@@ -53,14 +58,21 @@ class DistillationMode:
 
     A subclass sets `name` (how runs and the command line call it), sets
     `annealed = True` if it reads λ from a `TeacherAnnealing` callback (which
-    `train_student` then adds), and implements `gold_weight`.
+    `train_student` then adds), and implements `training_gold_weight`.
+
+    λ has one name along its way, `gold_weight`: the annealing state's
+    (`TeacherAnnealingState.gold_weight`, λ at its current step), the mode's
+    for a training step (`training_gold_weight`, which may advance the state),
+    the model's for a step (`MultiTaskModel.step_gold_weight`, 1 outside
+    training), the losses' argument and the logged metric.
     """
 
     name: str = ""
     annealed: bool = False
 
-    def gold_weight(self, model):
-        """λ for one training step of `model` (a float32 scalar tensor)."""
+    def training_gold_weight(self, model):
+        """λ for one training step of `model` (a float32 scalar tensor); called
+        once per step."""
         raise NotImplementedError
 
 
@@ -71,13 +83,15 @@ class AnnealedDistillation(DistillationMode):
     name = "annealed"
     annealed = True
 
-    def gold_weight(self, model):
+    def training_gold_weight(self, model):
         if not model.annealing.configured:
             raise ValueError(
                 "Teacher annealing needs the TeacherAnnealing callback: "
                 "model.fit(..., callbacks=[keras_bam.TeacherAnnealing()])."
             )
-        return model.annealing.gold_weight(advance=True)
+        gold_weight = model.annealing.gold_weight()
+        model.annealing.advance()
+        return gold_weight
 
 
 @register_distillation_mode
@@ -86,7 +100,7 @@ class FixedDistillation(DistillationMode):
 
     name = "fixed"
 
-    def gold_weight(self, model):
+    def training_gold_weight(self, model):
         return ops.convert_to_tensor(1.0 - model.teacher_weight, "float32")
 
 
@@ -96,5 +110,85 @@ class GoldOnly(DistillationMode):
 
     name = "gold"
 
-    def gold_weight(self, model):
+    def training_gold_weight(self, model):
         return ops.convert_to_tensor(1.0, "float32")
+
+
+def register_teacher_combination(combination_class):
+    """Registers a `TeacherCombination` subclass under its `name` (a decorator).
+
+    Example:
+    ```python
+    @keras_bam.distillation.register_teacher_combination
+    class Median(keras_bam.distillation.TeacherCombination):
+        name = "median"
+
+        def combine(self, logits, temperature):
+            return np.median(logits, axis=0)
+    ```
+    """
+    if not combination_class.name:
+        raise ValueError(f"{combination_class.__name__} needs a `name`.")
+    TEACHER_COMBINATIONS[combination_class.name] = combination_class()
+    return combination_class
+
+
+def get_teacher_combination(name: str) -> TeacherCombination:
+    """The registered teacher combination called `name`.
+
+    Example:
+    ```python
+    keras_bam.distillation.get_teacher_combination("logits").name  # "logits"
+    ```
+    """
+    if name not in TEACHER_COMBINATIONS:
+        raise ValueError(
+            f"Unknown teacher combination {name!r}; use one of "
+            f"{tuple(TEACHER_COMBINATIONS)}."
+        )
+    return TEACHER_COMBINATIONS[name]
+
+
+class TeacherCombination:
+    """Base of the teacher combinations: several classification teachers'
+    logits for the same examples, as one teacher's logits. (Regression
+    teachers' scores are averaged, and a single teacher is used as it is,
+    whatever the combination: `keras_bam.data.combine_teachers`.)
+
+    A subclass sets `name` and implements `combine`.
+    """
+
+    name: str = ""
+
+    def combine(self, logits: np.ndarray, temperature: float) -> np.ndarray:
+        """`(teachers, examples, classes)` float64 logits as
+        `(examples, classes)` logits, for the student's softmax at
+        `temperature`."""
+        raise NotImplementedError
+
+
+@register_teacher_combination
+class MeanProbabilities(TeacherCombination):
+    """MT-DNN's multi-teacher distillation: the teachers' distributions
+    `softmax(logits / T)` averaged, as logits whose softmax at `T` is that
+    average."""
+
+    name = "probabilities"
+
+    def combine(self, logits, temperature):
+        scaled = logits / temperature
+        scaled -= scaled.max(axis=-1, keepdims=True)
+        probabilities = np.exp(scaled)
+        probabilities /= probabilities.sum(axis=-1, keepdims=True)
+        mean = np.maximum(probabilities.mean(axis=0), np.finfo(np.float32).tiny)
+        return temperature * np.log(mean)
+
+
+@register_teacher_combination
+class MeanLogits(TeacherCombination):
+    """The teachers' logits averaged."""
+
+    name = "logits"
+
+    def combine(self, logits, temperature):
+        return logits.mean(axis=0)

@@ -31,6 +31,9 @@ from keras_bam.losses import soft_cross_entropy
 from keras_bam.losses import squared_error
 from keras_bam.packed_encoder import is_packed
 from keras_bam.packed_encoder import packed_pooled_output
+from keras_bam.targets import LABEL
+from keras_bam.targets import TASK_ID
+from keras_bam.targets import TEACHER
 from keras_bam.task_metrics import MetricGroup
 from keras_bam.task_metrics import TaskMetrics
 from keras_bam.tasks import get_task
@@ -515,7 +518,7 @@ class MultiTaskModel(BackboneTaskModel):
         """
         if not training:
             return ops.convert_to_tensor(1.0, "float32")
-        return get_distillation_mode(self.distillation).gold_weight(self)
+        return get_distillation_mode(self.distillation).training_gold_weight(self)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -528,19 +531,19 @@ class MultiTaskModel(BackboneTaskModel):
     def step_examples(self, y):
         """The step's examples: rows with a task (`task_id` ≥ 0; -1 marks empty
         packing slots and padding rows), summed over `tf.distribute` replicas."""
-        task_ids = ops.reshape(y["task_id"], (-1,))
+        task_ids = ops.reshape(y[TASK_ID], (-1,))
         return global_sum(ops.sum(ops.cast(task_ids >= 0, "float32")))
 
     def task_loss_sums(self, y, y_pred, gold_weight) -> list:
         """Each task's loss summed over its examples in `y`, times its loss
         weight (a list in `tasks` order), against targets blended with λ =
         `gold_weight`."""
-        task_ids = ops.cast(ops.reshape(y["task_id"], (-1,)), "int32")
-        label = ops.reshape(ops.cast(y["label"], "float32"), (-1,))
+        task_ids = ops.cast(ops.reshape(y[TASK_ID], (-1,)), "int32")
+        label = ops.reshape(ops.cast(y[LABEL], "float32"), (-1,))
         sums = []
         for index, task in enumerate(self.tasks):
             output = y_pred[task.name]
-            teacher = ops.cast(y["teacher"], "float32")[:, : task.num_outputs]
+            teacher = ops.cast(y[TEACHER], "float32")[:, : task.num_outputs]
             if task.is_regression:
                 targets = blend_regression_targets(label, teacher[:, 0], gold_weight)
                 per_example = squared_error(output, targets)
@@ -590,7 +593,7 @@ class MultiTaskModel(BackboneTaskModel):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._task_losses.compiled is not None:
-            self._task_losses.compiled.update_tasks(y["task_id"], y["label"], y_pred)
+            self._task_losses.compiled.update_tasks(y[TASK_ID], y[LABEL], y_pred)
         logs = super().compute_metrics(x, y, y_pred, sample_weight)
         if not getattr(self, "_step_is_training", True):
             # λ is training's: an evaluation logs no `val_gold_weight`.

@@ -233,6 +233,7 @@ DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
 STUDENTS = ("multitask", "bam", "distilled", "uninformative")
 # `keras_bam.distillation`'s registered modes, likewise.
 DISTILLATION_MODES = ("annealed", "fixed", "gold")
+TEACHER_COMBINATIONS = ("probabilities", "logits")
 STUDENT_DEFAULTS = {"learning_rate": 1e-4, "epochs": 6, "batch_size": 128}
 
 
@@ -320,7 +321,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--teacher-weight", type=float, default=0.5)
     parser.add_argument(
         "--teacher-combination",
-        choices=("probabilities", "logits"),
+        choices=TEACHER_COMBINATIONS,
         default="probabilities",
         help="how several teachers of a task are combined",
     )

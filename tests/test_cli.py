@@ -48,6 +48,9 @@ def test_student_names_match_the_library():
     assert arguments.DISTILLATION_MODES == tuple(
         keras_bam.distillation.DISTILLATION_MODES
     )
+    assert arguments.TEACHER_COMBINATIONS == tuple(
+        keras_bam.distillation.TEACHER_COMBINATIONS
+    )
 
 
 def test_release_large_buffers_is_opt_in(monkeypatch):

@@ -1,13 +1,19 @@
-"""Distillation modes: registered by name, each one class."""
+"""Distillation modes and teacher combinations: registered by name, each one
+class."""
 
+import numpy as np
 import pytest
 from keras import ops
 
 import keras_bam
 from keras_bam.distillation import DISTILLATION_MODES
+from keras_bam.distillation import TEACHER_COMBINATIONS
 from keras_bam.distillation import DistillationMode
+from keras_bam.distillation import TeacherCombination
 from keras_bam.distillation import get_distillation_mode
+from keras_bam.distillation import get_teacher_combination
 from keras_bam.distillation import register_distillation_mode
+from keras_bam.distillation import register_teacher_combination
 from keras_bam.student import student_callbacks
 from keras_bam.training import DistillationSettings
 
@@ -19,9 +25,9 @@ def test_the_modes_and_their_gold_weights(tiny_backbone):
     )
     assert float(model.step_gold_weight(True)) == pytest.approx(0.7)
     assert float(model.step_gold_weight(False)) == 1.0  # Evaluation: gold.
-    assert float(get_distillation_mode("gold").gold_weight(model)) == 1.0
+    assert float(get_distillation_mode("gold").training_gold_weight(model)) == 1.0
     with pytest.raises(ValueError, match="needs the TeacherAnnealing callback"):
-        get_distillation_mode("annealed").gold_weight(model)
+        get_distillation_mode("annealed").training_gold_weight(model)
     with pytest.raises(ValueError, match="Unknown distillation mode 'soft'"):
         keras_bam.MultiTaskModel(tiny_backbone, ["rte"], distillation="soft")
 
@@ -41,7 +47,7 @@ def test_a_new_mode_is_one_class(tiny_backbone):
     class Quarter(DistillationMode):
         name = "quarter"
 
-        def gold_weight(self, model):
+        def training_gold_weight(self, model):
             return ops.convert_to_tensor(0.25, "float32")
 
     try:
@@ -54,3 +60,42 @@ def test_a_new_mode_is_one_class(tiny_backbone):
         del DISTILLATION_MODES["quarter"]
     with pytest.raises(ValueError, match="needs a `name`"):
         register_distillation_mode(type("Nameless", (DistillationMode,), {}))
+
+
+def test_the_teacher_combinations():
+    assert tuple(TEACHER_COMBINATIONS) == ("probabilities", "logits")
+    logits = np.array([[[2.0, 0.0]], [[0.0, 0.0]]])
+    mean_logits = get_teacher_combination("logits").combine(logits, 1.0)
+    np.testing.assert_allclose(mean_logits, [[1.0, 0.0]])
+    # The mean of the two distributions, as logits at temperature 2.
+    combined = get_teacher_combination("probabilities").combine(logits, 2.0)
+    softmax = lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)  # noqa: E731
+    want = (softmax(logits[0] / 2) + softmax(logits[1] / 2)) / 2
+    np.testing.assert_allclose(softmax(combined / 2), want)
+    with pytest.raises(ValueError, match="Unknown teacher combination 'vote'"):
+        get_teacher_combination("vote")
+    with pytest.raises(ValueError, match="Unknown teacher_combination 'vote'"):
+        DistillationSettings(teacher_combination="vote")
+
+
+def test_a_new_teacher_combination_is_one_class():
+    @register_teacher_combination
+    class First(TeacherCombination):
+        name = "first"
+
+        def combine(self, logits, temperature):
+            return logits[0]
+
+    teachers = [np.array([[1.0, 2.0]]), np.array([[5.0, 0.0]])]
+    try:
+        settings = DistillationSettings(teacher_combination="first")
+        assert settings.teacher_combination == "first"
+        combined = keras_bam.data.combine_teachers("rte", teachers, "first")
+        np.testing.assert_array_equal(combined, [[1.0, 2.0]])
+        # Regression teachers are averaged whatever the combination.
+        stsb = keras_bam.data.combine_teachers("stsb", [[[1.0]], [[3.0]]], "first")
+        np.testing.assert_array_equal(stsb, [[2.0]])
+    finally:
+        del TEACHER_COMBINATIONS["first"]
+    with pytest.raises(ValueError, match="needs a `name`"):
+        register_teacher_combination(type("Nameless", (TeacherCombination,), {}))

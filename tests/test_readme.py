@@ -119,4 +119,4 @@ def test_readme_snippets_run_as_written(tiny_library, tmp_path, monkeypatch):
         exec(compile(snippet, README, "exec"), namespace)
     model = namespace["model"]
     assert int(model.optimizer.iterations.numpy()) == 6  # One batch per epoch.
-    assert float(model.annealing.gold_weight(advance=False)) == pytest.approx(1.0)
+    assert float(model.annealing.gold_weight()) == pytest.approx(1.0)

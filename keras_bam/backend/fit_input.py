@@ -13,6 +13,7 @@ from keras_bam.backend.distribution import jax_data_parallel_devices
 from keras_bam.backend.distribution import process_count
 from keras_bam.backend.distribution import process_index
 from keras_bam.backend.distribution import sharding_processes
+from keras_bam.targets import TASK_ID
 
 
 class PassCountingBatches(PyDataset):
@@ -127,9 +128,9 @@ class ReplicaPaddedBatches(PyDataset):
         if len(batch) == 1:
             return (inputs,)
         targets = batch[1]
-        if isinstance(targets, dict) and "task_id" in targets:
+        if isinstance(targets, dict) and TASK_ID in targets:
             padded = _pad_rows(targets, extra)
-            padded["task_id"][rows:] = -1
+            padded[TASK_ID][rows:] = -1
             if len(batch) == 2:
                 return inputs, padded
             return inputs, padded, _pad_rows(batch[2], extra)

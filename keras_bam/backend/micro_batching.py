@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_bam.targets import TASK_ID
+
 
 def _rows(x):
     return ops.shape(next(t for t in keras.tree.flatten(x) if t is not None))[0]
@@ -185,7 +187,7 @@ def _jax_train_step(model, state, data, count: int):
     slices = (
         jax.tree.map(lambda t: _stacked_slices(t, rows, count), x),
         {
-            key: _stacked_slices(t, rows, count, -1 if key == "task_id" else None)
+            key: _stacked_slices(t, rows, count, -1 if key == TASK_ID else None)
             for key, t in y.items()
         },
     )

@@ -12,6 +12,7 @@ from keras_bam.data.packing import pack_rows
 from keras_bam.data.packing import resolve_packing
 from keras_bam.data.packing import row_count
 from keras_bam.data.streams import BatchStream
+from keras_bam.targets import TASK_ID
 
 # How many of an epoch's batches `PlannedBatches` packs to fit its row counts
 # and slots (evenly spaced, so length-grouped plans are represented too).
@@ -254,8 +255,8 @@ class PlannedBatches(BatchStream):
         weights = None
         if self.sample_weights is not None:
             weights = _take(self.sample_weights, taken) * filled
-        if isinstance(targets, dict) and "task_id" in targets:
-            targets["task_id"] = np.where(filled, targets["task_id"], -1)
+        if isinstance(targets, dict) and TASK_ID in targets:
+            targets[TASK_ID] = np.where(filled, targets[TASK_ID], -1)
         elif weights is None:
             weights = filled.astype(np.float32)
         if weights is None:

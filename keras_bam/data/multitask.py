@@ -13,12 +13,15 @@ from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.streams import BatchStream
 from keras_bam.data.teacher_predictions import TeacherPredictions
+from keras_bam.distillation import get_teacher_combination
 from keras_bam.recipes import BATCHING
+from keras_bam.targets import LABEL
+from keras_bam.targets import TASK_ID
+from keras_bam.targets import TEACHER
 from keras_bam.tasks import get_task
 
 MIXING = ("mixed", "per_task")
 TEACHERS = ("given", "uninformative", "none")
-TEACHER_COMBINATIONS = ("probabilities", "logits")
 
 
 @dataclasses.dataclass
@@ -62,16 +65,19 @@ def combine_teachers(
 ) -> np.ndarray:
     """Several teachers' outputs for the same examples, as one teacher's.
 
-    For classification, `"probabilities"` averages the teachers' distributions
-    `softmax(logits / T)` (MT-DNN's multi-teacher distillation) and returns
-    logits whose softmax at temperature `T` is that average; `"logits"`
-    averages the logits. Regression scores are averaged either way, and one
-    teacher's outputs are returned unchanged.
+    For classification, the registered `combination`
+    (`keras_bam.distillation.TeacherCombination`) does it: `"probabilities"`
+    averages the teachers' distributions `softmax(logits / T)` (MT-DNN's
+    multi-teacher distillation) and returns logits whose softmax at
+    temperature `T` is that average; `"logits"` averages the logits.
+    Regression scores are averaged either way, and one teacher's outputs are
+    returned unchanged.
 
     Args:
         task: the task name or `GlueTask`.
         outputs: a list of `(examples, num_outputs)` arrays, one per teacher.
-        combination: `"probabilities"` or `"logits"`.
+        combination: a registered teacher combination's name
+            (`"probabilities"` or `"logits"`, or one of yours).
         temperature: the distillation softmax temperature `T`.
 
     Returns:
@@ -82,23 +88,14 @@ def combine_teachers(
     logits = keras_bam.data.combine_teachers("rte", [teacher_a, teacher_b])
     ```
     """
-    if combination not in TEACHER_COMBINATIONS:
-        raise ValueError(
-            f"Unknown teacher combination {combination!r}; use one of "
-            f"{TEACHER_COMBINATIONS}."
-        )
+    combine = get_teacher_combination(combination).combine
     task = get_task(task)
     stacked = np.stack([np.asarray(o, np.float64) for o in outputs])
     if len(stacked) == 1:
         return np.asarray(outputs[0], np.float32)
-    if task.is_regression or combination == "logits":
+    if task.is_regression:
         return stacked.mean(axis=0).astype(np.float32)
-    scaled = stacked / temperature
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    probabilities = np.exp(scaled)
-    probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    mean = np.maximum(probabilities.mean(axis=0), np.finfo(np.float32).tiny)
-    return (temperature * np.log(mean)).astype(np.float32)
+    return np.asarray(combine(stacked, temperature), np.float32)
 
 
 def multitask_targets(
@@ -162,9 +159,9 @@ def multitask_targets(
             teacher[:, 0] = regression_means[task.name]
         teacher_rows.append(teacher)
     return {
-        "task_id": np.concatenate(task_ids),
-        "label": np.concatenate(labels),
-        "teacher": np.concatenate(teacher_rows),
+        TASK_ID: np.concatenate(task_ids),
+        LABEL: np.concatenate(labels),
+        TEACHER: np.concatenate(teacher_rows),
     }
 
 

@@ -7,9 +7,9 @@ import os
 
 from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import MIXING
-from keras_bam.data.multitask import TEACHER_COMBINATIONS
 from keras_bam.data.multitask import TEACHERS
 from keras_bam.distillation import DISTILLATION_MODES
+from keras_bam.distillation import TEACHER_COMBINATIONS
 from keras_bam.task_weighting import WEIGHTINGS
 
 
@@ -131,7 +131,11 @@ class DistillationSettings:
         for field, value, known in (
             ("distillation", self.distillation, tuple(DISTILLATION_MODES)),
             ("teachers", self.teachers, TEACHERS),
-            ("teacher_combination", self.teacher_combination, TEACHER_COMBINATIONS),
+            (
+                "teacher_combination",
+                self.teacher_combination,
+                tuple(TEACHER_COMBINATIONS),
+            ),
             ("mixing", self.mixing, MIXING),
             ("weighting", self.weighting, WEIGHTINGS),
         ):
