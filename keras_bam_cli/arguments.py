@@ -70,13 +70,11 @@ CPU_ALLOCATORS = ("bfc", "system")
 def set_cpu_allocator(args) -> None:
     """Chooses TensorFlow's CPU allocator (`--cpu-allocator`) through
     `TF_CPU_ALLOCATOR_USE_BFC`, which TensorFlow reads once, when it starts: so
-    before anything imports it. The option wins; without it an existing
-    setting stays, else BFC. JAX ignores it."""
+    before anything imports it. Without the option the environment is left
+    as it is. JAX ignores it."""
     choice = getattr(args, "cpu_allocator", None)
     if choice is not None:
         os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = str(choice == "bfc").lower()
-    elif hasattr(args, "cpu_allocator"):
-        os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
@@ -136,9 +134,11 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "--cpu-allocator",
         choices=CPU_ALLOCATORS,
         default=None,
-        help="TensorFlow's CPU memory allocator: bfc (its best-fit pool; a lower, "
-        "steadier peak, see benchmarks/README.md, Peak memory) or system (malloc); "
-        "default: TF_CPU_ALLOCATOR_USE_BFC if set, else bfc",
+        help="TensorFlow's CPU memory allocator: bfc (its best-fit pool: a "
+        "steadier peak for one shape of step, but it keeps what it grew to, which "
+        "made the demo's peak higher; see benchmarks/README.md, Peak memory) or "
+        "system (malloc); default: TensorFlow's own choice (TF_CPU_ALLOCATOR_USE_BFC "
+        "if set, else system)",
     )
     parser.add_argument(
         "--workers",

@@ -67,11 +67,11 @@ def test_release_large_buffers_is_opt_in(monkeypatch):
     assert calls == [8 * 2**20]
 
 
-def test_cpu_allocator_is_bfc_unless_chosen_otherwise(monkeypatch):
+def test_cpu_allocator_is_tensorflows_own_unless_chosen(monkeypatch):
     parser = glue_parser()
     monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
     arguments.set_cpu_allocator(parser.parse_args([]))
-    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+    assert "TF_CPU_ALLOCATOR_USE_BFC" not in os.environ
     # A setting already in the environment stays, unless the option is given.
     monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
     arguments.set_cpu_allocator(parser.parse_args([]))
