@@ -210,23 +210,33 @@ def run_glue(
         output_dir=folder.path,
     )
     if is_chief():
-        with open(folder.dev_table, "w") as f:
-            f.write(result.table + "\n")
-        with open(folder.results, "w") as f:
-            results = {
-                "tasks": result.tasks,
-                "backend": keras.backend.backend(),
-                "scores": scores,
-                "dev_metrics": dev_metrics,
-                "teacher_recipe": teacher_recipe.to_dict(),
-                "student_recipe": student_recipe.to_dict(),
-                "train_limit": data.train_limit,
-                "eval_limit": data.eval_limit,
-                "train_sample_seed": data.train_sample_seed,
-                "students": student_summaries,
-            }
-            json.dump(results, f, indent=2)
+        write_glue_results(
+            folder, result, scores, dev_metrics, (teacher_recipe, student_recipe), data
+        )
     return result
+
+
+def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> None:
+    """`run_glue`'s dev table (`dev_table.md`) and `results.json` in `folder`:
+    the scores and dev metrics of every system, the teacher and student
+    recipes, the data sample and the students' summaries."""
+    teacher_recipe, student_recipe = recipes
+    with open(folder.dev_table, "w") as f:
+        f.write(result.table + "\n")
+    with open(folder.results, "w") as f:
+        results = {
+            "tasks": result.tasks,
+            "backend": keras.backend.backend(),
+            "scores": scores,
+            "dev_metrics": dev_metrics,
+            "teacher_recipe": teacher_recipe.to_dict(),
+            "student_recipe": student_recipe.to_dict(),
+            "train_limit": data.train_limit,
+            "eval_limit": data.eval_limit,
+            "train_sample_seed": data.train_sample_seed,
+            "students": result.students,
+        }
+        json.dump(results, f, indent=2)
 
 
 def finished_teacher(folder: TeacherFolder) -> dict | None:

@@ -150,21 +150,8 @@ def train_student(
     """
     tasks = [get_task(t) for t in tasks]
     check_backend()
-    if recipe is None:
-        recipe = (
-            FineTuningRecipe.bam_single_task()
-            if len(tasks) == 1
-            else FineTuningRecipe.bam_multi_task()
-        )
-    if isinstance(distillation, str):
-        distillation = DistillationSettings(distillation=distillation)
-    settings = with_keywords(distillation, fields)
-    data = with_keywords(data or DataSettings(), fields)
-    check_all_used(fields, "train_student")
-    if settings.teachers == "given" and teacher_dir is None:
-        raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
-    teacher_dirs = (
-        list(teacher_dir) if isinstance(teacher_dir, (list, tuple)) else [teacher_dir]
+    recipe, settings, data, teacher_dirs = student_settings(
+        tasks, recipe, distillation, data, fields, teacher_dir
     )
     with distribution_scope(recipe.distribution):
         backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
@@ -182,13 +169,11 @@ def train_student(
         fit_callbacks = student_callbacks(callbacks, settings.distillation, total_steps)
         position = (0, 0)
         if checkpoint_dir is not None:
+            run_config = student_run_config(
+                tasks, recipe, settings, data, teacher_dirs, backbone_model
+            )
             checkpoint = TrainingCheckpoint(
-                checkpoint_dir,
-                steps_per_epoch=len(batches),
-                save_every=save_every,
-                run_config=student_run_config(
-                    tasks, recipe, settings, data, teacher_dirs, backbone_model
-                ),
+                checkpoint_dir, len(batches), save_every, run_config=run_config
             )
             position = resume_position(checkpoint, model) or position
             fit_callbacks.append(checkpoint)
@@ -313,6 +298,33 @@ def resume_position(checkpoint: TrainingCheckpoint, model) -> tuple | None:
         "Resuming from %s at epoch %d, batch %d.", checkpoint.directory, *restored
     )
     return tuple(restored)
+
+
+def student_settings(tasks, recipe, distillation, data, fields, teacher_dir):
+    """`train_student`'s arguments resolved: the recipe (BAM's multi-task one
+    unless given), the distillation and data settings with `fields` applied
+    (a misspelt field raises `TypeError`), and the teacher folders as a list.
+
+    Returns:
+        `(recipe, distillation_settings, data_settings, teacher_dirs)`.
+    """
+    if recipe is None:
+        recipe = (
+            FineTuningRecipe.bam_single_task()
+            if len(tasks) == 1
+            else FineTuningRecipe.bam_multi_task()
+        )
+    if isinstance(distillation, str):
+        distillation = DistillationSettings(distillation=distillation)
+    settings = with_keywords(distillation, fields)
+    data = with_keywords(data or DataSettings(), fields)
+    check_all_used(fields, "train_student")
+    if settings.teachers == "given" and teacher_dir is None:
+        raise ValueError("Pass `teacher_dir`, or use teachers='uninformative'/'none'.")
+    teacher_dirs = (
+        list(teacher_dir) if isinstance(teacher_dir, (list, tuple)) else [teacher_dir]
+    )
+    return recipe, settings, data, teacher_dirs
 
 
 def student_parts(tasks, data, loader, recipe, settings, teacher_dirs) -> tuple:

@@ -102,6 +102,25 @@ class TeacherRun:
         }
 
 
+def teacher_model(backbone_model, tokenizer, task, recipe, total_steps):
+    """A teacher's `SingleTaskModel` on `backbone_model`, compiled with BAM's
+    optimizer for `total_steps` and the task's loss."""
+    model = SingleTaskModel(
+        backbone_model,
+        task,
+        dropout=recipe.dropout,
+        tokenizer=tokenizer,
+        max_length=recipe.max_length,
+    )
+    model.compile(
+        optimizer=make_optimizer(
+            recipe, total_steps, backbone_model.num_layers, model.trainable_variables
+        ),
+        loss=task_loss(task, recipe.loss_reduction),
+    )
+    return model
+
+
 def train_teacher(
     task: str | GlueTask,
     backbone: str | keras.Model | None = None,
@@ -170,21 +189,8 @@ def train_teacher(
         train_batches = teacher_batches(
             task, fit_encoded, fit_labels, recipe, backbone_model
         )
-        model = SingleTaskModel(
-            backbone_model,
-            task,
-            dropout=recipe.dropout,
-            tokenizer=tokenizer,
-            max_length=recipe.max_length,
-        )
-        model.compile(
-            optimizer=make_optimizer(
-                recipe,
-                recipe.epochs * len(train_batches),
-                backbone_model.num_layers,
-                model.trainable_variables,
-            ),
-            loss=task_loss(task, recipe.loss_reduction),
+        model = teacher_model(
+            backbone_model, tokenizer, task, recipe, recipe.epochs * len(train_batches)
         )
         start = time.perf_counter()
         history = fit_resumably(

@@ -126,6 +126,19 @@ def _stacked_slices(t, rows: int, count: int, fill=None):
     return t.reshape((count, size * per_row) + t.shape[3:])
 
 
+def _stacked_batch(x, y, rows: int, count: int):
+    """A batch's inputs and targets as `count` stacked slices; rows that pad
+    the batch to a multiple of `count` have no task (-1)."""
+    import jax
+
+    inputs = jax.tree.map(lambda t: _stacked_slices(t, rows, count), x)
+    targets = {
+        key: _stacked_slices(t, rows, count, -1 if key == TASK_ID else None)
+        for key, t in y.items()
+    }
+    return inputs, targets
+
+
 def _unstacked(t, rows: int, count: int):
     """The batch's rows from `count` stacked slices' outputs (the inverse of
     `_stacked_slices`), padding dropped."""
@@ -184,13 +197,7 @@ def _jax_train_step(model, state, data, count: int):
     # A scan, so that one slice's activations are alive at a time (XLA
     # schedules unrolled slices' forward passes together). Rows that pad the
     # batch to a multiple of `count` have no task (-1): no loss.
-    slices = (
-        jax.tree.map(lambda t: _stacked_slices(t, rows, count), x),
-        {
-            key: _stacked_slices(t, rows, count, -1 if key == TASK_ID else None)
-            for key, t in y.items()
-        },
-    )
+    slices = _stacked_batch(x, y, rows, count)
     init = (
         jax.tree.map(jnp.zeros_like, trainable),
         non_trainable,
