@@ -7,6 +7,7 @@ namespaces, as in KerasHub: `keras_bam.data`, `keras_bam.training`,
 `keras_bam.distillation`, `keras_bam.evaluation`, `keras_bam.models`,
 `keras_bam.layers`, `keras_bam.losses`, `keras_bam.optimizers`,
 `keras_bam.schedules`, `keras_bam.callbacks`, `keras_bam.backbones`,
+`keras_bam.backbone_families` (what keras-bam needs from each encoder family),
 `keras_bam.tasks`, `keras_bam.task_metrics` and `keras_bam.backend` (the one
 backend-specific place).
 """
@@ -14,6 +15,7 @@ backend-specific place).
 import importlib
 import warnings
 
+from keras_bam import backbone_families
 from keras_bam import backbones
 from keras_bam import backend
 from keras_bam import callbacks

@@ -7,32 +7,17 @@ import os
 import keras
 import keras_hub
 
-from keras_bam.layers import ClassTokenEncoder
-from keras_bam.layers import FirstToken
+from keras_bam.backbone_families import find_backbone_family
+from keras_bam.backbone_families import get_backbone_family
 from keras_bam.layers import use_bit_generator_dropout
 
 DEFAULT_BACKBONE = "minilm"
-# The KerasHub text encoders keras-bam runs (their subclasses too).
-SUPPORTED_BACKBONES = (
-    "BertBackbone",
-    "RobertaBackbone",
-    "DistilBertBackbone",
-    "ElectraBackbone",
-    "DebertaV3Backbone",
-    "AlbertBackbone",
-)
 
 
 def check_supported(backbone) -> None:
-    """Raises `ValueError` unless `backbone` is a KerasHub encoder keras-bam runs
-    (`SUPPORTED_BACKBONES`)."""
-    supported = tuple(getattr(keras_hub.models, name) for name in SUPPORTED_BACKBONES)
-    if not isinstance(backbone, supported):
-        raise ValueError(
-            "keras-bam runs the KerasHub text encoders "
-            f"{', '.join(SUPPORTED_BACKBONES)} (and their subclasses); got a "
-            f"{type(backbone).__name__}."
-        )
+    """Raises `ValueError` unless `backbone` is a KerasHub encoder of a
+    registered family (`keras_bam.backbone_families`)."""
+    get_backbone_family(backbone)
 
 
 def resolve_preset(spec: str | None = None) -> str:
@@ -86,9 +71,10 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     GELU. With `exact=True` such a checkpoint reproduces its reference outputs
     (max abs difference about 2e-6 instead of about 3e-3 on MiniLM).
 
-    Other encoder families are returned unchanged: KerasHub's RoBERTa,
-    DistilBERT and DeBERTa-v3 already compute exact GELU, ALBERT the tanh form
-    its checkpoints used, and ELECTRA runs as KerasHub defines it.
+    Other encoder families decide for themselves (`BackboneFamily.set_gelu`):
+    KerasHub's RoBERTa, DistilBERT and DeBERTa-v3 already compute exact GELU,
+    ALBERT the tanh form its checkpoints used, and ELECTRA runs as KerasHub
+    defines it, so they are returned unchanged.
 
     Args:
         backbone: a KerasHub backbone.
@@ -99,10 +85,12 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
         becomes a `BamBertBackbone` (same layers and weights), whose config
         records the GELU form.
     """
+    family = find_backbone_family(backbone)
+    return backbone if family is None else family.set_gelu(backbone, exact)
 
-    if not isinstance(backbone, keras_hub.models.BertBackbone):
-        # Other families run the GELU KerasHub gives them.
-        return backbone
+
+def set_bert_gelu(backbone: keras.Model, exact: bool) -> keras.Model:
+    """`set_exact_gelu` for a KerasHub `BertBackbone` (its family's `set_gelu`)."""
     if type(backbone) is keras_hub.models.BertBackbone:
         # Its config now records the GELU form (KerasHub's config has no field
         # for it), so the backbone saved or cloned on its own keeps it.
@@ -201,10 +189,11 @@ def pooled_output(backbone: keras.Model):
     (up to float rounding) and skips the last layer's work on every other
     position. Other backbones give their `pooled_output`, or, for those without
     a pooler (RoBERTa, DistilBERT, DeBERTa-v3), the first token's final state
-    through a new dense tanh layer (`pooled_dense`).
+    through a new dense tanh layer (`pooled_dense`): each family's
+    `BackboneFamily.pooled_output`.
 
     Args:
-        backbone: a KerasHub BERT-family backbone.
+        backbone: a KerasHub backbone of a registered family.
 
     Returns:
         A symbolic `(batch, hidden)` tensor over `backbone.input`.
@@ -215,28 +204,7 @@ def pooled_output(backbone: keras.Model):
     encoder = keras.Model(backbone.input, keras_bam.backbones.pooled_output(backbone))
     ```
     """
-    last = backbone.transformer_layers[-1] if backbone.transformer_layers else None
-    if not (
-        isinstance(backbone, keras_hub.models.BertBackbone)
-        and type(last) is keras_hub.layers.TransformerEncoder
-        and len(last._inbound_nodes) == 1
-    ):
-        outputs = backbone(backbone.input)
-        if isinstance(outputs, dict) and "pooled_output" in outputs:
-            return outputs["pooled_output"]
-        # RoBERTa, DistilBERT, DeBERTa-v3 have no pooler: the first token's
-        # state through a new dense tanh layer, as BERT's pooler (and
-        # KerasHub's classifiers for them) do.
-        sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
-        first = FirstToken(name="first_token")(sequence)
-        return keras.layers.Dense(
-            backbone.hidden_dim, activation="tanh", name="pooled_dense"
-        )(first)
-    hidden, padding_mask = last.input
-    first = ClassTokenEncoder(last, name=f"{last.name}_class_token")(
-        hidden, padding_mask=padding_mask
-    )
-    return backbone.pooled_dense(first)
+    return get_backbone_family(backbone).pooled_output(backbone)
 
 
 def with_precision(
@@ -292,11 +260,7 @@ def load_backbone(
     backbone = keras_hub.models.Backbone.from_preset(
         resolve_preset(spec), load_weights=load_weights
     )
-    if not hasattr(backbone, "transformer_layers"):
-        raise ValueError(
-            f"Backbone {type(backbone).__name__} has no `transformer_layers`; "
-            "keras-bam supports BERT-family encoders."
-        )
+    check_supported(backbone)
     return set_exact_gelu(backbone, exact_gelu)
 
 

@@ -7,6 +7,7 @@ import re
 import keras
 from keras import ops
 
+from keras_bam.backbone_families import layerwise_decay_names
 from keras_bam.backend import all_reduce_sum
 from keras_bam.backend import dense
 from keras_bam.backend import loss_replicas
@@ -15,22 +16,6 @@ from keras_bam.backend import loss_replicas
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("LayerNorm", "layer_norm", "bias")
 # The variable-path part of keras-bam's task heads (`TaskHead(name="<task>_head")`).
 HEAD_SUFFIX = "_head/"
-
-
-# The encoder layers of KerasHub's BERT, RoBERTa, DistilBERT and ELECTRA, and of
-# DeBERTa-v3, each followed by its index.
-ENCODER_LAYER_PREFIXES = ("transformer_layer_", "disentangled_attention_encoder_layer_")
-# The layers at depth 0 in those encoders (RoBERTa's and DistilBERT's token and
-# position embeddings sit inside one layer, whose variables these names match;
-# ELECTRA projects its embeddings, DeBERTa-v3 adds relative position ones).
-EMBEDDING_LAYERS = (
-    "token_embedding/",
-    "position_embedding/",
-    "segment_embedding/",
-    "embeddings_layer_norm/",
-    "embeddings_projection/",
-    "rel_embedding/",
-)
 
 
 def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
@@ -53,15 +38,16 @@ def bert_layerwise_lr_multipliers(num_layers: int, decay: float = 0.9) -> list:
         `TaskHead`s (`<task>_head/`); `check_lr_multipliers` finds the
         variables no rule places.
     """
+    prefixes, embedding_layers = layerwise_decay_names()
     top = num_layers + 2
     rules = [
         (HEAD_SUFFIX, 1.0),
         ("pooled_dense/", decay ** (top - (num_layers + 1))),
     ]
     for i in range(num_layers):
-        for prefix in ENCODER_LAYER_PREFIXES:
+        for prefix in prefixes:
             rules.append((f"{prefix}{i}/", decay ** (top - (i + 1))))
-    for name in EMBEDDING_LAYERS:
+    for name in embedding_layers:
         rules.append((name, decay**top))
     return rules
 

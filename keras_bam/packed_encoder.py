@@ -8,6 +8,7 @@ import logging
 import keras_hub
 from keras import ops
 
+from keras_bam.backbone_families import find_backbone_family
 from keras_bam.layers import encode_queries
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def use_packing(requested: bool, backbone) -> bool:
 
 def check_packable(backbone):
     """Raises `ValueError` unless packed inputs can run through `backbone`."""
-    if not isinstance(backbone, keras_hub.models.BertBackbone):
+    family = find_backbone_family(backbone)
+    if family is None or not family.packable:
         # ELECTRA and ALBERT have BERT's layer names but other graphs (an
         # embedding projection, shared layers).
         raise ValueError(

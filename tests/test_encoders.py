@@ -14,7 +14,7 @@ import tensorflow as tf
 import keras_bam
 
 SIZES = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32)
-FAMILIES = ["roberta", "distil_bert", "electra", "deberta_v3", "albert"]
+FAMILIES = ["roberta", "xlm_roberta", "distil_bert", "electra", "deberta_v3", "albert"]
 CHARACTERS = string.ascii_lowercase + string.digits
 
 
@@ -72,6 +72,9 @@ def make(family: str):
             "electra": models.ElectraTokenizer,
         }[family]
         tokenizer = tokenizer_class(word_piece_vocabulary())
+    elif family == "xlm_roberta":
+        proto = sentence_piece_proto("<pad>", ["<s>", "</s>", "<mask>"])
+        tokenizer = models.XLMRobertaTokenizer(proto)
     elif family == "deberta_v3":
         proto = sentence_piece_proto("[PAD]", ["[CLS]", "[SEP]"])
         tokenizer = models.DebertaV3Tokenizer(proto)
@@ -82,6 +85,9 @@ def make(family: str):
     common = dict(**SIZES, max_sequence_length=64)
     backbone = {
         "roberta": lambda: models.RobertaBackbone(vocabulary_size=size, **common),
+        "xlm_roberta": lambda: models.XLMRobertaBackbone(
+            vocabulary_size=size, **common
+        ),
         "distil_bert": lambda: models.DistilBertBackbone(
             vocabulary_size=size, **common
         ),
@@ -139,8 +145,9 @@ def test_a_teacher_trains_predicts_and_exports(family, glue_dir, tmp_path):
     np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_roberta_pairs_are_separated_by_two_end_tokens():
-    _, tokenizer = make("roberta")
+@pytest.mark.parametrize("family", ["roberta", "xlm_roberta"])
+def test_roberta_pairs_are_separated_by_two_end_tokens(family):
+    _, tokenizer = make(family)
     encoded = keras_bam.data.encode_texts((["ab"], ["cd"]), tokenizer, 32)
     ids = encoded.pad_batch([0])["token_ids"][0].tolist()
     start, end = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")

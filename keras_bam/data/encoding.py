@@ -10,6 +10,7 @@ import weakref
 import keras_hub
 import numpy as np
 
+from keras_bam.backbone_families import tokenizer_pair_separators
 from keras_bam.data.examples import TaskExamples
 
 logger = logging.getLogger(__name__)
@@ -362,8 +363,9 @@ def _encode_chunk(
 
 def pair_separators(tokenizer) -> int:
     """End tokens between a pair's two texts: RoBERTa's `<s> a </s></s> b </s>`
-    has two, the `[CLS] a [SEP] b [SEP]` of BERT's family one."""
-    return 2 if isinstance(tokenizer, keras_hub.models.RobertaTokenizer) else 1
+    has two, the `[CLS] a [SEP] b [SEP]` of BERT's family one (the tokenizer's
+    `BackboneFamily.pair_separators`)."""
+    return tokenizer_pair_separators(tokenizer)
 
 
 def _encode_texts(texts: tuple, tokenizer, max_length: int) -> EncodedExamples:
