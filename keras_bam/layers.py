@@ -281,7 +281,7 @@ class FirstToken(keras.layers.Layer):
 
     Example:
     ```python
-    first = keras_bam.FirstToken()(backbone.output)  # (batch, hidden)
+    first = keras_bam.layers.FirstToken()(backbone.output)  # (batch, hidden)
     ```
     """
 
