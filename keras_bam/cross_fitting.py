@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_bam.backbones import new_backbone_and_tokenizer
+from keras_bam.backend import release_freed_memory
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.recipes import FineTuningRecipe
 from keras_bam.tasks import GlueTask
@@ -212,6 +213,7 @@ def cross_fit_teacher(
         )
         del run
         keras.backend.clear_session()
+        release_freed_memory()
 
     paths = {}
     for split, predictions in assembled.items():

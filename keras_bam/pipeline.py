@@ -11,6 +11,7 @@ import keras
 
 from keras_bam.backbones import new_backbone_and_tokenizer
 from keras_bam.backend import is_chief
+from keras_bam.backend import release_freed_memory
 from keras_bam.export import export_saved_model
 from keras_bam.io_utils import save_dev_outputs
 from keras_bam.io_utils import written_by_chief
@@ -183,6 +184,7 @@ def run_glue(
             task, folder, data, backbone, tokenizer, teacher_recipe, verbose
         )
         keras.backend.clear_session()
+        release_freed_memory()
     student_summaries = {}
     for name in students:
         student_summaries[name] = glue_student(
@@ -198,6 +200,7 @@ def run_glue(
             verbose=verbose,
         )
         keras.backend.clear_session()
+        release_freed_memory()
 
     dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
     dev_metrics.update({n: s["dev_metrics"] for n, s in student_summaries.items()})

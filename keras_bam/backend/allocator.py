@@ -1,9 +1,10 @@
-"""The C allocator under both backends: large freed buffers go back to the system."""
+"""The C allocator under both backends: freed memory goes back to the system."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 
 # glibc's `mallopt` parameter for the mmap threshold (malloc.h).
 _M_MMAP_THRESHOLD = -3
@@ -44,3 +45,33 @@ def release_large_buffers(min_bytes: int = 4 * 2**20) -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return bool(mallopt(_M_MMAP_THRESHOLD, int(min_bytes)))
+
+
+def release_freed_memory() -> bool:
+    """Collects Python's garbage, then returns the C allocator's free memory
+    to the system (glibc's `malloc_trim`).
+
+    A model trained and dropped leaves its freed buffers in the allocator's
+    heap, resident, in holes that the next model's buffers of other sizes
+    do not all fill: so each phase of a run (a teacher, a student) would start
+    higher than the last. `run_glue` calls this between them (after
+    `keras.backend.clear_session()`). Python has no binding for `malloc_trim`,
+    hence `ctypes`; elsewhere than glibc only the garbage is collected.
+
+    Returns:
+        Whether the allocator returned memory (glibc's answer).
+
+    Example:
+    ```python
+    del model
+    keras.backend.clear_session()
+    keras_bam.backend.release_freed_memory()
+    ```
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    return bool(trim(0))
