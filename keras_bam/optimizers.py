@@ -7,6 +7,7 @@ import re
 import keras
 from keras import ops
 
+from keras_bam.backbone_families import BACKBONE_FAMILIES
 from keras_bam.backbone_families import layerwise_decay_names
 from keras_bam.backend import all_reduce_sum
 from keras_bam.backend import dense
@@ -77,6 +78,9 @@ def check_lr_multipliers(rules, variables):
     unplaced = [v.path for v in variables if not any(sub in v.path for sub, _ in rules)]
     if unplaced:
         shared = any("inner_layer_" in path for path in unplaced)
+        families = [
+            f.backbone_class for f in BACKBONE_FAMILIES.values() if not f.shared_layers
+        ]
         raise ValueError(
             f"Layer-wise learning-rate decay has no layer for {len(unplaced)} "
             f"variable(s): {unplaced[:10]}{' ...' if len(unplaced) > 10 else ''}. "
@@ -84,10 +88,10 @@ def check_lr_multipliers(rules, variables):
                 "ALBERT shares one layer's weights across its depth, so its "
                 "layers have no depth to decay by; "
                 if shared
-                else "It knows the layer names of KerasHub's BERT, RoBERTa, "
-                "DistilBERT, ELECTRA and DeBERTa-v3 (token_embedding, "
-                "transformer_layer_<i>, pooled_dense, ...) and keras-bam's task "
-                "heads; "
+                else "It knows the layer names of KerasHub's "
+                f"{', '.join(families)} (token_embedding, transformer_layer_<i>, "
+                "pooled_dense, ...; keras_bam.backbone_families) and keras-bam's "
+                "task heads; "
             )
             + "use layerwise_decay=1.0 to train every variable at the full rate."
         )
