@@ -131,6 +131,15 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
         "0, the default: the allocator's own behaviour",
     )
     parser.add_argument(
+        "--malloc-arenas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the C allocator's heaps shared by the backend's threads "
+        "(keras_bam.backend.limit_malloc_arenas): fewer hold less memory; "
+        "default: one per CPU core; 0: glibc's own (8 per core)",
+    )
+    parser.add_argument(
         "--cpu-allocator",
         choices=CPU_ALLOCATORS,
         default=None,

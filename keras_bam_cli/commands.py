@@ -19,9 +19,12 @@ from keras_bam_cli.arguments import fit_verbosity
 
 
 def prepare_run(args) -> None:
-    """Turns on op determinism and joins the cluster the options name (before
-    the backend runs anything), then `enable_compilation_cache`; sets the C
-    allocator's threshold (`release_large_buffers`)."""
+    """Sets the C allocator's heaps (`limit_malloc_arenas`) and threshold
+    (`release_large_buffers`), turns on op determinism and joins the cluster
+    the options name (before the backend runs anything), then
+    `enable_compilation_cache`."""
+    if args.malloc_arenas != 0:
+        keras_bam.backend.limit_malloc_arenas(args.malloc_arenas)
     if args.release_large_buffers > 0:
         keras_bam.backend.release_large_buffers(args.release_large_buffers * 2**20)
     if args.deterministic:

@@ -56,6 +56,7 @@ def test_student_names_match_the_library():
 def test_release_large_buffers_is_opt_in(monkeypatch):
     calls = []
     monkeypatch.setattr(keras_bam.backend, "release_large_buffers", calls.append)
+    monkeypatch.setattr(keras_bam.backend, "limit_malloc_arenas", lambda count: None)
     parser = glue_parser()
     for options in ([], ["--paper"], ["--release-large-buffers", "0"]):
         prepare_run(parser.parse_args(["--compilation-cache", "none", *options]))
@@ -65,6 +66,15 @@ def test_release_large_buffers_is_opt_in(monkeypatch):
         )
     )
     assert calls == [8 * 2**20]
+
+
+def test_malloc_arenas_one_per_core_unless_chosen(monkeypatch):
+    calls = []
+    monkeypatch.setattr(keras_bam.backend, "limit_malloc_arenas", calls.append)
+    parser = glue_parser()
+    for options in ([], ["--malloc-arenas", "3"], ["--malloc-arenas", "0"]):
+        prepare_run(parser.parse_args(["--compilation-cache", "none", *options]))
+    assert calls == [None, 3]  # None: one per core; 0: glibc's own, not called.
 
 
 def test_cpu_allocator_is_tensorflows_own_unless_chosen(monkeypatch):

@@ -4,6 +4,7 @@ or below both (the C allocator).
 Everything else uses `keras.ops`.
 """
 
+from keras_bam.backend.allocator import limit_malloc_arenas
 from keras_bam.backend.allocator import release_freed_memory
 from keras_bam.backend.allocator import release_large_buffers
 from keras_bam.backend.compilation import bucket_step

@@ -1,13 +1,28 @@
-"""The C allocator under both backends: freed memory goes back to the system."""
+"""The C allocator under both backends: freed memory goes back to the system,
+and threads share their heaps."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import gc
+import os
 
-# glibc's `mallopt` parameter for the mmap threshold (malloc.h).
+# glibc's `mallopt` parameters (malloc.h).
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def _libc(name: str, *argtypes):
+    """The C library's function `name`, or None where there is none (not
+    glibc). Python has no binding for glibc's allocator settings, hence
+    `ctypes`."""
+    try:
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = argtypes
+    return function
 
 
 def release_large_buffers(min_bytes: int = 4 * 2**20) -> bool:
@@ -24,8 +39,7 @@ def release_large_buffers(min_bytes: int = 4 * 2**20) -> bool:
     their own, at the cost of the kernel zeroing fresh pages for each new
     buffer (figures in `benchmarks/README.md`, "Peak memory").
 
-    Python has no binding for `mallopt`, hence `ctypes`. Elsewhere than glibc
-    (macOS, musl, Windows) this does nothing.
+    Elsewhere than glibc (macOS, musl, Windows) this does nothing.
 
     Args:
         min_bytes: the smallest allocation mapped on its own.
@@ -38,13 +52,38 @@ def release_large_buffers(min_bytes: int = 4 * 2**20) -> bool:
     keras_bam.backend.release_large_buffers()  # At program start, before training.
     ```
     """
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(min_bytes)))
+    mallopt = _libc("mallopt", ctypes.c_int, ctypes.c_int)
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, int(min_bytes)))
+
+
+def limit_malloc_arenas(count: int | None = None) -> bool:
+    """Caps the C allocator's arenas (its separate heaps) at `count`, one per
+    CPU core by default.
+
+    glibc gives each new thread that allocates a heap of its own, up to eight
+    per core; the backends' thread pools run a step's kernels on many
+    threads, and each heap keeps the buffers freed in it for its own threads,
+    so resident memory grows with the number of heaps rather than with what is
+    alive. Fewer heaps share their freed buffers (figures in
+    `benchmarks/README.md`, "Peak memory"). glibc fixes its limit once it has
+    eight heaps, so this takes effect only when called before the backend
+    runs its first operation (importing it is fine). Elsewhere than glibc it
+    does nothing.
+
+    Args:
+        count: the most arenas; `None`: the number of CPU cores.
+
+    Returns:
+        Whether the setting took effect.
+
+    Example:
+    ```python
+    keras_bam.backend.limit_malloc_arenas()  # At program start, before training.
+    ```
+    """
+    count = count or os.cpu_count() or 1
+    mallopt = _libc("mallopt", ctypes.c_int, ctypes.c_int)
+    return bool(mallopt and mallopt(_M_ARENA_MAX, int(count)))
 
 
 def release_freed_memory() -> bool:
@@ -55,8 +94,8 @@ def release_freed_memory() -> bool:
     heap, resident, in holes that the next model's buffers of other sizes
     do not all fill: so each phase of a run (a teacher, a student) would start
     higher than the last. `run_glue` calls this between them (after
-    `keras.backend.clear_session()`). Python has no binding for `malloc_trim`,
-    hence `ctypes`; elsewhere than glibc only the garbage is collected.
+    `keras.backend.clear_session()`). Elsewhere than glibc only the garbage
+    is collected.
 
     Returns:
         Whether the allocator returned memory (glibc's answer).
@@ -69,9 +108,5 @@ def release_freed_memory() -> bool:
     ```
     """
     gc.collect()
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError, TypeError):
-        return False
-    trim.argtypes = (ctypes.c_size_t,)
-    return bool(trim(0))
+    trim = _libc("malloc_trim", ctypes.c_size_t)
+    return bool(trim and trim(0))

@@ -243,8 +243,12 @@ def _compiled_tokenize(tokenizer):
     if tokenizer not in _compiled:
         import tensorflow as tf
 
+        # The cached function reaches its tokenizer through a weak reference:
+        # a strong one would keep the key of this weak dictionary, and with it
+        # every tokenizer ever used (its vocabulary, its traced graph), alive.
+        owner = weakref.ref(tokenizer)
         compiled = tf.function(
-            tokenizer.tokenize,
+            lambda texts: owner().tokenize(texts),
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
         _compiled[tokenizer] = lambda texts: compiled(tf.constant(texts, tf.string))

@@ -1,4 +1,5 @@
-"""release_large_buffers: freed activation-sized buffers leave the process."""
+"""The C allocator: freed activation-sized buffers leave the process, threads
+share a bounded number of heaps."""
 
 import os
 import platform
@@ -108,3 +109,59 @@ def test_freed_memory_leaves_the_process_when_released():
     freed, released = map(float, out.stdout.strip().splitlines()[-1].split())
     assert freed > 200
     assert released < 40
+
+
+ARENAS_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, ctypes.util, importlib.util, os, re, sys, tempfile, threading
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("allocator", sys.argv[1])
+    allocator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(allocator)
+    if sys.argv[2] == "limit":
+        assert allocator.limit_malloc_arenas(2)
+
+    def allocate():
+        kept = [np.ones(2**12) for _ in range(50)]  # 32 KiB each, from its heap.
+        barrier.wait()  # All threads alive at once: none reuses another's heap.
+        del kept
+
+    barrier = threading.Barrier(12)
+    threads = [threading.Thread(target=allocate) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.fdopen.restype = ctypes.c_void_p
+    with tempfile.TemporaryFile() as f:
+        stream = libc.fdopen(os.dup(f.fileno()), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        f.seek(0)
+        print(len(re.findall(rb"<heap nr=", f.read())))
+    """
+)
+
+
+def _arenas(mode: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", ARENAS_SCRIPT, ALLOCATOR, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+    reason="glibc's allocator only",
+)
+def test_threads_share_at_most_the_arenas_allowed():
+    """Twelve threads allocating at once get heaps of their own by default (up
+    to eight per core); after `limit_malloc_arenas(2)`, two heaps in all."""
+    assert _arenas("default") > 2
+    assert _arenas("limit") == 2

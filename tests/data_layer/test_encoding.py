@@ -1,3 +1,6 @@
+import gc
+import weakref
+
 import keras_hub
 import numpy as np
 import pytest
@@ -109,3 +112,16 @@ def test_chunked_encoding_equals_one_chunk(glue_dir, tokenizer, task, length):
         np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
     with pytest.raises(ValueError, match="chunk_size must be positive"):
         keras_bam.data.encode_examples(dev, tokenizer, 48, chunk_size=0)
+
+
+def test_a_tokenizer_used_for_encoding_can_be_freed(glue_dir):
+    """Encoding caches the tokenizer's compiled kernel without keeping the
+    tokenizer (and its vocabulary and traced graph) alive once dropped: else
+    each teacher of a run, loading its own, would leave one behind."""
+    tokenizer = keras_bam.load_tokenizer()
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(8))
+    keras_bam.data.encode_examples(dev, tokenizer, 64)
+    ref = weakref.ref(tokenizer)
+    del tokenizer
+    gc.collect()
+    assert ref() is None
