@@ -203,7 +203,8 @@ def test_a_sequence_of_teachers_does_not_grow_memory(glue_dir, tokenizer, tmp_pa
     """Five tiny teachers in one process: after the first, resident memory grows
     by under 15 MiB per teacher. (On TensorFlow each `fit` used to keep its
     traced train step, about 50 MiB per tiny teacher, through TensorFlow's global
-    gradient registry; that registry must not grow either.)"""
+    gradient registry; that registry must not grow either, nor the number of
+    live Keras layers.)"""
     import gc
 
     from tests.conftest import make_tiny_backbone
@@ -213,7 +214,7 @@ def test_a_sequence_of_teachers_does_not_grow_memory(glue_dir, tokenizer, tmp_pa
         from tensorflow.python.framework import ops as tf_ops
 
         registry = tf_ops._gradient_registry._registry
-    resident, registered = [], []
+    resident, registered, layers = [], [], []
     for i in range(5):
         run = keras_bam.train_teacher(
             "rte",
@@ -231,7 +232,9 @@ def test_a_sequence_of_teachers_does_not_grow_memory(glue_dir, tokenizer, tmp_pa
         gc.collect()
         resident.append(_resident_mib())
         registered.append(None if registry is None else len(registry))
+        layers.append(sum(isinstance(o, keras.layers.Layer) for o in gc.get_objects()))
     per_teacher = (resident[-1] - resident[1]) / (len(resident) - 2)
     assert per_teacher < 15, resident
+    assert layers[-1] == layers[0], layers  # No finished teacher's layer lives on.
     if registry is not None:
         assert registered[-1] == registered[0], registered
