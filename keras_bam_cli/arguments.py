@@ -67,6 +67,14 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser, verbose_help: str):
 CPU_ALLOCATORS = ("bfc", "system")
 
 
+def non_negative_int(text: str) -> int:
+    """An option's whole number of 0 or more (argparse's error otherwise)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def set_cpu_allocator(args) -> None:
     """Chooses TensorFlow's CPU allocator (`--cpu-allocator`) through
     `TF_CPU_ALLOCATOR_USE_BFC`, which TensorFlow reads once, when it starts: so
@@ -132,7 +140,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     )
     parser.add_argument(
         "--malloc-arenas",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="the C allocator's heaps shared by the backend's threads "

@@ -75,6 +75,8 @@ def test_malloc_arenas_one_per_core_unless_chosen(monkeypatch):
     for options in ([], ["--malloc-arenas", "3"], ["--malloc-arenas", "0"]):
         prepare_run(parser.parse_args(["--compilation-cache", "none", *options]))
     assert calls == [None, 3]  # None: one per core; 0: glibc's own, not called.
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--malloc-arenas", "-1"])
 
 
 def test_cpu_allocator_is_tensorflows_own_unless_chosen(monkeypatch):

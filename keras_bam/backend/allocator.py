@@ -66,9 +66,9 @@ def limit_malloc_arenas(count: int | None = None) -> bool:
     so resident memory grows with the number of heaps rather than with what is
     alive. Fewer heaps share their freed buffers (figures in
     `benchmarks/README.md`, "Peak memory"). glibc fixes its limit once it has
-    eight heaps, so this takes effect only when called before the backend
-    runs its first operation (importing it is fine). Elsewhere than glibc it
-    does nothing.
+    more than eight heaps, so this takes effect only when called before the
+    backend runs its first operation (importing it is fine). Elsewhere than
+    glibc it does nothing.
 
     Args:
         count: the most arenas; `None`: the number of CPU cores.
@@ -76,11 +76,16 @@ def limit_malloc_arenas(count: int | None = None) -> bool:
     Returns:
         Whether the setting took effect.
 
+    Raises:
+        ValueError: if `count` is below 1.
+
     Example:
     ```python
     keras_bam.backend.limit_malloc_arenas()  # At program start, before training.
     ```
     """
+    if count is not None and count < 1:
+        raise ValueError(f"limit_malloc_arenas: count must be 1 or more, not {count}.")
     count = count or os.cpu_count() or 1
     mallopt = _libc("mallopt", ctypes.c_int, ctypes.c_int)
     return bool(mallopt and mallopt(_M_ARENA_MAX, int(count)))

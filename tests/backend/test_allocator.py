@@ -165,3 +165,8 @@ def test_threads_share_at_most_the_arenas_allowed():
     to eight per core); after `limit_malloc_arenas(2)`, two heaps in all."""
     assert _arenas("default") > 2
     assert _arenas("limit") == 2
+
+
+def test_arena_count_must_be_positive():
+    with pytest.raises(ValueError, match="count must be 1 or more"):
+        keras_bam.backend.limit_malloc_arenas(0)
