@@ -1,4 +1,9 @@
-"""Out-of-fold teacher predictions: the teacher never predicts what it trained on."""
+"""Out-of-fold teacher predictions: the teacher never predicts what it trained on.
+
+A fine-tuned teacher's in-sample predictions are nearly one-hot (it has fit
+them), which leaves the student little "dark knowledge" to learn from; the
+out-of-fold ones carry the teacher's real uncertainty.
+"""
 
 from __future__ import annotations
 
@@ -139,11 +144,9 @@ def cross_fit_teacher(
 
     The training set is cut into `folds` parts; for each part a teacher is
     fine-tuned on the other parts and predicts the held-out one, so every
-    training example gets a prediction from a teacher that never saw it. A
-    fine-tuned teacher's in-sample predictions are nearly one-hot (it has fit
-    them), which leaves the student little "dark knowledge" to learn from; the
-    out-of-fold ones carry the teacher's real uncertainty. Tasks trained on both
-    text orders keep an example and its swap in the same fold. The result is
+    training example gets a prediction from a teacher that never saw it. Tasks
+    trained on both text orders keep an example and its swap in the same fold.
+    The result is
     written where `train_teacher` writes its predictions
     (`output_dir/<task>_train_teacher.npz`, `..._train_swapped_teacher.npz`), so
     `train_student(teacher_dir=<parent of output_dir>)` uses it unchanged.
@@ -180,6 +183,51 @@ def cross_fit_teacher(
     folder = TeacherFolder(output_dir, task.name)
     data = with_keywords(data or DataSettings(), data_fields)
     check_all_used(data_fields, "cross_fit_teacher")
+    assembled, in_sample, fold_dev_metrics, seconds, train = _fit_folds(
+        task, folds, fold_seed, backbone, tokenizer, recipe, folder, data, verbose
+    )
+    result = CrossFitRun(
+        task=task,
+        folds=folds,
+        predictions_paths=_save_assembled(assembled, folder, folds, fold_seed),
+        fold_dev_metrics=fold_dev_metrics,
+        in_sample={k: float(np.mean([s[k] for s in in_sample])) for k in in_sample[0]},
+        out_of_fold=prediction_statistics(
+            task, assembled["train"].outputs, train.labels
+        ),
+        train_seconds=seconds,
+    )
+    with open(folder.cross_fit_summary, "w") as f:
+        json.dump({**result.summary(), "recipe": recipe.to_dict()}, f, indent=2)
+    return result
+
+
+def _take_held_out(task, assembled: dict, paths: dict, held_out, labels) -> dict:
+    """Copies a fold teacher's predictions of its held-out examples into
+    `assembled` (split name to `TeacherPredictions`, the first fold's
+    predictions as the start); returns the fold teacher's
+    `prediction_statistics` on the training examples it fit."""
+    for split, path in paths.items():
+        predictions = TeacherPredictions.load(path)
+        if split not in assembled:
+            assembled[split] = predictions
+            assembled[split].outputs = predictions.outputs.copy()
+        else:
+            assembled[split].outputs[held_out] = predictions.outputs[held_out]
+        if split == "train":
+            statistics = prediction_statistics(
+                task, predictions.outputs[~held_out], labels[~held_out]
+            )
+    return statistics
+
+
+def _fit_folds(
+    task, folds, fold_seed, backbone, tokenizer, recipe, folder, data, verbose
+):
+    """Fine-tunes one teacher per fold on the other folds; returns the assembled
+    out-of-fold predictions (split name to `TeacherPredictions`), each fold's
+    in-sample statistics and dev metrics, the summed training time and the
+    training set."""
     fold_of = None
     assembled, in_sample, fold_dev_metrics, seconds = {}, [], [], 0.0
     for fold in range(folds):
@@ -214,41 +262,14 @@ def cross_fit_teacher(
         del run
         keras.backend.clear_session()
         release_freed_memory()
+    return assembled, in_sample, fold_dev_metrics, seconds, train
 
+
+def _save_assembled(assembled: dict, folder, folds: int, fold_seed: int) -> dict:
+    """Writes the assembled out-of-fold predictions where `train_teacher` writes
+    its own, marked with the folds; returns split name to path."""
     paths = {}
     for split, predictions in assembled.items():
         predictions.metadata.update(cross_fitted_folds=folds, fold_seed=fold_seed)
         paths[split] = predictions.save(folder.predictions(split))
-    result = CrossFitRun(
-        task=task,
-        folds=folds,
-        predictions_paths=paths,
-        fold_dev_metrics=fold_dev_metrics,
-        in_sample={k: float(np.mean([s[k] for s in in_sample])) for k in in_sample[0]},
-        out_of_fold=prediction_statistics(
-            task, assembled["train"].outputs, train.labels
-        ),
-        train_seconds=seconds,
-    )
-    with open(folder.cross_fit_summary, "w") as f:
-        json.dump({**result.summary(), "recipe": recipe.to_dict()}, f, indent=2)
-    return result
-
-
-def _take_held_out(task, assembled: dict, paths: dict, held_out, labels) -> dict:
-    """Copies a fold teacher's predictions of its held-out examples into
-    `assembled` (split name to `TeacherPredictions`, the first fold's
-    predictions as the start); returns the fold teacher's
-    `prediction_statistics` on the training examples it fit."""
-    for split, path in paths.items():
-        predictions = TeacherPredictions.load(path)
-        if split not in assembled:
-            assembled[split] = predictions
-            assembled[split].outputs = predictions.outputs.copy()
-        else:
-            assembled[split].outputs[held_out] = predictions.outputs[held_out]
-        if split == "train":
-            statistics = prediction_statistics(
-                task, predictions.outputs[~held_out], labels[~held_out]
-            )
-    return statistics
+    return paths

@@ -124,19 +124,14 @@ def run_glue(
 ) -> GlueRun:
     """Runs BAM on GLUE tasks: teachers, then students, then the dev table.
 
-    1. One single-task teacher per task (`train_teacher`), which writes its
-       predictions over the training set (both text orders for MRPC and STS-B).
-       A teacher already in `output_dir/teachers/<task>` is reused.
-    2. Each student of `students` (`train_student`): `"multitask"` (gold labels
-       only), `"bam"` (teacher annealing), `"distilled"` (fixed teacher weight),
-       `"uninformative"` (the control: annealing towards a uniform teacher).
-       Students checkpoint into `output_dir/students/<name>/checkpoint`: a run
-       started again resumes an interrupted student at the same step, λ and data
-       position, and skips finished ones.
-    3. For each student: the `.keras` model, a SavedModel with a serving signature
-       per task (`export`), and GLUE's test submission files (`submission`).
-    4. The dev table of teachers and students, written to `dev_table.md` and
-       `results.json`.
+    1. One teacher per task (`train_teacher`) and its training-set predictions;
+       a teacher already in `output_dir/teachers/<task>` is reused.
+    2. Each student of `students` (`train_student`; see `STUDENTS`), checkpointed
+       in `output_dir/students/<name>/checkpoint`: a run started again resumes
+       an interrupted student and skips finished ones.
+    3. For each student: the `.keras` model, a SavedModel with a serving
+       signature per task (`export`), GLUE's test files (`submission`).
+    4. The dev table of all systems, in `dev_table.md` and `results.json`.
 
     Args:
         tasks: the GLUE tasks.
@@ -186,37 +181,36 @@ def run_glue(
         keras.backend.clear_session()
         release_freed_memory()
     student_summaries = {}
+    outputs = dict(export=export, submission=submission)
+    options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
     for name in students:
         student_summaries[name] = glue_student(
-            name,
-            tasks,
-            folder,
-            data,
-            backbone,
-            tokenizer,
-            student_recipe,
-            outputs=dict(export=export, submission=submission),
-            save_every=save_every,
-            verbose=verbose,
+            name, tasks, folder, data, backbone, tokenizer, student_recipe, **options
         )
         keras.backend.clear_session()
         release_freed_memory()
-
-    dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
-    dev_metrics.update({n: s["dev_metrics"] for n, s in student_summaries.items()})
-    scores = {system: glue_scores(metrics) for system, metrics in dev_metrics.items()}
-    result = GlueRun(
-        tasks=[t.name for t in tasks],
-        teachers=teachers,
-        students=student_summaries,
-        table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
-        output_dir=folder.path,
-    )
+    result, scores, dev_metrics = glue_run(tasks, folder, teachers, student_summaries)
     if is_chief():
         write_glue_results(
             folder, result, scores, dev_metrics, (teacher_recipe, student_recipe), data
         )
     return result
+
+
+def glue_run(tasks, folder, teachers: dict, students: dict) -> tuple:
+    """`run_glue`'s result from its teachers' and students' summaries:
+    `(GlueRun, system name to GLUE scores, system name to dev metrics)`."""
+    dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
+    dev_metrics.update({n: s["dev_metrics"] for n, s in students.items()})
+    scores = {system: glue_scores(metrics) for system, metrics in dev_metrics.items()}
+    result = GlueRun(
+        tasks=[t.name for t in tasks],
+        teachers=teachers,
+        students=students,
+        table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
+        output_dir=folder.path,
+    )
+    return result, scores, dev_metrics
 
 
 def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> None:

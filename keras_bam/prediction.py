@@ -163,15 +163,7 @@ def write_teacher_predictions(
     outputs_path = os.path.join(partial, "outputs.npy")
     progress_path = os.path.join(partial, "progress.json")
     n, width = len(examples), examples.task.num_outputs
-    key = {
-        "content_hash": examples.content_hash(),
-        "num_examples": n,
-        "num_outputs": width,
-        "chunk_size": int(chunk_size),
-        "weights_sha256": arrays_sha256(
-            {str(i): np.asarray(w) for i, w in enumerate(model.get_weights())}
-        ),
-    }
+    key = _progress_key(model, examples, chunk_size)
     if not is_chief():  # Another process writes the file; this one takes part.
         for start in range(0, n, chunk_size):
             predict_outputs(
@@ -204,6 +196,20 @@ def write_teacher_predictions(
     written = predictions.save(path)
     shutil.rmtree(partial, ignore_errors=True)
     return written
+
+
+def _progress_key(model, examples: TaskExamples, chunk_size: int) -> dict:
+    """What a partial run must match to be resumed: the examples, the chunking
+    and the model's weights."""
+    return {
+        "content_hash": examples.content_hash(),
+        "num_examples": len(examples),
+        "num_outputs": examples.task.num_outputs,
+        "chunk_size": int(chunk_size),
+        "weights_sha256": arrays_sha256(
+            {str(i): np.asarray(w) for i, w in enumerate(model.get_weights())}
+        ),
+    }
 
 
 def _resume(outputs_path: str, progress_path: str, key: dict):

@@ -142,27 +142,7 @@ def paired_bootstrap_over_tasks(
         {"rte": [teacher_seed0, teacher_seed1]}, {"rte": rte_score})
     ```
     """
-    tasks = list(labels)
-    if not tasks:
-        raise ValueError("No tasks.")
-    data = {}
-    for task in tasks:
-        y = np.asarray(labels[task])
-        runs = []
-        for name, predictions in (("A", predictions_a), ("B", predictions_b)):
-            if task not in predictions or not len(predictions[task]):
-                raise ValueError(f"System {name} has no predictions for {task!r}.")
-            arrays = [np.asarray(p) for p in predictions[task]]
-            bad = [len(p) for p in arrays if len(p) != len(y)]
-            if bad or len(y) == 0:
-                where = f" {task!r}" if task else ""
-                got = bad[0] if bad else 0
-                raise ValueError(
-                    f"Need predictions for each of the {len(y)}{where} examples "
-                    f"from both systems, got a run of system {name} with {got}."
-                )
-            runs.append(arrays)
-        data[task] = (y, runs[0], runs[1])
+    data = _paired_runs(labels, predictions_a, predictions_b)
 
     def difference(samples):
         total = 0.0
@@ -190,3 +170,30 @@ def paired_bootstrap_over_tasks(
         "p_value": float(min(1.0, 2.0 * other_side)),
         "num_resamples": int(num_resamples),
     }
+
+
+def _paired_runs(labels: dict, predictions_a: dict, predictions_b: dict) -> dict:
+    """Task name to `(labels, runs of A, runs of B)` as arrays; a `ValueError`
+    names the task and system of a missing or misshapen run."""
+    tasks = list(labels)
+    if not tasks:
+        raise ValueError("No tasks.")
+    data = {}
+    for task in tasks:
+        y = np.asarray(labels[task])
+        runs = []
+        for name, predictions in (("A", predictions_a), ("B", predictions_b)):
+            if task not in predictions or not len(predictions[task]):
+                raise ValueError(f"System {name} has no predictions for {task!r}.")
+            arrays = [np.asarray(p) for p in predictions[task]]
+            bad = [len(p) for p in arrays if len(p) != len(y)]
+            if bad or len(y) == 0:
+                where = f" {task!r}" if task else ""
+                got = bad[0] if bad else 0
+                raise ValueError(
+                    f"Need predictions for each of the {len(y)}{where} examples "
+                    f"from both systems, got a run of system {name} with {got}."
+                )
+            runs.append(arrays)
+        data[task] = (y, runs[0], runs[1])
+    return data

@@ -103,18 +103,14 @@ def train_student(
 
     Args:
         tasks: the GLUE tasks.
-        teacher_dir: the folder holding `<task>/<task>_train_teacher.npz` (and
-            `<task>_train_swapped_teacher.npz` for tasks trained on both orders),
-            as `train_teacher` writes them; or a list of such folders, one per
-            teacher (e.g. teachers of several seeds), whose predictions are
-            combined per task (`teacher_combination`). Not needed with
-            `teachers` other than `"given"`.
+        teacher_dir: the folder of `train_teacher`'s task folders
+            (`<task>/<task>_train_teacher.npz`, ...), or a list of such folders
+            (e.g. teachers of several seeds) whose predictions are combined per
+            task (`teacher_combination`); only for `teachers="given"`.
         backbone: a backbone spec or model (see `train_teacher`).
         tokenizer: the tokenizer, with a backbone model.
-        recipe: BAM's multi-task recipe by default (lr 1e-4, batch 128, 6
-            epochs); for one task (a born-again single-task student) BAM's
-            single-task recipe, as BAM switches to it (lr 5e-5, batch 32, 3
-            epochs). Its `batching` is BAM's random batches by default.
+        recipe: BAM's multi-task recipe by default; for one task (a born-again
+            single-task student) BAM's single-task recipe, as BAM switches.
         distillation: what the student learns from (`DistillationSettings`:
             BAM's teacher annealing by default), or its mode alone
             (`"annealed"`, `"fixed"`, `"gold"`).
@@ -125,10 +121,9 @@ def train_student(
             arguments and folder resumes from it at the same step, λ and data
             position; `None`: no checkpoints.
         save_every: checkpoint every this many steps too.
-        callbacks: extra Keras callbacks. A `StopOnNonFiniteLoss` is added first
-            unless one is given: a NaN or infinite loss stops the run with a
-            `NonFiniteLossError` naming the task(s) and the global step, before a
-            checkpoint of the diverged weights is written.
+        callbacks: extra Keras callbacks, after a `StopOnNonFiniteLoss` unless
+            one is given (a NaN loss raises `NonFiniteLossError` before a
+            checkpoint of the diverged weights is written).
         verbose: `fit`'s verbosity.
         **fields: `DistillationSettings` fields (`teachers`, `mixing`,
             `weighting`, ...) and `DataSettings` fields (`data_dir`,
@@ -154,52 +149,66 @@ def train_student(
         tasks, recipe, distillation, data, fields, teacher_dir
     )
     with distribution_scope(recipe.distribution):
-        backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
-        loader = data.loader(tokenizer, recipe.max_length)
-        parts, sizes = student_parts(
-            tasks, data, loader, recipe, settings, teacher_dirs
-        )
-        batches, multiples, weights = student_batches(
-            parts, tasks, sizes, recipe, settings, backbone_model
+        model, batches, loader, run_config, report = student_training(
+            tasks, backbone, tokenizer, recipe, settings, data, teacher_dirs
         )
         total_steps = recipe.epochs * len(batches)
-        model = student_model(
-            backbone_model, tokenizer, tasks, recipe, settings, weights, total_steps
-        )
         fit_callbacks = student_callbacks(callbacks, settings.distillation, total_steps)
-        position = (0, 0)
-        if checkpoint_dir is not None:
-            run_config = student_run_config(
-                tasks, recipe, settings, data, teacher_dirs, backbone_model
-            )
-            checkpoint = TrainingCheckpoint(
-                checkpoint_dir, len(batches), save_every, run_config=run_config
-            )
-            position = resume_position(checkpoint, model) or position
-            fit_callbacks.append(checkpoint)
+        position = checkpointed_position(
+            checkpoint_dir, save_every, batches, model, run_config, fit_callbacks
+        )
         start = time.perf_counter()
         history = fit_resumably(
             model, batches, recipe.epochs, fit_callbacks, position, verbose
         )
         train_seconds = time.perf_counter() - start
-        dev_metrics, dev_outputs = {}, {}
-        for task in tasks:
-            dev_metrics[task.name], dev_outputs[task.name] = evaluate_on_dev(
-                model, task, data, loader
-            )
+        dev_metrics, dev_outputs = evaluate_tasks_on_dev(model, tasks, data, loader)
         return StudentRun(
             tasks=tasks,
             model=model,
             history=history,
             dev_metrics=dev_metrics,
             glue_average=glue_scores(dev_metrics)["average"],
-            multiples=multiples,
-            task_weights=weights,
             train_seconds=train_seconds,
             padding_fraction=batches.padding_fraction,
-            schedule=student_schedule(sizes, batches, recipe, settings),
             dev_outputs=dev_outputs,
+            **report,
         )
+
+
+def student_training(
+    tasks, backbone, tokenizer, recipe, settings, data, teacher_dirs
+) -> tuple:
+    """The student's compiled model and training stream, inside the run's
+    distribution scope.
+
+    Returns:
+        `(model, batches, loader, run_config, report)`: the compiled
+        `student_model`, the `student_batches` stream, the run's `SplitLoader`,
+        the checkpoint's `student_run_config`, and the `StudentRun` fields
+        `multiples`, `task_weights` and `schedule`.
+    """
+    backbone_model, tokenizer, _ = prepared_backbone(backbone, tokenizer, recipe)
+    loader = data.loader(tokenizer, recipe.max_length)
+    parts, sizes = student_parts(tasks, data, loader, recipe, settings, teacher_dirs)
+    batches, multiples, weights = student_batches(
+        parts, tasks, sizes, recipe, settings, backbone_model
+    )
+    model = student_model(
+        backbone_model,
+        tokenizer,
+        tasks,
+        recipe,
+        settings,
+        weights,
+        recipe.epochs * len(batches),
+    )
+    run_config = student_run_config(
+        tasks, recipe, settings, data, teacher_dirs, backbone_model
+    )
+    schedule = student_schedule(sizes, batches, recipe, settings)
+    report = dict(multiples=multiples, task_weights=weights, schedule=schedule)
+    return model, batches, loader, run_config, report
 
 
 def student_schedule(sizes: dict, batches, recipe, settings) -> dict:
@@ -286,6 +295,31 @@ def student_batches(parts, tasks, sizes, recipe, settings, backbone_model) -> tu
         100 * batches.padding_fraction,
     )
     return batches, multiples, weights
+
+
+def checkpointed_position(
+    checkpoint_dir, save_every, batches, model, run_config: dict, callbacks: list
+) -> tuple:
+    """Adds a `TrainingCheckpoint` in `checkpoint_dir` (if any) to `callbacks`
+    and restores `model` from it; the `(epoch, batch)` to start from."""
+    if checkpoint_dir is None:
+        return (0, 0)
+    checkpoint = TrainingCheckpoint(
+        checkpoint_dir, len(batches), save_every, run_config=run_config
+    )
+    callbacks.append(checkpoint)
+    return resume_position(checkpoint, model) or (0, 0)
+
+
+def evaluate_tasks_on_dev(model, tasks, data, loader) -> tuple:
+    """`evaluate_on_dev` for each task's head: `(metrics, outputs)`, each task
+    name to that task's split name to metrics or outputs."""
+    metrics, outputs = {}, {}
+    for task in tasks:
+        metrics[task.name], outputs[task.name] = evaluate_on_dev(
+            model, task, data, loader
+        )
+    return metrics, outputs
 
 
 def resume_position(checkpoint: TrainingCheckpoint, model) -> tuple | None:

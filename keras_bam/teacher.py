@@ -102,6 +102,18 @@ class TeacherRun:
         }
 
 
+def teacher_recipe(recipe: FineTuningRecipe | None) -> FineTuningRecipe:
+    """`recipe`, BAM's single-task recipe by default; refuses micro-batches,
+    which only a student's `MultiTaskModel` splits."""
+    recipe = recipe or FineTuningRecipe.bam_single_task()
+    if recipe.micro_batches != 1:
+        raise ValueError(
+            "micro_batches is a student's setting (MultiTaskModel); a teacher "
+            f"trains whole batches: got micro_batches={recipe.micro_batches}."
+        )
+    return recipe
+
+
 def teacher_model(backbone_model, tokenizer, task, recipe, total_steps):
     """A teacher's `SingleTaskModel` on `backbone_model`, compiled with BAM's
     optimizer for `total_steps` and the task's loss."""
@@ -150,9 +162,8 @@ def train_teacher(
             the examples left out get out-of-sample predictions (see
             `cross_fit_teacher`).
         save_model: write `<task>_teacher.keras` into `output_dir`.
-        callbacks: extra Keras callbacks for `fit`. A `StopOnNonFiniteLoss` is
-            added first unless one is given: a NaN or infinite loss stops the run
-            with a `NonFiniteLossError` naming the task and step.
+        callbacks: extra Keras callbacks for `fit`, after a `StopOnNonFiniteLoss`
+            unless one is given (a NaN loss raises `NonFiniteLossError`).
         verbose: `fit`'s verbosity.
         **data_fields: `DataSettings` fields as keywords (`data_dir`,
             `train_limit`, ...), replacing `data`'s.
@@ -170,12 +181,7 @@ def train_teacher(
     """
     task = get_task(task)
     check_backend()
-    recipe = recipe or FineTuningRecipe.bam_single_task()
-    if recipe.micro_batches != 1:
-        raise ValueError(
-            "micro_batches is a student's setting (MultiTaskModel); a teacher "
-            f"trains whole batches: got micro_batches={recipe.micro_batches}."
-        )
+    recipe = teacher_recipe(recipe)
     data = with_keywords(data or DataSettings(), data_fields)
     check_all_used(data_fields, "train_teacher")
     with distribution_scope(recipe.distribution):
@@ -192,13 +198,10 @@ def train_teacher(
         model = teacher_model(
             backbone_model, tokenizer, task, recipe, recipe.epochs * len(train_batches)
         )
+        fit_callbacks = guarded_callbacks(callbacks)
         start = time.perf_counter()
         history = fit_resumably(
-            model,
-            train_batches,
-            recipe.epochs,
-            guarded_callbacks(callbacks),
-            verbose=verbose,
+            model, train_batches, recipe.epochs, fit_callbacks, verbose=verbose
         )
         train_seconds = time.perf_counter() - start
         dev_metrics, dev_outputs = evaluate_on_dev(model, task, data, loader)
@@ -213,13 +216,9 @@ def train_teacher(
             dev_outputs=dev_outputs,
         )
         if output_dir is not None:
+            folder = TeacherFolder(output_dir, task.name)
             write_teacher_files(
-                run,
-                recipe,
-                prediction_sets,
-                TeacherFolder(output_dir, task.name),
-                str(backbone_name),
-                save_model,
+                run, recipe, prediction_sets, folder, str(backbone_name), save_model
             )
         return run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -279,35 +280,23 @@ def multitask_batches(
     targets = dict(
         teachers=teachers, combination=teacher_combination, temperature=temperature
     )
+    stream = functools.partial(
+        _stream,
+        tasks=tasks,
+        multiples=multiples,
+        targets=targets,
+        batch_size=batch_size,
+        buckets=buckets,
+        batching=batching,
+        packing=packing,
+    )
     if mixing == "mixed":
-        return _stream(
-            parts,
-            tasks,
-            multiples,
-            targets,
-            batch_size,
-            buckets,
-            seed,
-            batching,
-            packing,
-        )
+        return stream(parts, seed=seed)
     streams = []
     for index, task in enumerate(tasks):
         task_parts = [p for p in parts if p.examples.task == task]
         if task_parts:
-            streams.append(
-                _stream(
-                    task_parts,
-                    tasks,
-                    multiples,
-                    targets,
-                    batch_size,
-                    buckets,
-                    seed + 1000 * index,
-                    batching,
-                    packing,
-                )
-            )
+            streams.append(stream(task_parts, seed=seed + 1000 * index))
     return InterleavedBatches(streams, seed=seed)
 
 

@@ -190,13 +190,8 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
     columns = _read_columns(task, layout, path, lines)
     label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
     # Locals, not attribute lookups, in the loop over every row.
-    count, text_columns, names, id_column = (
-        columns.count,
-        columns.text,
-        columns.names,
-        columns.ids,
-    )
-    label_column = columns.label
+    count, text_columns, names = columns.count, columns.text, columns.names
+    id_column, label_column = columns.ids, columns.label
     texts = [[] for _ in text_columns]
     labels, ids, line_numbers = [], [], []
     rows_read = 0
