@@ -1,0 +1,133 @@
+"""A short fixed-seed run whose every output a refactor must leave bit for bit.
+
+Runs `run_glue` (RTE and STS-B teachers, a multi-task and a BAM student, with
+checkpoints) and a 2-fold `cross_fit_teacher` on a tiny random BERT, then stores
+every array it wrote (teacher predictions, dev outputs, both students' weights,
+out-of-fold predictions) in `<out>/arrays.npz`. Run it at the commit before a
+refactor and after it, then compare:
+
+    git worktree add /tmp/before HEAD
+    PYTHONPATH=/tmp/before python benchmarks/fixed_seed_run.py run /tmp/fixed-before
+    python benchmarks/fixed_seed_run.py run /tmp/fixed-after
+    python benchmarks/fixed_seed_run.py compare /tmp/fixed-before /tmp/fixed-after
+
+(`PYTHONPATH` picks the worktree's `keras_bam` over the installed one.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+DEFAULT_GLUE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "glue")
+
+
+def tiny_backbone():
+    """A 2-layer random BERT with MiniLM's vocabulary, the same each call."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=30522,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=128,
+    )
+
+
+def run(glue_dir: str, out: str) -> None:
+    """The fixed-seed run into `out`; its arrays in `out/arrays.npz`."""
+    import keras
+
+    import keras_bam
+
+    tokenizer = keras_bam.load_tokenizer()
+    glue = keras_bam.run_glue(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        output_dir=out,
+        backbone=tiny_backbone,
+        tokenizer=tokenizer,
+        students=("multitask", "bam"),
+        teacher_recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8, seed=3),
+        student_recipe=keras_bam.FineTuningRecipe.bam_multi_task(
+            epochs=2, batch_size=16, seed=3
+        ),
+        train_limit=24,
+        eval_limit=8,
+        export=False,
+        submission=False,
+        save_every=2,
+        verbose=0,
+    )
+    keras_bam.cross_fit_teacher(
+        "rte",
+        os.path.join(out, "cross_fit", "rte"),
+        folds=2,
+        backbone=tiny_backbone,
+        tokenizer=tokenizer,
+        recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8, seed=1),
+        data_dir=glue_dir,
+        train_limit=20,
+        eval_limit=8,
+        verbose=0,
+    )
+    arrays = {}
+    for name in ("multitask", "bam"):
+        student = keras.saving.load_model(glue.students[name]["model_path"])
+        for index, weight in enumerate(student.get_weights()):
+            arrays[f"{name} weight {index}"] = weight
+    for root, _, files in os.walk(out):
+        for file in sorted(files):
+            if file.endswith(".npz") and file != "arrays.npz":
+                path = os.path.join(root, file)
+                with np.load(path, allow_pickle=True) as stored:
+                    for key in stored.files:
+                        if stored[key].dtype != object:
+                            arrays[f"{os.path.relpath(path, out)}:{key}"] = stored[key]
+    np.savez(os.path.join(out, "arrays.npz"), **arrays)
+    print(glue.table)
+    print(f"{len(arrays)} arrays in {os.path.join(out, 'arrays.npz')}")
+
+
+def compare(before: str, after: str) -> int:
+    """0 when the two runs' arrays are bit for bit equal, else 1 (and what differs)."""
+    with np.load(os.path.join(before, "arrays.npz")) as a:
+        with np.load(os.path.join(after, "arrays.npz")) as b:
+            only = sorted(set(a.files) ^ set(b.files))
+            differ = [
+                k for k in a.files if k in b.files and not np.array_equal(a[k], b[k])
+            ]
+            count = len(a.files)
+    for key in only:
+        print(f"in one run only: {key}")
+    for key in differ:
+        print(f"differs: {key}")
+    print(f"{count} arrays compared: {'equal' if not only + differ else 'NOT equal'}")
+    return 1 if only or differ else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run into a folder")
+    run_parser.add_argument("out")
+    run_parser.add_argument("--data-dir", default=DEFAULT_GLUE)
+    compare_parser = commands.add_parser("compare", help="compare two runs")
+    compare_parser.add_argument("before")
+    compare_parser.add_argument("after")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args.data_dir, args.out)
+        return 0
+    return compare(args.before, args.after)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
