@@ -87,10 +87,9 @@ def run(glue_dir: str, out: str) -> None:
         for file in sorted(files):
             if file.endswith(".npz") and file != "arrays.npz":
                 path = os.path.join(root, file)
-                with np.load(path, allow_pickle=True) as stored:
+                with np.load(path) as stored:
                     for key in stored.files:
-                        if stored[key].dtype != object:
-                            arrays[f"{os.path.relpath(path, out)}:{key}"] = stored[key]
+                        arrays[f"{os.path.relpath(path, out)}:{key}"] = stored[key]
     np.savez(os.path.join(out, "arrays.npz"), **arrays)
     print(glue.table)
     print(f"{len(arrays)} arrays in {os.path.join(out, 'arrays.npz')}")
