@@ -17,6 +17,7 @@ refactor and after it, then compare:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -95,8 +96,9 @@ def run(glue_dir: str, out: str) -> None:
     print(f"{len(arrays)} arrays in {os.path.join(out, 'arrays.npz')}")
 
 
-def compare(before: str, after: str) -> int:
-    """0 when the two runs' arrays are bit for bit equal, else 1 (and what differs)."""
+def compare(before: str, after: str, json_path: str | None = None) -> int:
+    """0 when the two runs' arrays are bit for bit equal, else 1 (and what
+    differs); with `json_path`, the comparison is also written there."""
     with np.load(os.path.join(before, "arrays.npz")) as a:
         with np.load(os.path.join(after, "arrays.npz")) as b:
             only = sorted(set(a.files) ^ set(b.files))
@@ -108,8 +110,22 @@ def compare(before: str, after: str) -> int:
         print(f"in one run only: {key}")
     for key in differ:
         print(f"differs: {key}")
-    print(f"{count} arrays compared: {'equal' if not only + differ else 'NOT equal'}")
-    return 1 if only or differ else 0
+    equal = not only and not differ
+    print(f"{count} arrays compared: {'equal' if equal else 'NOT equal'}")
+    if json_path:
+        record = {
+            "command": "python benchmarks/fixed_seed_run.py " + " ".join(sys.argv[1:]),
+            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "before": os.path.abspath(before),
+            "after": os.path.abspath(after),
+            "arrays": count,
+            "equal": equal,
+            "only_in_one": only,
+            "differ": differ,
+        }
+        with open(json_path, "w") as f:
+            json.dump(record, f, indent=2)
+    return 0 if equal else 1
 
 
 def main(argv=None) -> int:
@@ -121,11 +137,12 @@ def main(argv=None) -> int:
     compare_parser = commands.add_parser("compare", help="compare two runs")
     compare_parser.add_argument("before")
     compare_parser.add_argument("after")
+    compare_parser.add_argument("--json", help="write the comparison here too")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.data_dir, args.out)
         return 0
-    return compare(args.before, args.after)
+    return compare(args.before, args.after, args.json)
 
 
 if __name__ == "__main__":
