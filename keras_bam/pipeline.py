@@ -173,22 +173,14 @@ def run_glue(
         data = dataclasses.replace(data, cache_dir=folder.cache)
     teacher_recipe = teacher_recipe or FineTuningRecipe.bam_single_task()
     student_recipe = student_recipe or FineTuningRecipe.bam_multi_task()
-    teachers = {}
-    for task in tasks:
-        teachers[task.name] = glue_teacher(
-            task, folder, data, backbone, tokenizer, teacher_recipe, verbose
-        )
-        keras.backend.clear_session()
-        release_freed_memory()
-    student_summaries = {}
+    teachers = glue_teachers(
+        tasks, folder, data, backbone, tokenizer, teacher_recipe, verbose
+    )
     outputs = dict(export=export, submission=submission)
     options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
-    for name in students:
-        student_summaries[name] = glue_student(
-            name, tasks, folder, data, backbone, tokenizer, student_recipe, **options
-        )
-        keras.backend.clear_session()
-        release_freed_memory()
+    student_summaries = glue_students(
+        students, tasks, folder, data, backbone, tokenizer, student_recipe, **options
+    )
     result, scores, dev_metrics = glue_run(tasks, folder, teachers, student_summaries)
     if is_chief():
         write_glue_results(
@@ -234,6 +226,32 @@ def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> No
             "students": result.students,
         }
         json.dump(results, f, indent=2)
+
+
+def glue_teachers(tasks, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
+    """`run_glue`'s teachers: task name to `glue_teacher`'s summary, each
+    trained in a fresh Keras session, its memory given back after it."""
+    teachers = {}
+    for task in tasks:
+        teachers[task.name] = glue_teacher(
+            task, folder, data, backbone, tokenizer, recipe, verbose
+        )
+        keras.backend.clear_session()
+        release_freed_memory()
+    return teachers
+
+
+def glue_students(names, tasks, folder, data, backbone, tokenizer, recipe, **options):
+    """`run_glue`'s students: name to `glue_student`'s summary, each trained in
+    a fresh Keras session, its memory given back after it."""
+    students = {}
+    for name in names:
+        students[name] = glue_student(
+            name, tasks, folder, data, backbone, tokenizer, recipe, **options
+        )
+        keras.backend.clear_session()
+        release_freed_memory()
+    return students
 
 
 def finished_teacher(folder: TeacherFolder) -> dict | None:

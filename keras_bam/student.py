@@ -103,10 +103,9 @@ def train_student(
 
     Args:
         tasks: the GLUE tasks.
-        teacher_dir: the folder of `train_teacher`'s task folders
-            (`<task>/<task>_train_teacher.npz`, ...), or a list of such folders
-            (e.g. teachers of several seeds) whose predictions are combined per
-            task (`teacher_combination`); only for `teachers="given"`.
+        teacher_dir: the folder of `train_teacher`'s task folders, or a list of
+            them (e.g. teachers of several seeds) whose predictions are combined
+            per task (`teacher_combination`); for `teachers="given"`.
         backbone: a backbone spec or model (see `train_teacher`).
         tokenizer: the tokenizer, with a backbone model.
         recipe: BAM's multi-task recipe by default; for one task (a born-again
@@ -116,19 +115,16 @@ def train_student(
             (`"annealed"`, `"fixed"`, `"gold"`).
         data: where and how GLUE is read (`DataSettings`); the teachers'
             predictions must have been made for the same training examples.
-        checkpoint_dir: where to keep a `TrainingCheckpoint` (at every epoch end
-            and every `save_every` steps). A run started again with the same
-            arguments and folder resumes from it at the same step, λ and data
-            position; `None`: no checkpoints.
+        checkpoint_dir: where to keep a `TrainingCheckpoint` (at epoch ends and
+            every `save_every` steps); a run started again with the same arguments
+            resumes from it at the same step, λ and data position.
         save_every: checkpoint every this many steps too.
         callbacks: extra Keras callbacks, after a `StopOnNonFiniteLoss` unless
-            one is given (a NaN loss raises `NonFiniteLossError` before a
-            checkpoint of the diverged weights is written).
+            one is given (a NaN loss raises before a checkpoint is written).
         verbose: `fit`'s verbosity.
-        **fields: `DistillationSettings` fields (`teachers`, `mixing`,
-            `weighting`, ...) and `DataSettings` fields (`data_dir`,
-            `train_limit`, ...) as keywords, replacing those of `distillation`
-            and `data`.
+        **fields: `DistillationSettings` fields (`teachers`, `mixing`, ...) and
+            `DataSettings` fields (`data_dir`, `train_limit`, ...) as keywords,
+            replacing those of `distillation` and `data`.
 
     Returns:
         A `StudentRun`.
@@ -143,9 +139,7 @@ def train_student(
     print(run.glue_average, run.dev_metrics)
     ```
     """
-    tasks = [get_task(t) for t in tasks]
-    check_backend()
-    recipe, settings, data, teacher_dirs = student_settings(
+    tasks, recipe, settings, data, teacher_dirs = student_settings(
         tasks, recipe, distillation, data, fields, teacher_dir
     )
     with distribution_scope(recipe.distribution):
@@ -153,13 +147,13 @@ def train_student(
             tasks, backbone, tokenizer, recipe, settings, data, teacher_dirs
         )
         total_steps = recipe.epochs * len(batches)
-        fit_callbacks = student_callbacks(callbacks, settings.distillation, total_steps)
+        callbacks = student_callbacks(callbacks, settings.distillation, total_steps)
         position = checkpointed_position(
-            checkpoint_dir, save_every, batches, model, run_config, fit_callbacks
+            checkpoint_dir, save_every, batches, model, run_config, callbacks
         )
         start = time.perf_counter()
         history = fit_resumably(
-            model, batches, recipe.epochs, fit_callbacks, position, verbose
+            model, batches, recipe.epochs, callbacks, position, verbose
         )
         train_seconds = time.perf_counter() - start
         dev_metrics, dev_outputs = evaluate_tasks_on_dev(model, tasks, data, loader)
@@ -335,13 +329,16 @@ def resume_position(checkpoint: TrainingCheckpoint, model) -> tuple | None:
 
 
 def student_settings(tasks, recipe, distillation, data, fields, teacher_dir):
-    """`train_student`'s arguments resolved: the recipe (BAM's multi-task one
-    unless given), the distillation and data settings with `fields` applied
-    (a misspelt field raises `TypeError`), and the teacher folders as a list.
+    """`train_student`'s arguments resolved and checked (the backend too): the
+    `GlueTask`s, the recipe (BAM's multi-task one unless given), the
+    distillation and data settings with `fields` applied (a misspelt field
+    raises `TypeError`), and the teacher folders as a list.
 
     Returns:
-        `(recipe, distillation_settings, data_settings, teacher_dirs)`.
+        `(tasks, recipe, distillation_settings, data_settings, teacher_dirs)`.
     """
+    tasks = [get_task(t) for t in tasks]
+    check_backend()
     if recipe is None:
         recipe = (
             FineTuningRecipe.bam_single_task()
@@ -358,7 +355,7 @@ def student_settings(tasks, recipe, distillation, data, fields, teacher_dir):
     teacher_dirs = (
         list(teacher_dir) if isinstance(teacher_dir, (list, tuple)) else [teacher_dir]
     )
-    return recipe, settings, data, teacher_dirs
+    return tasks, recipe, settings, data, teacher_dirs
 
 
 def student_parts(tasks, data, loader, recipe, settings, teacher_dirs) -> tuple:

@@ -154,13 +154,11 @@ def train_teacher(
             default) or a backbone model.
         tokenizer: the tokenizer; loaded from `backbone` when it is a spec.
         recipe: the `FineTuningRecipe`; BAM's single-task recipe by default.
-        output_dir: where to write teacher predictions, the model and metrics
-            (a `TeacherFolder`'s files).
+        output_dir: where to write its `TeacherFolder` (predictions, model, metrics).
         data: where and how GLUE is read (`DataSettings`).
-        train_indices: fit on only these positions of the training set (after
-            `train_limit`); the predictions are still written for all of it, so
-            the examples left out get out-of-sample predictions (see
-            `cross_fit_teacher`).
+        train_indices: fit on only these training positions (after
+            `train_limit`); predictions are still written for all, so the ones
+            left out are out-of-sample (see `cross_fit_teacher`).
         save_model: write `<task>_teacher.keras` into `output_dir`.
         callbacks: extra Keras callbacks for `fit`, after a `StopOnNonFiniteLoss`
             unless one is given (a NaN loss raises `NonFiniteLossError`).
@@ -192,16 +190,13 @@ def train_teacher(
         prediction_sets, fit_encoded, fit_labels = teacher_training_sets(
             task, data, loader, recipe, train_indices
         )
-        train_batches = teacher_batches(
-            task, fit_encoded, fit_labels, recipe, backbone_model
-        )
-        model = teacher_model(
-            backbone_model, tokenizer, task, recipe, recipe.epochs * len(train_batches)
-        )
-        fit_callbacks = guarded_callbacks(callbacks)
+        batches = teacher_batches(task, fit_encoded, fit_labels, recipe, backbone_model)
+        total_steps = recipe.epochs * len(batches)
+        model = teacher_model(backbone_model, tokenizer, task, recipe, total_steps)
+        callbacks = guarded_callbacks(callbacks)
         start = time.perf_counter()
         history = fit_resumably(
-            model, train_batches, recipe.epochs, fit_callbacks, verbose=verbose
+            model, batches, recipe.epochs, callbacks, verbose=verbose
         )
         train_seconds = time.perf_counter() - start
         dev_metrics, dev_outputs = evaluate_on_dev(model, task, data, loader)
@@ -212,7 +207,7 @@ def train_teacher(
             dev_metrics=dev_metrics,
             train_seconds=train_seconds,
             train_examples_per_second=len(fit_encoded) * recipe.epochs / train_seconds,
-            padding_fraction=train_batches.padding_fraction,
+            padding_fraction=batches.padding_fraction,
             dev_outputs=dev_outputs,
         )
         if output_dir is not None:
