@@ -1,6 +1,6 @@
-"""Data parallelism on 2 virtual CPU devices computes what one device does."""
+"""Data parallelism on 2 virtual CPU devices computes what one device does
+(the runs: `distributed_runs`)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -8,118 +8,20 @@ import sys
 import numpy as np
 import pytest
 
+import keras_bam
 from tests.backend.matching import assert_student_matches
 from tests.conftest import ROOT
 
-# Runs in a fresh process: the device count must be set before the backend
-# starts. Trains a teacher per task (rte, stsb), then a BAM student on their
-# predictions (those of the one-device run, so that both students start from
-# the same targets); 36 training examples per task and batch 16, so that
-# batches of odd size are split over the devices too.
-SCRIPT = r"""
-import json, os, sys
-glue_dir, out, distribution, student_teachers = sys.argv[1:5]
-backend = os.environ["KERAS_BACKEND"]
-if distribution == "data_parallel" and backend == "jax":
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    )
-if distribution == "data_parallel" and backend == "tensorflow":
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
-import keras
-import keras_hub
-import numpy as np
-import keras_bam
 
-def backbone():  # A fresh one for each run: a run trains its backbone in place.
-    keras.utils.set_random_seed(0)
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=64, dropout=0.0,
-    )
-tokenizer = keras_bam.load_tokenizer()
-recipe = keras_bam.FineTuningRecipe(
-    epochs=2, batch_size=16, learning_rate=1e-3, dropout=0.0, max_length=64,
-    distribution=distribution,
-)
-common = dict(data_dir=glue_dir, tokenizer=tokenizer,
-              train_limit=36, eval_limit=20, verbose=0)
-result = {"devices": len(keras_bam.backend.data_parallel_devices())}
-for task in ("rte", "stsb"):
-    run = keras_bam.train_teacher(
-        task, recipe=recipe, output_dir=os.path.join(out, "teachers", task),
-        backbone=backbone(), save_model=False, **common)
-    result[f"teacher_{task}_loss"] = run.history["loss"]
-    result[f"teacher_{task}_dev"] = run.dev_outputs["dev"].tolist()
-    result[f"teacher_{task}_metrics"] = run.dev_metrics["dev"]
-    result[f"teacher_{task}_train"] = keras_bam.data.TeacherPredictions.load(
-        run.predictions_paths["train"]).outputs.tolist()
-
-class StepLog(keras.callbacks.Callback):
-    steps = []
-    def on_train_batch_end(self, batch, logs=None):
-        StepLog.steps.append({k: float(v) for k, v in logs.items()})
-
-student = keras_bam.train_student(
-    ["rte", "stsb"], teacher_dir=student_teachers,
-    recipe=keras_bam.FineTuningRecipe.bam_multi_task(
-        epochs=2, batch_size=16, learning_rate=1e-3, dropout=0.0, max_length=64,
-        distribution=distribution),
-    backbone=backbone(), callbacks=[StepLog()], weighting="proportional", **common)
-result["student_history"] = student.history
-result["student_steps"] = StepLog.steps
-result["student_dev"] = {t: o["dev"].tolist() for t, o in student.dev_outputs.items()}
-result["student_metrics"] = student.dev_metrics
-result["student_weights"] = [
-    float(np.abs(w).sum()) for w in student.model.get_weights()]
-with open(os.path.join(out, "result.json"), "w") as f:
-    json.dump(result, f)
-"""
-
-
-def _run(glue_dir, directory, distribution, student_teachers):
-    os.makedirs(directory)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SCRIPT,
-            glue_dir,
-            str(directory),
-            distribution,
-            str(student_teachers),
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=600,
-    )
-    with open(os.path.join(directory, "result.json")) as f:
-        return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def runs(glue_dir, tmp_path_factory):
-    base = tmp_path_factory.mktemp("distribution")
-    teachers = base / "none" / "teachers"
-    return {
-        name: _run(glue_dir, base / name, name, teachers)
-        for name in ("none", "data_parallel")
-    }
-
-
-def test_data_parallel_runs_on_two_devices(runs):
-    assert runs["none"]["devices"] == 1
-    assert runs["data_parallel"]["devices"] == 2
+def test_data_parallel_runs_on_two_devices(one_device_run, two_device_run):
+    assert one_device_run["result"]["devices"] == 1
+    assert two_device_run["result"]["devices"] == 2
 
 
 @pytest.mark.parametrize("task", ["rte", "stsb"])
-def test_teacher_matches_one_device(runs, task):
-    one, two = runs["none"], runs["data_parallel"]
-    for key in ("loss", "dev", "train"):
+def test_teacher_matches_one_device(one_device_run, two_device_run, task):
+    one, two = one_device_run["result"], two_device_run["result"]
+    for key in ("loss", "dev"):
         np.testing.assert_allclose(
             two[f"teacher_{task}_{key}"],
             one[f"teacher_{task}_{key}"],
@@ -127,11 +29,18 @@ def test_teacher_matches_one_device(runs, task):
             atol=1e-4,
             err_msg=key,
         )
+    train = [
+        keras_bam.data.TeacherPredictions.load(
+            keras_bam.data.teacher_predictions_path(run["dir"] / "teachers", task)
+        ).outputs
+        for run in (one_device_run, two_device_run)
+    ]
+    np.testing.assert_allclose(train[1], train[0], rtol=1e-3, atol=1e-4)
     _assert_same_metrics(two[f"teacher_{task}_metrics"], one[f"teacher_{task}_metrics"])
 
 
-def test_student_matches_one_device(runs):
-    one, two = runs["none"], runs["data_parallel"]
+def test_student_matches_one_device(one_device_run, two_device_run):
+    one, two = one_device_run["result"], two_device_run["result"]
     assert_student_matches(one, two)
     _assert_same_metrics(two["student_metrics"], one["student_metrics"])
 

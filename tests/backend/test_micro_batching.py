@@ -107,57 +107,11 @@ def test_micro_batches_are_saved_with_the_compiled_student(tmp_path):
         model.compile(optimizer="adam", micro_batches=0)
 
 
-# In a fresh process: the device count is set before the backend starts.
-DATA_PARALLEL = r"""
-import json, os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-if os.environ["KERAS_BACKEND"] == "tensorflow":
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
-import numpy as np
-import keras_bam
-from tests.backend.test_micro_batching import _train
-from tests.conftest import encoded_train_sample
-
-encoded = encoded_train_sample(
-    sys.argv[1], keras_bam.load_tokenizer(), ["mrpc", "stsb"], 30
-)
-whole_steps, whole = _train(encoded, 1, True, "sum")
-with keras_bam.backend.distribution_scope("data_parallel"):
-    devices = len(keras_bam.backend.data_parallel_devices())
-    sliced_steps, sliced = _train(encoded, 3, True, "sum")
-print(json.dumps({
-    "devices": devices,
-    "whole": [s["loss"] for s in whole_steps],
-    "sliced": [s["loss"] for s in sliced_steps],
-    "weights": max(float(np.abs(a - b).max()) for a, b in zip(whole, sliced)),
-}))
-"""
-
-
-def test_micro_batches_under_data_parallelism_match_one_device(glue_dir):
+def test_micro_batches_under_data_parallelism_match_one_device(two_device_run):
     """Two devices, each batch split over them and each device's share in 3
-    slices: the steps of one device with whole batches."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    done = subprocess.run(
-        [sys.executable, "-c", DATA_PARALLEL, glue_dir],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["devices"] == 2
+    slices: the steps of one device with whole batches (computed in the
+    two-device process of `distributed_runs`)."""
+    result = two_device_run["result"]["micro_batching"]
+    assert two_device_run["result"]["devices"] == 2
     assert result["sliced"] == pytest.approx(result["whole"], rel=1e-5)
     assert result["weights"] < 1e-5
