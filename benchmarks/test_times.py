@@ -5,8 +5,8 @@ summary, its wall time and its slowest tests to a JSON file:
 
     python benchmarks/test_times.py benchmarks/results/test_times_<name>.json
 
-`--at COMMIT` times that commit's suite instead (checked out in a worktree
-beside this checkout, so `../shared` is found as usual); `--tests-of COMMIT`
+`--at COMMIT` times that commit's suite instead (checked out in a temporary
+worktree beside this checkout, so `../shared` is found as usual); `--tests-of COMMIT`
 runs only the tests that existed at COMMIT, found here by their name (a test
 that moved to another file counts as the same test): the same tests at two
 commits, for a like-for-like comparison of the suite's speed.
@@ -18,14 +18,17 @@ commits, for a like-for-like comparison of the suite's speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
-import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+
+from provenance import machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUMMARY = re.compile(r"^=*\s*(.*\d+ (?:passed|failed).* in ([\d.]+)s\b.*?)\s*=*$")
@@ -38,12 +41,17 @@ def git(*args, cwd=REPO) -> str:
     ).stdout.strip()
 
 
-def worktree(commit: str) -> str:
-    """A worktree of `commit` beside this checkout (reused if already there)."""
-    path = os.path.join(os.path.dirname(REPO), f".test-times-{commit}")
-    if not os.path.isdir(path):
-        git("worktree", "add", "--detach", path, commit)
-    return path
+@contextlib.contextmanager
+def worktree(commit: str):
+    """A worktree of `commit` beside this checkout, for the time of the block
+    (beside it, so that its tests find `../shared` as this checkout's do)."""
+    path = tempfile.mkdtemp(prefix=f".test-times-{commit}-", dir=os.path.dirname(REPO))
+    git("worktree", "add", "--force", "--detach", path, commit)
+    try:
+        yield path
+    finally:
+        git("worktree", "remove", "--force", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def collected(cwd: str) -> list:
@@ -134,25 +142,28 @@ def main(argv=None) -> int:
     parser.add_argument("--tests-of", help="only the tests that existed at this commit")
     parser.add_argument("--slowest", type=int, default=15)
     args = parser.parse_args(argv)
-    cwd = worktree(args.at) if args.at else REPO
     tests, selection = [], {"tests": "all"}
-    if args.tests_of:
-        old = collected(worktree(args.tests_of))
-        tests, missing = same_tests(old, collected(cwd))
-        selection = {
-            "tests_of": args.tests_of,
-            "collected_there": len(old),
-            "run": len(tests),
-            "not_found": missing,
+    with contextlib.ExitStack() as stack:
+        cwd = stack.enter_context(worktree(args.at)) if args.at else REPO
+        if args.tests_of:
+            with worktree(args.tests_of) as then:
+                old = collected(then)
+            tests, missing = same_tests(old, collected(cwd))
+            selection = {
+                "tests_of": args.tests_of,
+                "collected_there": len(old),
+                "run": len(tests),
+                "not_found": missing,
+            }
+        result = {
+            "date": datetime.date.today().isoformat(),
+            "commit": git("rev-parse", "--short", "HEAD", cwd=cwd),
+            "machine": machine(),
+            "command": "python benchmarks/test_times.py "
+            + " ".join(argv or sys.argv[1:]),
+            "selection": selection,
+            **run_suites(cwd, tests, args.slowest),
         }
-    result = {
-        "date": datetime.date.today().isoformat(),
-        "commit": git("rev-parse", "--short", "HEAD", cwd=cwd),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, {platform.system()}",
-        "command": "python benchmarks/test_times.py " + " ".join(argv or sys.argv[1:]),
-        "selection": selection,
-        **run_suites(cwd, tests, args.slowest),
-    }
     with open(args.output, "w") as f:
         json.dump(result, f, indent=2)
     for backend in ("tensorflow", "jax"):

@@ -146,8 +146,7 @@ def cross_fit_teacher(
     fine-tuned on the other parts and predicts the held-out one, so every
     training example gets a prediction from a teacher that never saw it. Tasks
     trained on both text orders keep an example and its swap in the same fold.
-    The result is
-    written where `train_teacher` writes its predictions
+    The result is written where `train_teacher` writes its predictions
     (`output_dir/<task>_train_teacher.npz`, `..._train_swapped_teacher.npz`), so
     `train_student(teacher_dir=<parent of output_dir>)` uses it unchanged.
 

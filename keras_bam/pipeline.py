@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -173,25 +174,27 @@ def run_glue(
         data = dataclasses.replace(data, cache_dir=folder.cache)
     teacher_recipe = teacher_recipe or FineTuningRecipe.bam_single_task()
     student_recipe = student_recipe or FineTuningRecipe.bam_multi_task()
-    teachers = glue_teachers(
-        tasks, folder, data, backbone, tokenizer, teacher_recipe, verbose
-    )
+    teachers = {
+        t.name: glue_teacher(
+            t, folder, data, backbone, tokenizer, teacher_recipe, verbose
+        )
+        for t in tasks
+    }
     outputs = dict(export=export, submission=submission)
     options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
-    student_summaries = glue_students(
-        students, tasks, folder, data, backbone, tokenizer, student_recipe, **options
-    )
-    result, scores, dev_metrics = glue_run(tasks, folder, teachers, student_summaries)
-    if is_chief():
-        write_glue_results(
-            folder, result, scores, dev_metrics, (teacher_recipe, student_recipe), data
+    student_summaries = {
+        name: glue_student(
+            name, tasks, folder, data, backbone, tokenizer, student_recipe, **options
         )
-    return result
+        for name in students
+    }
+    recipes = (teacher_recipe, student_recipe)
+    return glue_run(tasks, folder, teachers, student_summaries, recipes, data)
 
 
-def glue_run(tasks, folder, teachers: dict, students: dict) -> tuple:
-    """`run_glue`'s result from its teachers' and students' summaries:
-    `(GlueRun, system name to GLUE scores, system name to dev metrics)`."""
+def glue_run(tasks, folder, teachers: dict, students: dict, recipes, data) -> GlueRun:
+    """`run_glue`'s result from its teachers' and students' summaries, its dev
+    table and results written into `folder` (by process 0 of a cluster)."""
     dev_metrics = {"teachers": {t: s["dev_metrics"] for t, s in teachers.items()}}
     dev_metrics.update({n: s["dev_metrics"] for n, s in students.items()})
     scores = {system: glue_scores(metrics) for system, metrics in dev_metrics.items()}
@@ -202,7 +205,9 @@ def glue_run(tasks, folder, teachers: dict, students: dict) -> tuple:
         table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
         output_dir=folder.path,
     )
-    return result, scores, dev_metrics
+    if is_chief():
+        write_glue_results(folder, result, scores, dev_metrics, recipes, data)
+    return result
 
 
 def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> None:
@@ -228,30 +233,19 @@ def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> No
         json.dump(results, f, indent=2)
 
 
-def glue_teachers(tasks, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
-    """`run_glue`'s teachers: task name to `glue_teacher`'s summary, each
-    trained in a fresh Keras session, its memory given back after it."""
-    teachers = {}
-    for task in tasks:
-        teachers[task.name] = glue_teacher(
-            task, folder, data, backbone, tokenizer, recipe, verbose
-        )
+def releasing_memory(function):
+    """`function`, then a fresh Keras session and the freed memory given back
+    to the system: for each model of a run's sequence (teachers, students),
+    whose result is its summary, not the model."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        result = function(*args, **kwargs)
         keras.backend.clear_session()
         release_freed_memory()
-    return teachers
+        return result
 
-
-def glue_students(names, tasks, folder, data, backbone, tokenizer, recipe, **options):
-    """`run_glue`'s students: name to `glue_student`'s summary, each trained in
-    a fresh Keras session, its memory given back after it."""
-    students = {}
-    for name in names:
-        students[name] = glue_student(
-            name, tasks, folder, data, backbone, tokenizer, recipe, **options
-        )
-        keras.backend.clear_session()
-        release_freed_memory()
-    return students
+    return wrapper
 
 
 def finished_teacher(folder: TeacherFolder) -> dict | None:
@@ -267,6 +261,7 @@ def finished_teacher(folder: TeacherFolder) -> dict | None:
     return summary
 
 
+@releasing_memory
 def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
     """`run_glue`'s teacher of `task`: reused from `folder` when finished
     there with the same recipe, else trained into it.
@@ -297,6 +292,7 @@ def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> di
     return {**run.summary(), "recipe": recipe.to_dict()}
 
 
+@releasing_memory
 def glue_student(
     name, tasks, folder, data, backbone, tokenizer, recipe, outputs, save_every, verbose
 ) -> dict:
