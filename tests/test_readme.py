@@ -52,7 +52,7 @@ def tiny_library(monkeypatch, tokenizer):
             tokenizer=tokenizer,
             teacher_recipe=tiny_recipe(),
             student_recipe=tiny_recipe(keras_bam.FineTuningRecipe.bam_multi_task()),
-            # Predicting every test set and exporting is test_pipeline's work.
+            # Predicting every test set and exporting: tests/training/test_glue_run.py.
             export=False,
             submission=False,
             **limits,

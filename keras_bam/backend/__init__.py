@@ -40,3 +40,46 @@ from keras_bam.backend.fit_input import strip_padding
 from keras_bam.backend.kernels import dense
 from keras_bam.backend.kernels import dropout
 from keras_bam.backend.micro_batching import micro_batched_train_step
+from keras_bam.backend.supported import check_backend
+from keras_bam.backend.tf_data import to_tf_dataset
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "PassCountingBatches",
+    "ProcessShardedBatches",
+    "ReplicaPaddedBatches",
+    "all_reduce_sum",
+    "as_fit_input",
+    "batch_replicas",
+    "bucket_step",
+    "build_batch",
+    "check_backend",
+    "check_packed_replicas",
+    "cluster_barrier",
+    "compiles_each_shape",
+    "data_parallel_devices",
+    "dense",
+    "distribution_scope",
+    "dropout",
+    "enable_compilation_cache",
+    "enable_op_determinism",
+    "gathered_predict_function",
+    "global_sum",
+    "initialize_cluster",
+    "is_chief",
+    "jax_data_parallel_devices",
+    "limit_malloc_arenas",
+    "loss_replicas",
+    "micro_batched_train_step",
+    "op_determinism",
+    "process_count",
+    "process_index",
+    "release_freed_memory",
+    "release_large_buffers",
+    "released_gradient_registrations",
+    "replica_logs",
+    "set_seed",
+    "sharding_processes",
+    "strip_padding",
+    "to_tf_dataset",
+]

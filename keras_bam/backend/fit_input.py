@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import keras
 import numpy as np
 from keras.utils import PyDataset
@@ -13,7 +11,9 @@ from keras_bam.backend.distribution import jax_data_parallel_devices
 from keras_bam.backend.distribution import process_count
 from keras_bam.backend.distribution import process_index
 from keras_bam.backend.distribution import sharding_processes
-from keras_bam.targets import TASK_ID
+from keras_bam.backend.tf_data import to_tf_dataset
+from keras_bam.utils.keras_private import inside_symbolic_build
+from keras_bam.utils.targets import TASK_ID
 
 
 class PassCountingBatches(PyDataset):
@@ -45,7 +45,7 @@ class PassCountingBatches(PyDataset):
     def __getitem__(self, index: int):
         # Only a pass's first fetches can be the build's: look at the stack
         # until one is not, not at every batch.
-        if self._fetched or not _inside_symbolic_build():
+        if self._fetched or not inside_symbolic_build():
             self._fetched.add(int(index))
         return self.batches[index]
 
@@ -57,22 +57,6 @@ class PassCountingBatches(PyDataset):
 
     def on_epoch_end(self):
         pass
-
-
-def _inside_symbolic_build() -> bool:
-    """Whether Keras's trainer is fetching a batch only to build the model.
-
-    That fetch looks like any other to the stream: with one batch per epoch it
-    would complete a pass. Keras exposes no flag for it, so this looks for its
-    `Trainer._symbolic_build` frame on the stack.
-    """
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "_symbolic_build" and "keras" in code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def check_packed_replicas(batches, replicas: int):
@@ -248,8 +232,6 @@ def _tf_process_dataset(local):
     """This worker's rows as the strategy's distributed dataset: split into one
     contiguous block per local replica, in replica order."""
     import tensorflow as tf
-
-    from keras_bam.data.streams import to_tf_dataset
 
     strategy = tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync // process_count()

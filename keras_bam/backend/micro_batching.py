@@ -15,7 +15,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_bam.targets import TASK_ID
+from keras_bam.utils.keras_private import loss_tracker
+from keras_bam.utils.keras_private import unscale_loss_for_distribution
+from keras_bam.utils.keras_private import update_metrics_variables
+from keras_bam.utils.targets import TASK_ID
 
 
 def _rows(x):
@@ -70,12 +73,8 @@ def _add(a, b):
 
 def _tensorflow_train_step(model, data, count: int):
     import tensorflow as tf
-    from keras.src.losses import loss as loss_module
-    from keras.src.trainers import data_adapters
 
-    x, y, sample_weight = data_adapters.data_adapter_utils.unpack_x_y_sample_weight(
-        data
-    )
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     rows = _rows(x)
     gold_weight = model.step_gold_weight(True)
     examples = model.step_examples(y)
@@ -100,8 +99,8 @@ def _tensorflow_train_step(model, data, count: int):
         predictions.append(y_pred)
     model.optimizer.apply_gradients(zip(gradients, weights))
     loss = model.record_step_loss(task_sums, examples, gold_weight, True)
-    model._loss_tracker.update_state(
-        loss_module.unscale_loss_for_distribution(loss), sample_weight=rows
+    loss_tracker(model).update_state(
+        unscale_loss_for_distribution(loss), sample_weight=rows
     )
     return model.compute_metrics(x, y, _concatenate(predictions), sample_weight)
 
@@ -153,12 +152,9 @@ def _unstacked(t, rows: int, count: int):
 def _jax_train_step(model, state, data, count: int):
     import jax
     import jax.numpy as jnp
-    from keras.src.trainers import data_adapters
 
     trainable, non_trainable, optimizer_variables, metrics_variables = state
-    x, y, sample_weight = data_adapters.data_adapter_utils.unpack_x_y_sample_weight(
-        data
-    )
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     rows = _rows(x)
     # λ once per step: advancing the annealing step (a non-trainable variable).
     with keras.StatelessScope(
@@ -218,8 +214,8 @@ def _jax_train_step(model, state, data, count: int):
         _current(scope, ref, value)
         for ref, value in zip(model.metrics_variables, metrics_variables)
     ]
-    logs, metrics_variables = model._update_metrics_variables(
-        metrics_variables, loss, x, y, y_pred, sample_weight
+    logs, metrics_variables = update_metrics_variables(
+        model, metrics_variables, loss, x, y, y_pred, sample_weight
     )
     return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 

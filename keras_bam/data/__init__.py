@@ -5,8 +5,8 @@ from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import PlannedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.batching import RemainingBatches
-from keras_bam.data.batching import default_buckets
-from keras_bam.data.batching import fitted_buckets
+from keras_bam.data.buckets import default_buckets
+from keras_bam.data.buckets import fitted_buckets
 from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import EncodedExamples
 from keras_bam.data.encoding import concatenate_encoded
@@ -33,3 +33,38 @@ from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import glue_tsv_path
 from keras_bam.data.tsv_reader import read_glue_tsv
+
+__all__ = [
+    "BatchStream",
+    "BucketedBatches",
+    "EncodedCache",
+    "EncodedExamples",
+    "GlueDataError",
+    "InterleavedBatches",
+    "Packing",
+    "PlannedBatches",
+    "RandomBatches",
+    "RemainingBatches",
+    "SplitLoader",
+    "TaskExamples",
+    "TaskPart",
+    "TeacherPredictions",
+    "combine_teachers",
+    "concatenate_encoded",
+    "default_buckets",
+    "encode_examples",
+    "encode_texts",
+    "example_fingerprint",
+    "fitted_buckets",
+    "glue_tsv_path",
+    "load_glue",
+    "load_glue_tfds",
+    "multitask_batches",
+    "multitask_targets",
+    "pack_rows",
+    "read_glue_tsv",
+    "teacher_predictions_file",
+    "teacher_predictions_path",
+    "tokenizer_fingerprint",
+    "truncate_longest_first",
+]

@@ -17,7 +17,7 @@ from keras_bam.data.encoding import encoded_chunks
 from keras_bam.data.encoding import log_truncation
 from keras_bam.data.encoding import tokenizer_fingerprint
 from keras_bam.data.examples import TaskExamples
-from keras_bam.io_utils import NPZ_READ_ERRORS
+from keras_bam.data.io_utils import NPZ_READ_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class EncodedCache:
         return cached
 
 
-def files_sha256(paths) -> str:
+def _files_sha256(paths) -> str:
     """SHA-256 of the files' bytes in order, streamed (bounded memory)."""
     digest = hashlib.sha256()
     for path in paths:
@@ -122,7 +122,7 @@ def _read_entry(path, expected):
         for key, value in expected.items():
             if metadata.get(key) != value:
                 return None, f"{key} is {metadata.get(key)!r}, expected {value!r}"
-        checksum = files_sha256(files)
+        checksum = _files_sha256(files)
         if metadata.get("sha256") != checksum:
             return None, (
                 f"{damaged}: the arrays' SHA-256 is {checksum[:12]}..., the entry "
@@ -164,7 +164,7 @@ def _write_entry(
             pad_id, truncated = chunk.pad_id, truncated + chunk.num_truncated
         files = [writer.close() for writer in writers.values()]
         log_truncation(examples, truncated, max_length)
-        metadata = {**metadata, "pad_id": int(pad_id), "sha256": files_sha256(files)}
+        metadata = {**metadata, "pad_id": int(pad_id), "sha256": _files_sha256(files)}
         with open(os.path.join(staging, _METADATA), "w") as f:
             json.dump(metadata, f, sort_keys=True, indent=1)
         if os.path.exists(path):

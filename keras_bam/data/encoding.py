@@ -10,7 +10,6 @@ import weakref
 import keras_hub
 import numpy as np
 
-from keras_bam.backbone_families import tokenizer_pair_separators
 from keras_bam.data.examples import TaskExamples
 
 logger = logging.getLogger(__name__)
@@ -365,11 +364,27 @@ def _encode_chunk(
     return _encode_texts(examples.texts, tokenizer, max_length)
 
 
+# KerasHub tokenizer class name -> end tokens between a pair's two texts. The
+# encoder families (`keras_bam.models.BackboneFamily`) register theirs here, so
+# that encoding needs nothing from the models above it.
+_PAIR_SEPARATORS = {}
+
+
+def register_pair_separators(tokenizer_class: str, separators: int) -> None:
+    """Records that tokenizers of the KerasHub class `tokenizer_class` (and its
+    subclasses) put `separators` end tokens between a pair's two texts."""
+    _PAIR_SEPARATORS[tokenizer_class] = int(separators)
+
+
 def pair_separators(tokenizer) -> int:
     """End tokens between a pair's two texts: RoBERTa's `<s> a </s></s> b </s>`
-    has two, the `[CLS] a [SEP] b [SEP]` of BERT's family one (the tokenizer's
-    `BackboneFamily.pair_separators`)."""
-    return tokenizer_pair_separators(tokenizer)
+    has two, the `[CLS] a [SEP] b [SEP]` of BERT's family one (the registered
+    count of the tokenizer's most derived KerasHub class; 1 for a class none
+    registered)."""
+    for cls in tokenizer.__class__.__mro__:
+        if cls.__name__ in _PAIR_SEPARATORS:
+            return _PAIR_SEPARATORS[cls.__name__]
+    return 1
 
 
 def _encode_texts(texts: tuple, tokenizer, max_length: int) -> EncodedExamples:

@@ -7,8 +7,8 @@ import hashlib
 
 import numpy as np
 
-from keras_bam.tasks import GlueTask
-from keras_bam.tasks import get_task
+from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.glue_tasks import get_task
 
 FINGERPRINT_BYTES = 16
 

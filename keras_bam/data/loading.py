@@ -11,7 +11,7 @@ from keras_bam.data.encoding import encode_examples
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import read_glue_tsv
-from keras_bam.tasks import GlueTask
+from keras_bam.tasks.glue_tasks import GlueTask
 
 SOURCES = ("tsv", "tfds")
 

@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 
+from keras_bam.data.batching import BATCHING
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import EncodedExamples
@@ -14,12 +15,11 @@ from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.examples import TaskExamples
 from keras_bam.data.streams import BatchStream
 from keras_bam.data.teacher_predictions import TeacherPredictions
-from keras_bam.distillation import get_teacher_combination
-from keras_bam.recipes import BATCHING
-from keras_bam.targets import LABEL
-from keras_bam.targets import TASK_ID
-from keras_bam.targets import TEACHER
-from keras_bam.tasks import get_task
+from keras_bam.distillation.modes import get_teacher_combination
+from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.utils.targets import LABEL
+from keras_bam.utils.targets import TASK_ID
+from keras_bam.utils.targets import TEACHER
 
 MIXING = ("mixed", "per_task")
 TEACHERS = ("given", "uninformative", "none")

@@ -7,6 +7,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_bam.data.buckets import fitted_buckets
+
 # The packed input names beyond BERT's three; a model dispatches on `position_ids`.
 PACKED_KEYS = ("position_ids", "class_positions")
 
@@ -126,8 +128,6 @@ def fitted_row_counts(needed, count: int, multiple: int = 1) -> tuple:
     Returns:
         The increasing row counts; the last holds the largest batch.
     """
-    from keras_bam.data.batching import fitted_buckets
-
     needed = np.asarray(needed, dtype=np.int64)
     top = -(-int(needed.max()) // multiple) * multiple
     return fitted_buckets(needed, count, max_length=top, step=multiple)

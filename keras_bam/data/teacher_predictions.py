@@ -11,10 +11,10 @@ import numpy as np
 
 from keras_bam.data.errors import GlueDataError
 from keras_bam.data.examples import TaskExamples
-from keras_bam.io_utils import NPZ_READ_ERRORS
-from keras_bam.io_utils import arrays_sha256
-from keras_bam.io_utils import atomic_savez
-from keras_bam.tasks import get_task
+from keras_bam.data.io_utils import NPZ_READ_ERRORS
+from keras_bam.data.io_utils import arrays_sha256
+from keras_bam.data.io_utils import atomic_savez
+from keras_bam.tasks.glue_tasks import get_task
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import numpy as np
 from keras_bam.data.errors import GlueDataError
 from keras_bam.data.errors import format_location
 from keras_bam.data.examples import TaskExamples
-from keras_bam.tasks import GlueTask
-from keras_bam.tasks import get_task
+from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.glue_tasks import get_task
 
 logger = logging.getLogger(__name__)
 

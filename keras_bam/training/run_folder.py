@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from keras_bam.data.teacher_predictions import teacher_predictions_file
-from keras_bam.tasks import get_task
+from keras_bam.tasks.glue_tasks import get_task
 
 
 @dataclasses.dataclass(frozen=True)

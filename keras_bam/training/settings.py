@@ -8,9 +8,9 @@ import os
 from keras_bam.data.loading import SplitLoader
 from keras_bam.data.multitask import MIXING
 from keras_bam.data.multitask import TEACHERS
-from keras_bam.distillation import DISTILLATION_MODES
-from keras_bam.distillation import TEACHER_COMBINATIONS
-from keras_bam.task_weighting import WEIGHTINGS
+from keras_bam.distillation.modes import DISTILLATION_MODES
+from keras_bam.distillation.modes import TEACHER_COMBINATIONS
+from keras_bam.training.task_weighting import WEIGHTINGS
 
 
 @dataclasses.dataclass

@@ -6,22 +6,22 @@ import logging
 
 import keras
 
-from keras_bam.backbones import resolve_backbone_and_tokenizer
-from keras_bam.backbones import with_precision
-from keras_bam.backend import as_fit_input
-from keras_bam.backend import set_seed
-from keras_bam.callbacks import StopOnNonFiniteLoss
+from keras_bam.backend.determinism import set_seed
+from keras_bam.backend.fit_input import as_fit_input
 from keras_bam.data.batching import RemainingBatches
-from keras_bam.layers import reseed_dropout
-from keras_bam.metrics import glue_metrics
-from keras_bam.metrics import predictions_from_outputs
-from keras_bam.optimizers import AdamWeightDecay
-from keras_bam.optimizers import bert_layerwise_lr_multipliers
-from keras_bam.optimizers import check_lr_multipliers
-from keras_bam.prediction import predict_outputs
-from keras_bam.recipes import FineTuningRecipe
-from keras_bam.schedules import WarmupLinearDecay
-from keras_bam.validation import check_backbone
+from keras_bam.evaluation.prediction import predict_outputs
+from keras_bam.evaluation.scoring import glue_metrics
+from keras_bam.evaluation.scoring import predictions_from_outputs
+from keras_bam.models.backbones import resolve_backbone_and_tokenizer
+from keras_bam.models.backbones import with_precision
+from keras_bam.models.layers import reseed_dropout
+from keras_bam.models.validation import check_backbone
+from keras_bam.training.callbacks import StopOnNonFiniteLoss
+from keras_bam.training.optimizers import AdamWeightDecay
+from keras_bam.training.optimizers import bert_layerwise_lr_multipliers
+from keras_bam.training.optimizers import check_lr_multipliers
+from keras_bam.training.recipes import FineTuningRecipe
+from keras_bam.training.schedules import WarmupLinearDecay
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from tests.conftest import make_tiny_backbone
 def test_guarded_callbacks_put_the_loss_guard_first_once():
     annealing = keras_bam.TeacherAnnealing()
     callbacks = guarded_callbacks([annealing])
-    assert isinstance(callbacks[0], keras_bam.callbacks.StopOnNonFiniteLoss)
+    assert isinstance(callbacks[0], keras_bam.training.StopOnNonFiniteLoss)
     assert callbacks[1] is annealing
-    given = keras_bam.callbacks.StopOnNonFiniteLoss()
+    given = keras_bam.training.StopOnNonFiniteLoss()
     assert guarded_callbacks([annealing, given]) == [annealing, given]
 
 

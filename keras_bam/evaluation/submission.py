@@ -1,0 +1,87 @@
+"""GLUE leaderboard submission files from a trained model's test predictions."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from keras_bam.evaluation.scoring import predictions_from_outputs
+from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.glue_tasks import get_task
+
+STSB_RANGE = (0.0, 5.0)
+
+
+def format_predictions(task: str | GlueTask, outputs) -> list:
+    """Model outputs as the strings GLUE's leaderboard expects for `task`.
+
+    Classification: the task's TSV label string (`"entailment"`, `"1"`, ...).
+    Regression (STS-B): the score on its 0-5 scale, clipped to that range, with
+    three decimals.
+    """
+    task = get_task(task)
+    predictions = predictions_from_outputs(task, outputs)
+    if task.is_regression:
+        return [f"{v:.3f}" for v in np.clip(predictions, *STSB_RANGE)]
+    return [task.tsv_labels[int(i)] for i in predictions]
+
+
+def write_submission_file(path: str | os.PathLike, rows: list) -> str:
+    """Writes `index<TAB>prediction` rows under GLUE's header; returns the path."""
+    path = os.fspath(path)
+    partial = path + ".partial"
+    with open(partial, "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["index", "prediction"])
+        writer.writerows(enumerate(rows))
+    os.replace(partial, path)
+    return path
+
+
+def write_glue_submission(model, loader, output_dir, predict) -> dict:
+    """Predicts every test split of `model`'s tasks and writes GLUE's files.
+
+    Each task's test splits go to their official file names (`RTE.tsv`,
+    `MNLI-m.tsv`, `MNLI-mm.tsv`, `STS-B.tsv`, ...), with `index` the example's
+    position in the test file (GLUE's `index` column) and the prediction as
+    `format_predictions` writes it. When the model has an MNLI head, the AX
+    diagnostic is predicted with it into `AX.tsv`, as GLUE asks.
+
+    Args:
+        model: a `MultiTaskModel` (or a `SingleTaskModel`).
+        loader: the run's `SplitLoader` (same tokenizer and length as training).
+        output_dir: the folder for the files.
+        predict: `predict(model, encoded)` returning the model's outputs in example
+            order (`keras_bam.evaluation.predict_outputs`).
+
+    Returns:
+        File name to the number of predictions written.
+
+    Example:
+    ```python
+    loader = keras_bam.data.SplitLoader(tokenizer, data_dir="../shared/glue")
+    keras_bam.evaluation.write_glue_submission(
+        student, loader, "runs/submission", keras_bam.evaluation.predict_outputs)
+    ```
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    tasks = getattr(model, "tasks", None) or [model.task]
+    jobs = []
+    for task in tasks:
+        for split, filename in task.submission_file.items():
+            jobs.append((task, task, split, filename))
+    if any(t.name == "mnli" for t in tasks):
+        ax = get_task("ax")
+        jobs.append((ax, get_task("mnli"), "test", ax.submission_file["test"]))
+    written = {}
+    for data_task, head_task, split, filename in jobs:
+        _, encoded = loader.load(data_task, split)
+        outputs = predict(model, encoded)
+        if isinstance(outputs, dict):
+            outputs = outputs[head_task.name]
+        rows = format_predictions(head_task, outputs)
+        write_submission_file(os.path.join(output_dir, filename), rows)
+        written[filename] = len(rows)
+    return written

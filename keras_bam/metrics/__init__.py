@@ -1,0 +1,15 @@
+"""Keras metrics for the tasks' GLUE scores, streamed during `fit` and `evaluate`."""
+
+from keras_bam.metrics.task_metrics import BinaryF1
+from keras_bam.metrics.task_metrics import GlueScore
+from keras_bam.metrics.task_metrics import MatthewsCorrelation
+from keras_bam.metrics.task_metrics import Pearson
+from keras_bam.metrics.task_metrics import glue_task_metrics
+
+__all__ = [
+    "BinaryF1",
+    "GlueScore",
+    "MatthewsCorrelation",
+    "Pearson",
+    "glue_task_metrics",
+]

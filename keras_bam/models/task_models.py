@@ -1,0 +1,608 @@
+"""Task models built on a shared KerasHub backbone."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_bam.backend.compilation import released_gradient_registrations
+from keras_bam.backend.distribution import global_sum
+from keras_bam.backend.distribution import loss_replicas
+from keras_bam.backend.fit_input import build_batch
+from keras_bam.backend.fit_input import gathered_predict_function
+from keras_bam.backend.fit_input import replica_logs
+from keras_bam.backend.micro_batching import micro_batched_train_step
+from keras_bam.backend.supported import check_backend
+from keras_bam.data.encoding import encode_texts
+from keras_bam.distillation.annealing import LastValue
+from keras_bam.distillation.annealing import TeacherAnnealingState
+from keras_bam.distillation.losses import blend_classification_targets
+from keras_bam.distillation.losses import blend_regression_targets
+from keras_bam.distillation.losses import soft_cross_entropy
+from keras_bam.distillation.losses import squared_error
+from keras_bam.distillation.modes import get_distillation_mode
+from keras_bam.metrics.task_metrics import MetricGroup
+from keras_bam.metrics.task_metrics import TaskMetrics
+from keras_bam.models.backbones import as_tokenizer
+from keras_bam.models.backbones import check_supported
+from keras_bam.models.backbones import load_backbone
+from keras_bam.models.backbones import load_tokenizer
+from keras_bam.models.backbones import pooled_output
+from keras_bam.models.backbones import set_exact_gelu
+from keras_bam.models.layers import TaskHead
+from keras_bam.models.layers import use_bit_generator_dropout
+from keras_bam.models.packed_encoder import is_packed
+from keras_bam.models.packed_encoder import packed_pooled_output
+from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.utils.keras_private import TrainerSeams
+from keras_bam.utils.keras_private import save_compile_arguments
+from keras_bam.utils.keras_private import set_metric_direction
+from keras_bam.utils.targets import LABEL
+from keras_bam.utils.targets import TASK_ID
+from keras_bam.utils.targets import TEACHER
+
+
+class _ExampleWeightedMean(keras.metrics.Mean):
+    """Keras's `loss` tracker, weighting each step's loss by the examples it
+    holds (`examples()`, set by the model's `compute_loss`: per replica under
+    tf.distribute) instead of by the rows of the first input: a packed batch's
+    rows hold several examples, and padding rows (data parallelism) hold none."""
+
+    def __init__(self, examples, **kwargs):
+        super().__init__(**kwargs)
+        self._examples = examples
+
+    def update_state(self, values, sample_weight=None):
+        examples = self._examples()
+        if examples is not None:
+            sample_weight = examples
+        return super().update_state(values, sample_weight=sample_weight)
+
+
+def _raw_texts(x) -> tuple | None:
+    """`x` as `encode_texts`' texts when it holds raw strings, else `None`: a
+    string, a sequence of strings, or a pair of sequences of strings."""
+    if isinstance(x, str):
+        return ([x],)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "US":
+        return (x.tolist(),) if x.ndim == 1 else None
+    if not isinstance(x, (list, tuple)) or not len(x):
+        return None
+    if all(isinstance(v, str) for v in x):
+        return (list(x),)
+    is_texts = [
+        isinstance(v, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in v)
+        for v in x
+    ]
+    return tuple(list(v) for v in x) if len(x) == 2 and all(is_texts) else None
+
+
+class BackboneTaskModel(TrainerSeams, keras.Model):
+    """Base of keras-bam's task models: a functional model over a KerasHub
+    backbone's pooled output, whose config holds the serialized backbone.
+
+    Besides the backbone's padded inputs, the model takes packed ones (several
+    examples per row; `EncodedExamples.pack_batch`, `PlannedBatches(packing=...)`):
+    then its outputs have one row per packing slot, each the output the
+    example in that slot gets alone (`packed_pooled_output`).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if is_packed(inputs):
+            pooled = packed_pooled_output(self.backbone, inputs, training=training)
+            return self.head_outputs(pooled, training=training)
+        return super().call(inputs, training=training, mask=mask)
+
+    def head_outputs(self, pooled, training=None):
+        """The model's outputs from pooled `(examples, hidden)` encodings."""
+        raise NotImplementedError
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, without TensorFlow's leak of each traced train
+        step (`keras_bam.backend.released_gradient_registrations`)."""
+        with released_gradient_registrations():
+            return super().fit(*args, **kwargs)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return replica_logs(super().compute_metrics(x, y, y_pred, sample_weight))
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        self.predict_function = gathered_predict_function(self.predict_function)
+        return self.predict_function
+
+    def symbolic_build_batch(self, iterator):
+        # TensorFlow's trainer only: several processes build from a local batch.
+        return build_batch(self, iterator)
+
+    def loss_mean(self, tracker):
+        # The logged `loss` averages steps by their examples (`compute_loss`
+        # sets them), not equally.
+        if type(tracker) is keras.metrics.Mean:
+            tracker = _ExampleWeightedMean(
+                lambda: getattr(self, "_step_examples", None), name=tracker.name
+            )
+        return tracker
+
+    @staticmethod
+    def pooled_encoder(backbone, exact_gelu: bool):
+        """`(inputs, pooled_output)` of `backbone` (see `pooled_output`: the
+        last layer runs for `[CLS]` only), after setting its GELU and its
+        dropout sampling (`use_bit_generator_dropout`)."""
+        check_backend()
+        check_supported(backbone)
+        set_exact_gelu(backbone, exact_gelu)
+        use_bit_generator_dropout(backbone)
+        inputs = dict(backbone.input)
+        pooled = pooled_output(backbone)
+        # Every task model takes the same three inputs, whatever its encoder:
+        # those without segment embeddings (RoBERTa, DistilBERT, DeBERTa-v3)
+        # leave `segment_ids` unused.
+        inputs.setdefault(
+            "segment_ids", keras.Input((None,), dtype="int32", name="segment_ids")
+        )
+        return inputs, pooled
+
+    def backbone_config(self) -> dict:
+        """The config entries every task model shares."""
+        tokenizer = self.tokenizer
+        return {
+            "backbone": keras.layers.serialize(self.backbone),
+            "dropout": self.dropout,
+            "exact_gelu": self.exact_gelu,
+            "tokenizer": None
+            if tokenizer is None
+            else keras.layers.serialize(tokenizer),
+            "max_length": self.max_length,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        if config.get("tokenizer") is not None:
+            # Its vocabulary comes back with the model's assets (`load_assets`).
+            config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset=None, *args, load_weights: bool = True, **kwargs):
+        """A task model on a pretrained backbone, with its tokenizer attached.
+
+        As KerasHub tasks' `from_preset`: `preset` is a KerasHub preset name, an
+        `hf://` or `kaggle://` handle, or a local folder (the offline MiniLM by
+        default); the model then takes raw strings in `predict`.
+
+        Args:
+            preset: the backbone and tokenizer; see `keras_bam.load_backbone`.
+            *args: the model's arguments after the backbone (a `SingleTaskModel`'s
+                task, a `MultiTaskModel`'s tasks).
+            load_weights: load the pretrained weights (else random ones).
+            **kwargs: the model's keyword arguments (`max_length`, ...).
+
+        Returns:
+            The model.
+
+        Example:
+        ```python
+        student = keras_bam.MultiTaskModel.from_preset(None, ["rte", "sst2"])
+        student.predict((["A man sleeps."], ["Nobody sleeps."]))["rte"]
+        ```
+        """
+        backbone = load_backbone(preset, load_weights=load_weights)
+        return cls(backbone, *args, tokenizer=load_tokenizer(preset), **kwargs)
+
+    def set_tokenizer(self, tokenizer, max_length: int):
+        """Attaches the tokenizer (a KerasHub tokenizer, or a preprocessor holding
+        one) with which `predict` encodes raw strings."""
+        # Kept out of Keras's layer tracking: the model's layers (and where its
+        # weights are stored) stay those of its graph; `save_assets` stores the
+        # vocabulary instead.
+        self.__dict__["_tokenizer"] = as_tokenizer(tokenizer)
+        self.max_length = int(max_length)
+
+    @property
+    def tokenizer(self):
+        """The attached tokenizer, or `None`."""
+        return self.__dict__.get("_tokenizer")
+
+    def save_assets(self, dir_path):
+        if self.tokenizer is not None:
+            self.tokenizer.save_assets(dir_path)
+
+    def load_assets(self, dir_path):
+        if self.tokenizer is not None:
+            self.tokenizer.load_assets(dir_path)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """`keras.Model.predict`; also takes raw strings when a tokenizer is
+        attached: a string, a sequence of strings, or a pair of sequences
+        (first and second texts), encoded as in training."""
+        texts = _raw_texts(x)
+        if texts is not None:
+            if self.tokenizer is None:
+                raise ValueError(
+                    "Raw strings need a tokenizer: build the model with "
+                    "`from_preset`, or pass `tokenizer=` to it."
+                )
+            encoded = encode_texts(texts, self.tokenizer, self.max_length)
+            x = encoded.pad_batch(np.arange(len(encoded)))
+        return super().predict(
+            x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class SingleTaskModel(BackboneTaskModel):
+    """A BERT encoder with one GLUE task head: a BAM single-task teacher.
+
+    A Keras functional model: the backbone's pooled `[CLS]` output goes through
+    `TaskHead` (dropout 0.1, then dense). Classification heads output logits;
+    the STS-B head outputs the score divided by the task's `target_scale` (5).
+
+    Args:
+        backbone: a KerasHub BERT-family backbone.
+        task: the GLUE task name or `GlueTask`.
+        dropout: head dropout rate.
+        exact_gelu: use exact GELU in the backbone (what BERT checkpoints were
+            trained with); stored in the config so `.keras` files keep it.
+        tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
+            which `predict` encodes raw strings; saved with the model.
+        max_length: the length raw strings are encoded to.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+    ```python
+    backbone = keras_bam.load_backbone()
+    model = keras_bam.SingleTaskModel(backbone, "rte")
+    logits = model.predict(encoded.pad_batch([0, 1]))
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        task,
+        dropout: float = 0.1,
+        exact_gelu: bool = True,
+        tokenizer=None,
+        max_length: int = 128,
+        **kwargs,
+    ):
+        task = get_task(task)
+        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
+        head = TaskHead(task.num_outputs, dropout=dropout, name=f"{task.name}_head")
+        outputs = head(pooled)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.task = task
+        self.head = head
+        self.dropout = dropout
+        self.exact_gelu = exact_gelu
+        self.set_tokenizer(tokenizer, max_length)
+
+    def head_outputs(self, pooled, training=None):
+        return self.head(pooled, training=training)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        # The step's examples: rows with a nonzero weight (an empty packing
+        # slot or a padding row has weight 0).
+        if sample_weight is None:
+            examples = ops.cast(ops.shape(y_pred)[0], "float32")
+        else:
+            weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+            examples = ops.sum(ops.cast(weight > 0, "float32"))
+        # Alike on every replica (see `MultiTaskModel.compute_loss`).
+        self._step_examples = global_sum(examples) / loss_replicas()
+        return loss
+
+    def get_config(self):
+        return {**self.backbone_config(), "task": self.task.name}
+
+
+class _TaskLosses:
+    """One `<task>_loss` mean per task, and the compiled per-task metrics, held
+    outside Keras's attribute tracking so that `.keras` files and checkpoints do
+    not store them (files written before they existed still load);
+    `MultiTaskModel.metrics` lists them."""
+
+    def __init__(self, tasks):
+        self.metrics = [keras.metrics.Mean(name=f"{t.name}_loss") for t in tasks]
+        for metric in self.metrics:
+            set_metric_direction(metric, "down")  # For callbacks' mode="auto".
+        self.group = MetricGroup(self.metrics, name="task_losses")
+        self.compiled = None
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class MultiTaskModel(BackboneTaskModel):
+    """A BAM student: one shared BERT encoder, one `TaskHead` per task.
+
+    The forward pass gives every task's head output for every example (a dict,
+    task name to logits or scaled score); in training only an example's own task
+    contributes to the loss, as in BAM. Training targets are a dict:
+
+    - `task_id`: int, the index of the example's task in `tasks` (-1: a row
+      that only pads the batch, with no loss);
+    - `label`: the gold class index (as a number) or the scaled regression score;
+    - `teacher`: the teacher's outputs, `(batch, widest head)`, each task using its
+      first `num_outputs` columns (logits, or the scaled score).
+
+    The per-example loss is cross-entropy against
+    `λ * onehot(gold) + (1 - λ) * softmax(teacher / T)` (`T`: the
+    `distillation_temperature`), or squared error against
+    `λ * gold + (1 - λ) * teacher` for regression, times the task's loss weight,
+    summed over the batch (BAM) or averaged; each task's share is logged as
+    `<task>_loss` (so `StopOnNonFiniteLoss` can name a diverging task).
+    `distillation` picks λ:
+    `"annealed"` (BAM: from `TeacherAnnealing`), `"fixed"` (λ = 1 -
+    `teacher_weight`), or `"gold"` (λ = 1: plain multi-task training).
+
+    Args:
+        backbone: a KerasHub BERT-family backbone, shared by all tasks.
+        tasks: task names or `GlueTask`s; their order defines `task_id`.
+        dropout: head dropout rate.
+        exact_gelu: use exact GELU in the backbone.
+        distillation: a registered mode (`keras_bam.distillation`):
+            `"annealed"`, `"fixed"` or `"gold"`.
+        teacher_weight: the teacher's weight for `"fixed"`.
+        distillation_temperature: the softmax temperature `T` applied to teacher
+            logits (1 in BAM).
+        task_weights: per-task loss weights (BAM's rounding correction), in `tasks`
+            order; 1 for all by default.
+        loss_reduction: `"sum"` over the batch (BAM) or `"mean"`.
+        tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
+            which `predict` encodes raw strings; saved with the model.
+        max_length: the length raw strings are encoded to.
+        **kwargs: standard `keras.Model` arguments.
+
+    Example:
+    ```python
+    student = keras_bam.MultiTaskModel(keras_bam.load_backbone(), ["rte", "stsb"])
+    student.compile(optimizer="adam")
+    student.fit(keras_bam.backend.as_fit_input(batches), epochs=6, shuffle=False,
+                callbacks=[keras_bam.TeacherAnnealing()])
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        tasks,
+        dropout: float = 0.1,
+        exact_gelu: bool = True,
+        distillation: str = "annealed",
+        teacher_weight: float = 0.5,
+        distillation_temperature: float = 1.0,
+        task_weights=None,
+        loss_reduction: str = "sum",
+        tokenizer=None,
+        max_length: int = 128,
+        **kwargs,
+    ):
+        tasks = [get_task(t) for t in tasks]
+        if len({t.name for t in tasks}) != len(tasks) or not tasks:
+            raise ValueError(f"Tasks must be distinct and not empty: {tasks}.")
+        get_distillation_mode(distillation)  # Known, or a clear error.
+        if loss_reduction not in ("sum", "mean"):
+            raise ValueError("loss_reduction must be 'sum' or 'mean'.")
+        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
+        heads = [
+            TaskHead(t.num_outputs, dropout=dropout, name=f"{t.name}_head")
+            for t in tasks
+        ]
+        outputs = {t.name: head(pooled) for t, head in zip(tasks, heads)}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.tasks = tasks
+        self.dropout = dropout
+        self.exact_gelu = exact_gelu
+        self.distillation = distillation
+        self.teacher_weight = float(teacher_weight)
+        self.distillation_temperature = float(distillation_temperature)
+        self.task_weights = [float(w) for w in (task_weights or [1.0] * len(tasks))]
+        if len(self.task_weights) != len(tasks):
+            raise ValueError("task_weights needs one weight per task.")
+        self.loss_reduction = loss_reduction
+        self.set_tokenizer(tokenizer, max_length)
+        self.annealing = TeacherAnnealingState(name="teacher_annealing")
+        self.gold_weight_tracker = LastValue(name="gold_weight")
+        self._task_losses = _TaskLosses(tasks)
+
+    @property
+    def metrics(self):
+        compiled = self._task_losses.compiled
+        return (
+            super().metrics
+            + [self._task_losses.group]
+            + ([compiled] if compiled is not None else [])
+        )
+
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        micro_batches: int = 1,
+        **kwargs,
+    ):
+        """`keras.Model.compile`, with `metrics` per task.
+
+        The targets are one dict for all tasks, so metrics name their task:
+        `metrics="glue"` logs each task's streamed GLUE metrics
+        (`keras_bam.metrics.glue_task_metrics`) and `glue_score`, or a dict
+        from task name to metrics (`{"rte": ["accuracy"], "stsb": ["pearson"]}`,
+        Keras `Metric`s welcome). Each is logged as `<task>_<metric>`
+        (`val_rte_accuracy` in validation), computed on that task's examples
+        only, and carries its direction for callbacks' `mode="auto"`. `loss` is
+        the model's own (BAM's blended targets): leave it `None`.
+
+        Args:
+            optimizer: as `keras.Model.compile`.
+            loss: must be `None`.
+            metrics: `None`, `"glue"`, or a dict from task name to metrics.
+            micro_batches: compute each training step's gradient in this many
+                slices of its batch, added up
+                (`keras_bam.backend.micro_batched_train_step`): the same step
+                (BAM's summed loss: the same gradient, to float rounding;
+                dropout draws its masks per slice), with about `1 /
+                micro_batches` of the activation memory, at some speed.
+            **kwargs: other `keras.Model.compile` arguments.
+
+        Example:
+        ```python
+        student.compile(optimizer="adam", metrics="glue")
+        student.fit(train, validation_data=dev, callbacks=[
+            keras_bam.TeacherAnnealing(),
+            keras.callbacks.EarlyStopping("val_glue_score", patience=2)])
+        ```
+        """
+        if kwargs.get("weighted_metrics"):
+            raise ValueError(
+                "A student's metrics are per task: pass them as `metrics`."
+            )
+        compiled = None if metrics is None else TaskMetrics(self.tasks, metrics)
+        if int(micro_batches) != micro_batches or micro_batches < 1:
+            raise ValueError(
+                f"micro_batches must be a positive integer: {micro_batches}."
+            )
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        self.micro_batches = int(micro_batches)
+        # Saved with the model, so a reloaded student logs the same metrics.
+        save_compile_arguments(self, metrics=metrics, micro_batches=self.micro_batches)
+        self._task_losses.compiled = compiled
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, *args):
+        if getattr(self, "micro_batches", 1) > 1:
+            return micro_batched_train_step(self, self.micro_batches, *args)
+        return super().train_step(*args)
+
+    def head_outputs(self, pooled, training=None):
+        # Looked up by name: an attribute holding the heads would change where
+        # `.keras` files store their weights.
+        return {
+            task.name: self.get_layer(f"{task.name}_head")(pooled, training=training)
+            for task in self.tasks
+        }
+
+    def step_gold_weight(self, training: bool):
+        """λ, the gold labels' weight, for this step (advancing the annealing
+        step when training).
+
+        Outside training (`evaluate`, a validation pass) λ is 1: the loss is
+        against the gold labels, which is what model selection should compare,
+        and it needs no `TeacherAnnealing`.
+        """
+        if not training:
+            return ops.convert_to_tensor(1.0, "float32")
+        return get_distillation_mode(self.distillation).training_gold_weight(self)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        gold_weight = self.step_gold_weight(training)
+        examples = self.step_examples(y)
+        task_sums = self.task_loss_sums(y, y_pred, gold_weight)
+        return self.record_step_loss(task_sums, examples, gold_weight, training)
+
+    def step_examples(self, y):
+        """The step's examples: rows with a task (`task_id` ≥ 0; -1 marks empty
+        packing slots and padding rows), summed over `tf.distribute` replicas."""
+        task_ids = ops.reshape(y[TASK_ID], (-1,))
+        return global_sum(ops.sum(ops.cast(task_ids >= 0, "float32")))
+
+    def task_loss_sums(self, y, y_pred, gold_weight) -> list:
+        """Each task's loss summed over its examples in `y`, times its loss
+        weight (a list in `tasks` order), against targets blended with λ =
+        `gold_weight`."""
+        task_ids = ops.cast(ops.reshape(y[TASK_ID], (-1,)), "int32")
+        label = ops.reshape(ops.cast(y[LABEL], "float32"), (-1,))
+        sums = []
+        for index, task in enumerate(self.tasks):
+            output = y_pred[task.name]
+            teacher = ops.cast(y[TEACHER], "float32")[:, : task.num_outputs]
+            if task.is_regression:
+                targets = blend_regression_targets(label, teacher[:, 0], gold_weight)
+                per_example = squared_error(output, targets)
+            else:
+                targets = blend_classification_targets(
+                    label, teacher, gold_weight, self.distillation_temperature
+                )
+                per_example = soft_cross_entropy(output, targets)
+            # `where`, not a product with the mask: another task's non-finite
+            # targets must not make this task's loss NaN.
+            mine = ops.equal(task_ids, index)
+            sums.append(
+                self.task_weights[index] * ops.sum(ops.where(mine, per_example, 0.0))
+            )
+        return sums
+
+    def reduce_step_loss(self, task_sums: list, examples):
+        """The loss to differentiate: the tasks' sums added, and divided by the
+        step's `examples` for `loss_reduction="mean"`."""
+        total = sum(task_sums[1:], task_sums[0])
+        if self.loss_reduction == "mean":
+            total = total / ops.maximum(examples, 1.0)
+        return total
+
+    def record_step_loss(self, task_sums: list, examples, gold_weight, training):
+        """Logs a step's per-task losses, examples and λ; returns its loss
+        (`reduce_step_loss`)."""
+        # Under tf.distribute each replica sees a share of the batch (not
+        # always as many examples as the others), Keras sums the replicas'
+        # gradients and multiplies each replica's logged loss by `replicas`:
+        # a mean divides by the whole batch's examples, and logged values are
+        # weighted alike on every replica (the batch's examples per replica).
+        replicas = loss_replicas()
+        weight = examples / replicas
+        for metric, task_sum in zip(self._task_losses.metrics, task_sums):
+            logged = task_sum * replicas
+            if self.loss_reduction == "mean":
+                logged = logged / ops.maximum(examples, 1.0)
+            # Weighted by examples, as `loss` is: the per-task means add up to it.
+            metric.update_state(logged, sample_weight=weight)
+        self._step_examples = weight
+        if training:
+            self.gold_weight_tracker.update_state(gold_weight)
+        # Read when compute_metrics is traced, right after, in the same step.
+        self._step_is_training = bool(training)
+        return self.reduce_step_loss(task_sums, examples)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._task_losses.compiled is not None:
+            self._task_losses.compiled.update_tasks(y[TASK_ID], y[LABEL], y_pred)
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        if not getattr(self, "_step_is_training", True):
+            # λ is training's: an evaluation logs no `val_gold_weight`.
+            logs = {k: v for k, v in logs.items() if k != "gold_weight"}
+        return logs
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Files written before the distillation temperature had its own name.
+        if "temperature" in config:
+            config["distillation_temperature"] = config.pop("temperature")
+        return super().from_config(config)
+
+    def get_config(self):
+        return {
+            **self.backbone_config(),
+            "tasks": [t.name for t in self.tasks],
+            "distillation": self.distillation,
+            "teacher_weight": self.teacher_weight,
+            "distillation_temperature": self.distillation_temperature,
+            "task_weights": self.task_weights,
+            "loss_reduction": self.loss_reduction,
+        }

@@ -1,0 +1,130 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+import keras_bam
+from tests.conftest import make_tiny_backbone
+
+
+def batch(rng, n=4, length=12):
+    return {
+        "token_ids": rng.integers(1, 30522, (n, length)).astype("int32"),
+        "segment_ids": np.zeros((n, length), "int32"),
+        "padding_mask": np.ones((n, length), "int32"),
+    }
+
+
+@pytest.mark.parametrize("task, width", [("rte", 2), ("mnli", 3), ("stsb", 1)])
+def test_output_width(tiny_backbone, rng, task, width):
+    model = keras_bam.SingleTaskModel(tiny_backbone, task)
+    assert model.predict(batch(rng), verbose=0).shape == (4, width)
+
+
+def test_keras_round_trip(tiny_backbone, rng, tmp_path):
+    model = keras_bam.SingleTaskModel(
+        tiny_backbone, "mrpc", dropout=0.2, exact_gelu=True
+    )
+    x = batch(rng)
+    path = str(tmp_path / "teacher.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, keras_bam.SingleTaskModel)
+    assert loaded.task.name == "mrpc" and loaded.dropout == 0.2 and loaded.exact_gelu
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_exact_gelu_is_kept_on_reload(tiny_backbone, rng, tmp_path):
+    """A reloaded model keeps the GELU it was saved with, so outputs are identical."""
+    x = batch(rng)
+    for exact in (True, False):
+        model = keras_bam.SingleTaskModel(tiny_backbone, "rte", exact_gelu=exact)
+        path = str(tmp_path / f"m{exact}.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(
+            loaded.predict(x, verbose=0),
+            model.predict(x, verbose=0),
+            rtol=1e-6,
+            atol=1e-6,
+        )
+
+
+def test_task_head_config():
+    head = keras_bam.models.TaskHead(3, dropout=0.3, name="h")
+    clone = keras_bam.models.TaskHead.from_config(head.get_config())
+    assert clone.num_outputs == 3 and clone.dropout == 0.3
+    assert clone(np.zeros((2, 8), "float32")).dtype == "float32"
+
+
+def test_clone_model_copies_a_student_with_exact_gelu(rng):
+    """`keras.models.clone_model` works on a student (Keras clones a Functional
+    subclass as a Functional model of the same layers, as for KerasHub's tasks),
+    and the exact GELU, a registered function, survives the layers' configs."""
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb"])
+    clone = keras.models.clone_model(model)
+    # The student's own state (λ's step counter) is not a layer of the graph.
+    assert len(clone.layers) == len(model.layers)
+    for source, target in zip(model.layers, clone.layers):
+        target.set_weights(source.get_weights())
+    inputs = {
+        "token_ids": rng.integers(1, 30522, (3, 9)).astype("int32"),
+        "segment_ids": np.zeros((3, 9), "int32"),
+        "padding_mask": np.ones((3, 9), "int32"),
+    }
+    want, got = model.predict(inputs, verbose=0), clone.predict(inputs, verbose=0)
+    for task in ("rte", "stsb"):
+        np.testing.assert_allclose(got[task], want[task], rtol=1e-5, atol=1e-6)
+    encoders = [
+        layer
+        for layer in clone._flatten_layers()
+        if isinstance(layer, keras_hub.layers.TransformerEncoder)
+    ]
+    assert encoders and all(
+        layer.activation is keras_bam.models.bam_bert_backbone.exact_gelu
+        for layer in encoders
+    )
+
+
+def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
+    """A task model with a tokenizer (here given as KerasHub's preprocessor)
+    takes raw strings in `predict`, encoded as in training, and keeps the
+    tokenizer's vocabulary when saved."""
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer)
+    model = keras_bam.MultiTaskModel(
+        make_tiny_backbone(), ["rte", "cola"], tokenizer=preprocessor, max_length=32
+    )
+    assert model.tokenizer is tokenizer
+    pairs = (["A man sleeps.", "It rains."], ["Nobody sleeps.", "The street is wet."])
+    encoded = keras_bam.data.encode_texts(pairs, tokenizer, 32)
+    want = model.predict(encoded.pad_batch([0, 1]), verbose=0)
+    got = model.predict(pairs, verbose=0)
+    np.testing.assert_allclose(got["rte"], want["rte"], rtol=1e-5, atol=1e-6)
+    single = model.predict("The cat sat on the mat.", verbose=0)
+    assert single["cola"].shape == (1, 2)
+    path = tmp_path / "student.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    assert reloaded.max_length == 32
+    again = reloaded.predict(pairs, verbose=0)
+    np.testing.assert_allclose(again["rte"], got["rte"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Raw strings need a tokenizer"):
+        keras_bam.SingleTaskModel(make_tiny_backbone(), "cola").predict(["Hi."])
+
+
+@pytest.mark.integration
+def test_from_preset_loads_backbone_and_tokenizer():
+    model = keras_bam.SingleTaskModel.from_preset(None, "sst2", max_length=64)
+    assert isinstance(model.backbone, keras_bam.models.BamBertBackbone)
+    assert model.tokenizer is not None and model.max_length == 64
+    texts = ["A gripping, beautiful film.", "Dull."]
+    encoded = keras_bam.data.encode_texts((texts,), keras_bam.load_tokenizer(), 64)
+    np.testing.assert_allclose(
+        model.predict(texts, verbose=0),
+        model.predict(encoded.pad_batch([0, 1]), verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
