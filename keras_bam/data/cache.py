@@ -29,19 +29,21 @@ _METADATA = "metadata.json"
 class EncodedCache:
     """Encoded splits cached on disk and read back memory-mapped (never pickles).
 
-    An entry is a folder named by task, split, `max_length` and the tokenizer's
-    vocabulary fingerprint, holding one `.npy` file per array and a
-    `metadata.json` that records the hash of the examples it encodes and the
-    SHA-256 of the array files. Entries are read memory-mapped
+    An entry is a folder named by task, split, `max_length`, the tokenizer's
+    vocabulary fingerprint and the hash of the examples it encodes (its
+    source: runs over different samples of a task, a test run and the main
+    job say, keep an entry each instead of replacing each other's), holding
+    one `.npy` file per array and a `metadata.json` that records the same keys
+    and the SHA-256 of the array files. Entries are read memory-mapped
     (`np.load(mmap_mode="r")`): MNLI's encoding is paged in as batches use it,
     not loaded whole, and the checksum is computed by streaming the files.
 
     An entry whose recorded source hash, vocabulary or format differs from the
-    request (the data changed, say) is stale: it is reported, re-encoded and
-    replaced, never reused. A corrupt, truncated or unreadable entry is logged
-    as stale and rebuilt too (the cache is derived data). Entries are written
-    to a temporary folder and moved into place, so a killed run leaves no
-    half-written entry.
+    request (an entry of another format version, say) is stale: it is
+    reported, re-encoded and replaced, never reused. A corrupt, truncated or
+    unreadable entry is logged as stale and rebuilt too (the cache is derived
+    data). Entries are written to a temporary folder and moved into place, so
+    a killed run leaves no half-written entry.
 
     Args:
         directory: where cache entries live (created if missing).
@@ -62,9 +64,15 @@ class EncodedCache:
         self.misses = 0
         self.stale = 0
 
-    def path_for(self, examples: TaskExamples, vocab: str, max_length: int) -> str:
-        """The entry folder for `examples` encoded to `max_length` with `vocab`."""
-        name = f"{examples.task.name}-{examples.split}-len{max_length}-{vocab[:12]}"
+    def path_for(
+        self, examples: TaskExamples, vocab: str, max_length: int, source: str
+    ) -> str:
+        """The entry folder for `examples` (whose content hash is `source`)
+        encoded to `max_length` with `vocab`."""
+        name = (
+            f"{examples.task.name}-{examples.split}-len{max_length}-{vocab[:12]}"
+            f"-{source[:12]}"
+        )
         return os.path.join(self.directory, name)
 
     def encode(
@@ -72,14 +80,15 @@ class EncodedCache:
     ) -> EncodedExamples:
         """Returns the encoding of `examples`, from the cache when it is current."""
         vocab = tokenizer_fingerprint(tokenizer)
-        path = self.path_for(examples, vocab, max_length)
+        source = examples.content_hash()
+        path = self.path_for(examples, vocab, max_length, source)
         metadata = {
             "format_version": CACHE_FORMAT_VERSION,
             "task": examples.task.name,
             "split": examples.split,
             "max_length": max_length,
             "vocabulary": vocab,
-            "source_hash": examples.content_hash(),
+            "source_hash": source,
             "num_examples": len(examples),
         }
         if os.path.exists(path):

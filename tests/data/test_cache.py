@@ -44,7 +44,8 @@ def test_second_run_reads_the_cache(tmp_path, glue_dir, tokenizer):
     assert not list(tmp_path.glob(".partial-*"))  # No staging folder is left.
 
 
-def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, caplog):
+def test_each_source_keeps_its_own_entry(tmp_path, glue_dir, tokenizer, caplog):
+    """Runs over different samples of a task alternate without re-encoding."""
     dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir)
     keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 128)
     changed = dev.select(np.arange(len(dev)))
@@ -52,13 +53,36 @@ def test_stale_entry_is_detected_and_replaced(tmp_path, glue_dir, tokenizer, cap
     cache = keras_bam.data.EncodedCache(tmp_path)
     with caplog.at_level("WARNING"):
         encoded = cache.encode(changed, tokenizer, 128)
+    assert cache.misses == 1 and cache.stale == 0 and cache.hits == 0
+    assert "stale" not in caplog.text
+    assert_same(encoded, keras_bam.data.encode_examples(changed, tokenizer, 128))
+    assert len(list(tmp_path.glob("*/metadata.json"))) == 2
+    # Back and forth: each source is read from its own entry.
+    for examples in (dev, changed, dev):
+        again = keras_bam.data.EncodedCache(tmp_path)
+        read = again.encode(examples, tokenizer, 128)
+        assert again.hits == 1 and again.misses == 0 and again.stale == 0
+        assert_same(read, keras_bam.data.encode_examples(examples, tokenizer, 128))
+
+
+def test_entry_recording_another_source_is_stale(
+    tmp_path, glue_dir, tokenizer, caplog
+):
+    """An entry whose recorded source hash is not the request's is not reused."""
+    import json
+
+    dev = keras_bam.data.read_glue_tsv("rte", "dev", glue_dir).select(np.arange(40))
+    keras_bam.data.EncodedCache(tmp_path).encode(dev, tokenizer, 64)
+    path = entry(tmp_path) / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["source_hash"] = "0" * 64
+    path.write_text(json.dumps(metadata))
+    cache = keras_bam.data.EncodedCache(tmp_path)
+    with caplog.at_level("WARNING"):
+        encoded = cache.encode(dev, tokenizer, 64)
     assert cache.stale == 1 and cache.hits == 0
     assert "stale (source_hash" in caplog.text
-    assert_same(encoded, keras_bam.data.encode_examples(changed, tokenizer, 128))
-    assert (
-        keras_bam.data.EncodedCache(tmp_path).encode(changed, tokenizer, 128)
-        is not None
-    )
+    assert_same(encoded, keras_bam.data.encode_examples(dev, tokenizer, 64))
 
 
 def entry(tmp_path):
