@@ -42,6 +42,7 @@ import tempfile
 import time
 
 import numpy as np
+from provenance import portable
 
 MNLI_TRAIN_COLUMNS = (
     "index",
@@ -258,7 +259,7 @@ def run(args):
             shutil.rmtree(data_dir)
     result = {
         "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "command": portable(" ".join([os.path.basename(sys.executable)] + sys.argv)),
         "rows": rows,
     }
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)

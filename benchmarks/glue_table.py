@@ -6,7 +6,7 @@ with the machine and the command; then every collected run is tabulated, and
 `--readme README.md` writes the table between README.md's `<!-- student-table -->`
 markers.
 
-    python benchmarks/glue_table.py --collect /path/to/run --setting paper-3ep \
+    python benchmarks/glue_table.py --collect RUN_DIR --setting paper-3ep \
         --command "python examples/glue.py --paper --student-epochs 3"
     python benchmarks/glue_table.py --readme README.md
 """
@@ -19,8 +19,10 @@ import json
 import os
 import platform
 
-from keras_bam.pipeline import STUDENT_LABELS
+from provenance import portable
+
 from keras_bam.tasks import get_task
+from keras_bam.training.glue_run import STUDENT_LABELS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -35,7 +37,7 @@ def collect(run_dir: str, setting: str, command: str) -> str:
     results["machine"] = f"cpu:{os.cpu_count()} cores ({platform.processor() or 'x86'})"
     path = os.path.join(RESULTS, f"glue_{results['backend']}_{setting}_seed{seed}.json")
     with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump(portable(results), f, indent=2)
     return path
 
 

@@ -22,6 +22,7 @@ import sys
 import time
 
 import numpy as np
+from provenance import portable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,8 +62,8 @@ def run(task_name, seed, args, device):
     from transformers import AutoTokenizer
     from transformers import get_linear_schedule_with_warmup
 
-    from keras_bam.data.tsv_reader import read_glue_tsv
-    from keras_bam.metrics import glue_metrics
+    from keras_bam.data import read_glue_tsv
+    from keras_bam.evaluation import glue_metrics
     from keras_bam.tasks import get_task
 
     task = get_task(task_name)
@@ -156,7 +157,7 @@ def run(task_name, seed, args, device):
             k: getattr(args, k)
             for k in ("lr", "epochs", "batch_size", "max_length", "layerwise_decay")
         },
-        "command": " ".join(["python"] + sys.argv),
+        "command": portable(" ".join(["python"] + sys.argv)),
         "versions": {
             "torch": torch.__version__,
             "transformers": __import__("transformers").__version__,

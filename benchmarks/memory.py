@@ -39,6 +39,7 @@ import time
 from docs_tables import write_between_markers
 from provenance import code_version
 from provenance import machine
+from provenance import portable
 
 MARKER = "<!-- memory-table -->"
 TASKS = ("rte", "mrpc", "stsb", "cola")
@@ -145,7 +146,7 @@ def measure(config: str, args) -> dict:
     return {
         "config": config,
         "commit": commit,
-        "command": " ".join(command[1:]),
+        "command": portable(" ".join(command[1:])),
         "seconds": round(seconds, 1),
         # ru_maxrss is the largest peak of any waited-for child (KiB); when an
         # earlier child peaked higher it hides this one's, so fall back on samples.
@@ -154,7 +155,7 @@ def measure(config: str, args) -> dict:
         ),
         "sampled_peak_by_phase_mib": {k: round(v, 1) for k, v in phases.items()},
         "samples": samples,
-        "log_tail": log[-12:],
+        "log_tail": portable(log[-12:]),
     }
 
 
@@ -205,8 +206,8 @@ def main():
         "machine": machine(),
         "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "commit": code_version(),
-        "argv": sys.argv[1:],
-        # The goals, 3 GB and 4 GB (10**9 bytes), in MiB.
+        "argv": portable(sys.argv[1:]),
+        # The goals, 3 GB and 4 GB (10**9 bytes), in MiB.
         "goals_mib": {"demo": 2861, "paper": 3815},
         "runs": [],
     }

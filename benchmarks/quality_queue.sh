@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The long quality runs of issue 15, in order, on TensorFlow: the ablation of keras-bam's
-# options at 400 examples per task (setting minilm-400-bam), then the paper's comparison
-# on the full training sets (setting minilm-full). Every (system, seed) result is written
+# The long quality runs, in order, on TensorFlow: packed against padded batches for BAM's
+# student at 400 examples per task (setting minilm-400-packing), then the paper's
+# comparison on the full training sets (setting minilm-full). Every (system, seed) result is written
 # to benchmarks/results/quality/<setting>/ when done and skipped when run again; teachers'
 # predictions and student checkpoints live in the work folder (~/.cache/keras-bam/quality
 # by default, outside the checkout), so starting this again resumes where it stopped;
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 mkdir -p runs/logs
 export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
 PY=${PY:-.venv/bin/python}
-# Packing against padding for the BAM student (issue 17), on the same teachers per
+# Packing against padding for the BAM student, on the same teachers per
 # seed. Its own setting: minilm-400-bam's teachers could not be retrained bit for bit
 # on another machine (benchmarks/results/quality/minilm-400-bam/teacher_reproductions.json),
 # so its remaining ablation seeds need that setting's work folder.

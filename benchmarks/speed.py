@@ -8,7 +8,7 @@ MiniLM-L6-H384 backbone:
   BAM's random batches packed into rows (`RandomBatches(packing=True)`; with
   `--no-packing`, padded to each batch's longest example),
   `keras_bam.backend.as_fit_input`, compiled with
-  `keras_bam.training.make_optimizer`, `keras_bam.teacher.task_loss` and
+  `keras_bam.training.make_optimizer`, `keras_bam.training.teacher.task_loss` and
   `FineTuningRecipe.bam_single_task()`, as `keras_bam.train_teacher` builds it; and
   `keras_bam.evaluation.predict_outputs` for prediction.
 - **keras-bam BAM** (same children): `MultiTaskModel(distillation="annealed")` over
@@ -73,7 +73,7 @@ FLOPs per second over the machine's fp32 matrix-multiply peak, measured in the
 same run (numpy and PyTorch sgemm, 2048x2048 and 4096x4096, best of several
 repetitions, in its own subprocess). The FLOPs are the whole model's for every
 system: keras-bam computes the last layer for `[CLS]` only
-(`keras_bam.layers.ClassTokenEncoder`, about 14% fewer FLOPs than the formula), so its
+(`keras_bam.models.ClassTokenEncoder`, about 14% fewer FLOPs than the formula), so its
 MFU measures throughput in the model's FLOPs, not what its hardware executed.
 
 **Targets** (printed as PASS/FAIL lines, per keras-bam backend): the BAM step
@@ -103,6 +103,7 @@ import subprocess
 import sys
 import time
 
+from provenance import portable
 from speedbench.flops import encoder_shape
 from speedbench.hf_child import child_hf
 from speedbench.keras_bam_child import child_keras_bam
@@ -359,6 +360,7 @@ def main(argv=None):
         "child_seconds": child_seconds,
         "total_seconds": time.perf_counter() - start,
     }
+    result = portable(result)  # Its paths relative to the checkout.
     path = os.path.join(args.results_dir, f"speed_{args.label}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=2)

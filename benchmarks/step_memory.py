@@ -29,6 +29,7 @@ import time
 from docs_tables import write_between_markers
 from provenance import code_version
 from provenance import machine
+from provenance import portable
 
 TASKS = ("rte", "mrpc", "stsb", "cola")
 
@@ -47,7 +48,7 @@ def child(args):
     keras.utils.set_random_seed(0)
     model = keras_bam.MultiTaskModel(keras_bam.load_backbone(), TASKS)
     model.compile(
-        optimizer=keras_bam.optimizers.AdamWeightDecay(1e-4, weight_decay=0.01),
+        optimizer=keras_bam.training.AdamWeightDecay(1e-4, weight_decay=0.01),
         micro_batches=args.micro_batches,
     )
     rng = np.random.default_rng(0)
@@ -128,7 +129,7 @@ def parent(args):
         "machine": machine(),
         "backend": backend,
         "commit": code_version(),
-        "argv": [a for a in sys.argv[1:]],
+        "argv": portable(sys.argv[1:]),
         "batch_size": args.batch_size,
         "length": args.length,
         "steps": args.steps,

@@ -18,6 +18,8 @@ import platform
 import sys
 import time
 
+from provenance import portable
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -89,7 +91,9 @@ def main(argv=None):
                 "train_examples_per_second": run.train_examples_per_second,
                 "padding_fraction": run.padding_fraction,
                 "loss_per_epoch": run.history.get("loss"),
-                "command": " ".join([f"KERAS_BACKEND={backend}", "python"] + sys.argv),
+                "command": portable(
+                    " ".join([f"KERAS_BACKEND={backend}", "python"] + sys.argv)
+                ),
                 "versions": {
                     "keras": keras.__version__,
                     "python": platform.python_version(),

@@ -6,10 +6,11 @@ every array it wrote (teacher predictions, dev outputs, both students' weights,
 out-of-fold predictions) in `<out>/arrays.npz`. Run it at the commit before a
 refactor and after it, then compare:
 
-    git worktree add /tmp/before HEAD
-    PYTHONPATH=/tmp/before python benchmarks/fixed_seed_run.py run /tmp/fixed-before
-    python benchmarks/fixed_seed_run.py run /tmp/fixed-after
-    python benchmarks/fixed_seed_run.py compare /tmp/fixed-before /tmp/fixed-after
+    git worktree add ../before HEAD
+    PYTHONPATH=../before python tools/fixed_seed_run.py run ../fixed-before
+    python tools/fixed_seed_run.py run ../fixed-after
+    python tools/fixed_seed_run.py compare ../fixed-before ../fixed-after \
+        --json benchmarks/results/fixed_seed_<before>-<after>_<backend>.json
 
 (`PYTHONPATH` picks the worktree's `keras_bam` over the installed one.)
 """
@@ -23,7 +24,11 @@ import sys
 
 import numpy as np
 
-DEFAULT_GLUE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "glue")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.join(ROOT, "benchmarks"))  # provenance.py, shared with them
+from provenance import portable  # noqa: E402
+
+DEFAULT_GLUE = os.path.join(ROOT, "..", "shared", "glue")
 
 
 def tiny_backbone():
@@ -114,10 +119,11 @@ def compare(before: str, after: str, json_path: str | None = None) -> int:
     print(f"{count} arrays compared: {'equal' if equal else 'NOT equal'}")
     if json_path:
         record = {
-            "command": "python benchmarks/fixed_seed_run.py " + " ".join(sys.argv[1:]),
+            "command": "python tools/fixed_seed_run.py "
+            + portable(" ".join(sys.argv[1:])),
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "before": os.path.abspath(before),
-            "after": os.path.abspath(after),
+            "before": portable(os.path.abspath(before)),
+            "after": portable(os.path.abspath(after)),
             "arrays": count,
             "equal": equal,
             "only_in_one": only,

@@ -3,7 +3,7 @@
 Runs `pytest` on TensorFlow and on JAX side by side and writes each suite's
 summary, its wall time and its slowest tests to a JSON file:
 
-    python benchmarks/test_times.py benchmarks/results/test_times_<name>.json
+    python tools/test_times.py benchmarks/results/test_times_<name>.json
 
 `--at COMMIT` times that commit's suite instead (checked out in a temporary
 worktree beside this checkout, so `../shared` is found as usual); `--tests-of COMMIT`
@@ -11,8 +11,8 @@ runs only the tests that existed at COMMIT, found here by their name (a test
 that moved to another file counts as the same test): the same tests at two
 commits, for a like-for-like comparison of the suite's speed.
 
-    python benchmarks/test_times.py then.json --at 2090897
-    python benchmarks/test_times.py now-same-tests.json --tests-of 2090897
+    python tools/test_times.py then.json --at <commit>
+    python tools/test_times.py now-same-tests.json --tests-of <commit>
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import subprocess
 import sys
 import tempfile
 
-from provenance import machine
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.join(REPO, "benchmarks"))  # provenance.py, shared with them
+from provenance import machine  # noqa: E402
+from provenance import portable  # noqa: E402
+
 SUMMARY = re.compile(r"^=*\s*(.*\d+ (?:passed|failed).* in ([\d.]+)s\b.*?)\s*=*$")
 DURATION = re.compile(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)")
 
@@ -159,8 +161,8 @@ def main(argv=None) -> int:
             "date": datetime.date.today().isoformat(),
             "commit": git("rev-parse", "--short", "HEAD", cwd=cwd),
             "machine": machine(),
-            "command": "python benchmarks/test_times.py "
-            + " ".join(argv or sys.argv[1:]),
+            "command": "python tools/test_times.py "
+            + portable(" ".join(argv or sys.argv[1:])),
             "selection": selection,
             **run_suites(cwd, tests, args.slowest),
         }

@@ -16,8 +16,8 @@
 #
 # Measured on an H100 (2026-11-26): with an empty XLA cache the speed benchmark's JAX
 # process takes 220 s (41 s with the cache filled) and each full-data teacher 60-90 s,
-# mostly compilation; a 15-minute device session completes the speed benchmark and about
-# three teachers. Later sessions: SKIP_SPEED=1 and quality-partial.tgz.
+# mostly compilation; 15 minutes of device time complete the speed benchmark and about
+# three teachers. Later calls: SKIP_SPEED=1 and quality-partial.tgz.
 #
 # Options: BUDGET (seconds for the whole script, 540), SPEED_LIMIT (seconds for the
 # speed part, 300), SPEED_EXAMPLES (per task, 1024), SPEED_STEPS (64), SKIP_SPEED=1,
@@ -31,22 +31,24 @@
 # in the repository root as quality-partial.tgz and run again to continue) and
 # $OUT/speed_gpu.json, plus logs (logs.tgz: each speed child's and quality run's).
 set -u
+# Scratch space on the machine (installed wheels, XLA cache, results before packing).
+SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}}
 START=$(date +%s)
 BUDGET=${BUDGET:-540}
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 PY=${PY:-python3}
 if [ -z "${NO_INSTALL:-}" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
+    --target "$SCRATCH/site" .whl/*.whl || exit 1
+  export PYTHONPATH=$SCRATCH/site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
-export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
-OUT=${OUT:-/tmp/out}
-RES=${RES:-/tmp/results}
-WORK=${WORK:-/tmp/quality}
+export JAX_COMPILATION_CACHE_DIR=$SCRATCH/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+OUT=${OUT:-$SCRATCH/out}
+RES=${RES:-$SCRATCH/results}
+WORK=${WORK:-$SCRATCH/quality}
 mkdir -p "$RES" "$OUT"
 SEEDS=${SEEDS:-"0 1 2"}
 SETTING=${SETTING:-minilm-full-gpu}
@@ -66,7 +68,7 @@ if [ -z "${SKIP_SPEED:-}" ]; then
     $PY benchmarks/speed.py --systems keras-bam-jax hf-torch \
     --limit "${SPEED_EXAMPLES:-1024}" --steps "${SPEED_STEPS:-64}" \
     --data-dir .devcarry/glue --model .devcarry/minilm --label gpu \
-    --cache-dir /tmp/speedcache --results-dir "$OUT" >"$OUT/speed.log" 2>&1
+    --cache-dir "$SCRATCH/speedcache" --results-dir "$OUT" >"$OUT/speed.log" 2>&1
   echo "speed rc $? at $(($(date +%s) - START))s" >>"$OUT/timeline.log"
 fi
 

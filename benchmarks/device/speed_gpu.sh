@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 17's GPU comparison on a lent GPU machine (JAX and PyTorch, no TensorFlow):
-# keras-bam's BAM step at BAM's student batch (128), packed, in mixed_bfloat16, against
+# Speed on a lent GPU machine (JAX and PyTorch, no TensorFlow): keras-bam's BAM step
+# at BAM's student batch (128), packed, in mixed_bfloat16, against
 # transformers + PyTorch under torch.autocast(bfloat16) on the same data (random batches
 # with dynamic padding, and with group_by_length), and prediction; MFU against the GPU's
 # bf16 matmul peak measured in the same run. One device call:
@@ -10,19 +10,21 @@
 # Options: EXAMPLES (per task, 1024), STEPS (timed steps per measurement, 32), LIMIT
 # (seconds for the benchmark, 500), AUTOTUNE (XLA GEMM autotuning level, 0), PY, OUT.
 set -u
+# Scratch space on the machine (installed wheels, XLA cache, results before packing).
+SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}}
 PY=${PY:-python3}
 if [ -z "${NO_INSTALL:-}" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
+    --target "$SCRATCH/site" .whl/*.whl || exit 1
+  export PYTHONPATH=$SCRATCH/site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false
-export JAX_COMPILATION_CACHE_DIR=/tmp/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+export JAX_COMPILATION_CACHE_DIR=$SCRATCH/jaxcache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 # GEMM autotuning made XLA spend about 45 s compiling each batch shape on an H200.
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_autotune_level=${AUTOTUNE:-0}"
-OUT=${OUT:-/tmp/out}
+OUT=${OUT:-$SCRATCH/out}
 mkdir -p "$OUT"
 DATA=.devcarry/glue
 MODEL=.devcarry/minilm
@@ -35,7 +37,7 @@ timeout "${LIMIT:-500}" $PY benchmarks/speed.py --systems keras-bam-jax hf-torch
   --batch-size 128 --precision mixed_bfloat16 --variants bam \
   --limit "${EXAMPLES:-1024}" --steps "${STEPS:-32}" --peak-sizes 4096 8192 \
   --data-dir "$DATA" --model "$MODEL" --label gpu-bf16 \
-  --cache-dir /tmp/speedcache --results-dir "$OUT" >"$OUT/speed.log" 2>&1
+  --cache-dir "$SCRATCH/speedcache" --results-dir "$OUT" >"$OUT/speed.log" 2>&1
 echo "speed rc $?" >>"$OUT/speed.log"
 tar czf "$OUT/logs.tgz" runs/speed/gpu-bf16 2>/dev/null
 tail -n 40 "$OUT/speed.log"

@@ -26,10 +26,10 @@ def child_keras_bam(cfg: dict) -> None:
 
     import keras_bam
     from keras_bam.backend import set_seed
-    from keras_bam.prediction import predict_outputs
-    from keras_bam.teacher import task_loss
-    from keras_bam.teacher import training_targets
+    from keras_bam.evaluation import predict_outputs
     from keras_bam.training import make_optimizer
+    from keras_bam.training.teacher import task_loss
+    from keras_bam.training.teacher import training_targets
 
     if cfg["system"].endswith("-deterministic"):
         keras_bam.backend.enable_op_determinism()  # Before the backend starts (JAX).
@@ -53,7 +53,7 @@ def child_keras_bam(cfg: dict) -> None:
 
     def single_task_model(task, batches, warmup, passes):
         set_seed(single.seed)
-        backbone = keras_bam.backbones.with_precision(
+        backbone = keras_bam.models.with_precision(
             keras_bam.load_backbone(cfg["model"]), cfg["precision"]
         )
         model = keras_bam.SingleTaskModel(backbone, task, dropout=single.dropout)
@@ -170,7 +170,7 @@ def child_keras_bam(cfg: dict) -> None:
     warmup = covering_warmup(mixed, cfg["warmup_passes"], passes)
 
     set_seed(multi.seed)
-    backbone = keras_bam.backbones.with_precision(
+    backbone = keras_bam.models.with_precision(
         keras_bam.load_backbone(cfg["model"]), cfg["precision"]
     )
     student = keras_bam.MultiTaskModel(

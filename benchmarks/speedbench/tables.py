@@ -19,7 +19,7 @@ PREDICT_OVER_PEER = 1.3
 MAX_BAM_SHAPES = 2
 # The BAM step's model-FLOPs utilization on a GPU, against its matmul peak.
 GPU_MFU = 0.25
-# The most that op determinism may cost to be on by default (issue 19).
+# The most that op determinism may cost to be on by default.
 DETERMINISM_COST = 1.10
 VARIANT_LABELS = {
     "single": "keras-bam single-task",
