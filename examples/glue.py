@@ -15,29 +15,107 @@ sample drawn with seed 0, 2 teacher and 2 student epochs: minutes on a 2-core CP
 scores far below the paper's and too few steps to show BAM's effect); `--paper`
 runs BAM's recipes on the full training sets. An interrupted
 run started again with the same command reuses finished teachers and students and
-resumes a student from its last checkpoint.
+resumes a student from its last checkpoint. `keras-bam glue` runs the same job
+with every option of the library (`keras-bam glue --help`).
 """
 
 import argparse
 import logging
+import os
+import sys
 
-from keras_bam_cli.arguments import add_glue_arguments
-from keras_bam_cli.arguments import check_data_dir
-from keras_bam_cli.arguments import log_level
-from keras_bam_cli.arguments import set_cpu_allocator
+import keras_bam
 
 
-def main(argv=None):
+def parse_arguments(argv: list | None = None) -> argparse.Namespace:
+    """This script's options (`keras-bam glue` has all of the library's).
+
+    Args:
+        argv: the arguments; the process's by default.
+
+    Returns:
+        The parsed options.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_glue_arguments(parser)
+    parser.add_argument("--tasks", nargs="+", default=["rte", "mrpc", "stsb", "cola"])
+    parser.add_argument(
+        "--students",
+        nargs="+",
+        default=["multitask", "bam"],
+        help="any of keras_bam.training.glue_run.STUDENTS",
+    )
+    parser.add_argument(
+        "--paper", action="store_true", help="BAM's recipes on the full training sets"
+    )
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("KERAS_BAM_DATA_DIR") or "../shared/glue"
+    )
+    parser.add_argument("--output-dir", default="runs/glue")
+    parser.add_argument("--cache-dir", default=".cache/encoded")
+    parser.add_argument("--train-limit", type=int, help="N training examples per task")
+    parser.add_argument("--train-sample-seed", type=int)
+    parser.add_argument("--teacher-epochs", type=int)
+    parser.add_argument("--student-epochs", type=int)
+    parser.add_argument("--save-every", type=int, help="checkpoint every N steps")
     args = parser.parse_args(argv)
-    check_data_dir(parser, args)
-    logging.basicConfig(level=log_level(args), format="%(message)s")
-    set_cpu_allocator(args)
-    # Imported once the allocator is chosen: this import starts TensorFlow.
-    from keras_bam_cli.commands import run_glue_from_arguments
+    if not os.path.isdir(args.data_dir):
+        parser.error(f"no GLUE folder at {os.path.abspath(args.data_dir)}")
+    return args
 
-    run_glue_from_arguments(args)
+
+def run_glue_arguments(args: argparse.Namespace) -> dict:
+    """`keras_bam.run_glue`'s arguments: the quick setting, or with `--paper`
+    BAM's recipes on the full training sets.
+
+    Args:
+        args: the options (`parse_arguments`).
+
+    Returns:
+        The keyword arguments of `keras_bam.run_glue`.
+    """
+    train_limit, sample_seed = args.train_limit, args.train_sample_seed
+    if args.paper:
+        teacher = keras_bam.FineTuningRecipe.bam_single_task()
+        student = keras_bam.FineTuningRecipe.bam_multi_task()
+    else:  # Minutes on a 2-core CPU, on a random sample of each training set.
+        teacher = keras_bam.FineTuningRecipe.bam_single_task(epochs=2)
+        # The student's batch of 128 in 4 slices of 32: a laptop's memory.
+        student = keras_bam.FineTuningRecipe.bam_multi_task(epochs=2, micro_batches=4)
+        train_limit = 400 if train_limit is None else train_limit
+        sample_seed = 0 if sample_seed is None else sample_seed
+    if args.teacher_epochs is not None:
+        teacher.epochs = args.teacher_epochs
+    if args.student_epochs is not None:
+        student.epochs = args.student_epochs
+    return dict(
+        tasks=args.tasks,
+        students=tuple(args.students),
+        teacher_recipe=teacher,
+        student_recipe=student,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        cache_dir=args.cache_dir,
+        train_limit=train_limit,
+        train_sample_seed=sample_seed if train_limit else None,
+        save_every=args.save_every,
+        verbose=1 if sys.stdout.isatty() else 2,  # In a log: a line per epoch.
+    )
+
+
+def main(argv: list | None = None) -> None:
+    args = parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # As `keras-bam glue` does: one C-allocator heap per CPU core (less memory),
+    # and JAX's compiled programs kept for the next run.
+    keras_bam.backend.limit_malloc_arenas()
+    keras_bam.backend.enable_compilation_cache(".cache/xla")
+
+    run = keras_bam.run_glue(**run_glue_arguments(args))
+
+    if not args.paper:
+        print("Quick setting: a smoke run, too small to show BAM's effect.")
+    print(run.table)
+    print(f"Everything is in {run.output_dir} (dev_table.md, results.json).")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,12 @@
-"""The command line's options and their defaults; light to import (no backend)."""
+"""The command line's options; light to import (no backend).
+
+Nothing here copies the library. An option that sets a `FineTuningRecipe`,
+`DistillationSettings` or `run_glue` value defaults to `None`, meaning the
+library's own default. An option that names something the library registers
+(a distillation mode, a teacher combination, a student of `run_glue`) is
+parsed as a free string and checked against the registry once `keras_bam` is
+imported (`check_registered`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,26 @@ import sys
 
 DEFAULT_DATA_DIR = os.path.join("..", "shared", "glue")
 DATA_DIR_VARIABLE = "KERAS_BAM_DATA_DIR"
+
+# The help of an option left to the library, and each command's note on whose.
+RECIPE_DEFAULT = "default: the recipe's"
+SETTINGS_DEFAULT = "default: DistillationSettings'"
+TEACHER_RECIPE = (
+    "The recipe's values are BAM's single-task recipe's "
+    "(keras_bam.FineTuningRecipe.bam_single_task)."
+)
+STUDENT_RECIPE = (
+    "The recipe's values are BAM's multi-task recipe's "
+    "(keras_bam.FineTuningRecipe.bam_multi_task; with one task, bam_single_task's); "
+    "DistillationSettings' are those of keras_bam.training.DistillationSettings."
+)
+GLUE_RECIPES = (
+    "The recipe's values are BAM's: the teachers' single-task recipe's and the "
+    "students' multi-task recipe's (keras_bam.FineTuningRecipe.bam_single_task, "
+    "bam_multi_task)."
+)
+# Options whose names the library registers cannot list them in `--help`.
+LISTED_IN_ERRORS = "an unknown name's error lists the known ones"
 
 
 def package_version() -> str:
@@ -32,6 +60,47 @@ def check_data_dir(parser: argparse.ArgumentParser, args) -> None:
             f"no GLUE folder at {os.path.abspath(args.data_dir)} (--data-dir "
             f"{args.data_dir}); pass --data-dir or set {DATA_DIR_VARIABLE}."
         )
+
+
+def check_registered(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, registered: dict
+) -> None:
+    """Stops with argparse's error (exit status 2) when an option names
+    something the library has not registered.
+
+    Why after parsing: the registries live beside Keras code, so reading them
+    would import a backend, and `--help` and argument errors answer without one.
+
+    Args:
+        parser: the parser whose `error` reports it.
+        args: the parsed options.
+        registered: option destination (`"distillation"`, ...) to the names
+            registered now; an option `args` lacks, or left at `None`, passes.
+
+    Example:
+    ```python
+    check_registered(parser, args, {"distillation": ("annealed", "fixed", "gold")})
+    ```
+    """
+    for dest, names in registered.items():
+        value = getattr(args, dest, None)
+        for name in [value] if isinstance(value, str) else value or ():
+            if name not in names:
+                option = "--" + dest.replace("_", "-")
+                parser.error(
+                    f"argument {option}: invalid choice: {name!r} (choose from "
+                    f"{', '.join(names)})"
+                )
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with each option's default, but for a `None` default,
+    which means the library's own (the option's help says whose)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def fit_verbosity(args) -> int:
@@ -67,6 +136,22 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser, verbose_help: str):
 CPU_ALLOCATORS = ("bfc", "system")
 
 
+def positive_int(text: str) -> int:
+    """An option's whole number of 1 or more (argparse's error otherwise)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An option's number above 0 (argparse's error otherwise)."""
+    value = float(text)
+    if not value > 0:  # NaN too.
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """An option's whole number of 0 or more (argparse's error otherwise)."""
     value = int(text)
@@ -85,10 +170,12 @@ def set_cpu_allocator(args) -> None:
         os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = str(choice == "bfc").lower()
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
+def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str, recipe: str):
     """Where data, backbone, cache and outputs are, the backbone's precision and
-    the distribution: the options every run shares."""
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    the distribution: the options every run shares (`recipe`: the note, after
+    the options, on where the recipe's defaults come from)."""
+    parser.formatter_class = HelpFormatter
+    parser.epilog = recipe
     add_verbosity_arguments(parser, "a progress bar within epochs")
     parser.add_argument(
         "--data-dir",
@@ -111,15 +198,17 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     parser.add_argument(
         "--precision",
         choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        default="float32",
-        help="the backbone's compute precision (heads and losses stay float32)",
+        default=None,
+        help="the backbone's compute precision (heads and losses stay float32); "
+        + RECIPE_DEFAULT,
     )
     parser.add_argument(
         "--distribution",
         choices=("none", "data_parallel"),
-        default="none",
+        default=None,
         help="data_parallel: split each batch over every GPU (or every CPU device "
-        "configured), with keras.distribution (JAX) or tf.distribute (TensorFlow)",
+        "configured), with keras.distribution (JAX) or tf.distribute "
+        f"(TensorFlow); {RECIPE_DEFAULT}",
     )
     parser.add_argument(
         "--deterministic",
@@ -181,52 +270,71 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str):
     )
 
 
-def add_teacher_arguments(parser: argparse.ArgumentParser):
-    """The options of a teacher run (`keras-bam teacher`)."""
-    add_data_arguments(parser, os.path.join("runs", "teachers"))
-    parser.add_argument("--epochs", type=int, default=TEACHER_DEFAULTS["epochs"])
-    parser.add_argument(
-        "--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"]
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=TEACHER_DEFAULTS["learning_rate"]
-    )
-    parser.add_argument("--layerwise-decay", type=float, default=0.9)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    add_batching_argument(parser)
-    parser.add_argument(
-        "--train-limit",
-        type=int,
-        default=None,
-        help="train on the first N examples only",
-    )
-    parser.add_argument(
-        "--eval-limit",
-        type=int,
-        default=None,
-        help="evaluate on the first N dev examples only",
-    )
+def add_recipe_arguments(parser: argparse.ArgumentParser):
+    """The `FineTuningRecipe` fields of one model's run (`teacher`, `student`),
+    each `None` (the recipe's value) unless given."""
+    for option, kind in (
+        ("--epochs", positive_int),
+        ("--batch-size", positive_int),
+        ("--learning-rate", positive_float),
+        ("--layerwise-decay", float),
+    ):
+        parser.add_argument(option, type=kind, default=None, help=RECIPE_DEFAULT)
+    add_sequence_arguments(parser)
 
 
-def add_batching_argument(parser: argparse.ArgumentParser, packing_default=True):
+def add_sequence_arguments(parser: argparse.ArgumentParser):
+    """The recipe fields every run has (the sequence length, the seed, how
+    batches are made), each `None` (the recipe's value) unless given."""
+    parser.add_argument(
+        "--max-length", type=positive_int, default=None, help=RECIPE_DEFAULT
+    )
+    parser.add_argument("--seed", type=int, default=None, help=RECIPE_DEFAULT)
+    add_batching_argument(parser, None, None, f"; {RECIPE_DEFAULT}")
+
+
+def add_batching_argument(
+    parser: argparse.ArgumentParser,
+    packing_default: bool | None = True,
+    batching_default: str | None = "random",
+    default_help: str = "",
+):
+    """`--batching` and `--packing` (benchmarks/quality.py's too): the
+    command's own use them with `None` defaults, the recipe's values."""
     parser.add_argument(
         "--batching",
         choices=("random", "length_grouped"),
-        default="random",
+        default=batching_default,
         help="random: BAM's batches (examples shuffled); length_grouped: batches "
-        "of similar lengths, faster but not BAM's (and fewer tasks per batch)",
+        "of similar lengths, faster but not BAM's (and fewer tasks per batch)"
+        + default_help,
     )
     parser.add_argument(
         "--packing",
         action=argparse.BooleanOptionalAction,
         default=packing_default,
         help="pack each batch's examples into rows of --max-length tokens, each "
-        "attending only to itself (the same batches, almost no padding computed)",
+        "attending only to itself (the same batches, almost no padding computed)"
+        + default_help,
     )
 
 
-TEACHER_DEFAULTS = {"learning_rate": 5e-5, "epochs": 3, "batch_size": 32}
+def add_teacher_arguments(parser: argparse.ArgumentParser):
+    """The options of a teacher run (`keras-bam teacher`)."""
+    add_data_arguments(parser, os.path.join("runs", "teachers"), TEACHER_RECIPE)
+    add_recipe_arguments(parser)
+    parser.add_argument(
+        "--train-limit",
+        type=positive_int,
+        default=None,
+        help="train on the first N examples only",
+    )
+    parser.add_argument(
+        "--eval-limit",
+        type=positive_int,
+        default=None,
+        help="evaluate on the first N dev examples only",
+    )
 
 
 # The quick setting finishes on a 2-core CPU in minutes; --paper is BAM's recipe.
@@ -245,54 +353,50 @@ QUICK_NOTE = (
     "The measured comparison at BAM's recipe is in the README's results."
 )
 DEFAULT_TASKS = ("rte", "mrpc", "stsb", "cola")
-# `keras_bam.pipeline.STUDENTS`' names, repeated here so that parsing imports no backend
-# (a test keeps the two equal).
-STUDENTS = ("multitask", "bam", "distilled", "uninformative")
-# `keras_bam.distillation`'s registered modes, likewise.
-DISTILLATION_MODES = ("annealed", "fixed", "gold")
-TEACHER_COMBINATIONS = ("probabilities", "logits")
-STUDENT_DEFAULTS = {"learning_rate": 1e-4, "epochs": 6, "batch_size": 128}
 
 
-def add_micro_batches_argument(parser: argparse.ArgumentParser, default_help=""):
+def add_micro_batches_argument(parser: argparse.ArgumentParser, default_help: str):
     parser.add_argument(
         "--micro-batches",
-        type=int,
+        type=positive_int,
         default=None,
         help="compute each student step in this many slices of its batch: the "
-        "same steps in less memory (MultiTaskModel.compile)" + default_help,
+        "same steps in less memory (MultiTaskModel.compile); default: " + default_help,
     )
 
 
 def add_glue_arguments(parser: argparse.ArgumentParser):
-    """The options of a whole BAM run (`keras-bam glue`, `examples/glue.py`)."""
+    """The options of a whole BAM run (`keras-bam glue`)."""
     parser.add_argument(
         "--tasks", nargs="+", default=list(DEFAULT_TASKS), help="GLUE tasks"
     )
     parser.add_argument(
         "--students",
         nargs="+",
-        default=["multitask", "bam"],
-        choices=list(STUDENTS),
+        default=None,
         metavar="STUDENT",
-        help=f"students to train after the teachers: {', '.join(STUDENTS)}",
+        help="students to train after the teachers, named as in "
+        f"keras_bam.training.glue_run.STUDENTS ({LISTED_IN_ERRORS}); default: "
+        "run_glue's",
     )
     parser.add_argument(
         "--paper",
         action="store_true",
-        help="BAM's recipes on the full training sets: teachers 3 epochs of batch "
-        "32 at lr 5e-5, students 6 epochs of batch 128 at lr 1e-4 (hours on a CPU). "
+        help="BAM's recipes (FineTuningRecipe.bam_single_task for the teachers, "
+        "bam_multi_task for the students) on the full training sets (hours on a "
+        "CPU). "
         f"Without it, the quick setting: {QUICK['train_limit']} training "
         "examples per task (a random sample drawn with --train-sample-seed), "
         f"{QUICK['teacher_epochs']} teacher and "
         f"{QUICK['student_epochs']} student epochs (minutes on a CPU).",
     )
-    add_data_arguments(parser, os.path.join("runs", "glue"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-length", type=int, default=128)
-    add_batching_argument(parser)
+    add_data_arguments(parser, os.path.join("runs", "glue"), GLUE_RECIPES)
+    add_sequence_arguments(parser)
     parser.add_argument(
-        "--train-limit", type=int, default=None, help="N training examples per task"
+        "--train-limit",
+        type=positive_int,
+        default=None,
+        help="N training examples per task",
     )
     parser.add_argument(
         "--train-sample-seed",
@@ -302,18 +406,36 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         f"the first N rows (quick setting: {QUICK['train_sample_seed']})",
     )
     parser.add_argument(
-        "--eval-limit", type=int, default=None, help="first N dev examples"
+        "--eval-limit", type=positive_int, default=None, help="first N dev examples"
     )
-    parser.add_argument("--teacher-epochs", type=int, default=None)
-    parser.add_argument("--student-epochs", type=int, default=None)
-    parser.add_argument("--student-batch-size", type=int, default=None)
-    add_micro_batches_argument(
-        parser,
-        f"; default: {QUICK['student_micro_batches']} in the quick setting, else 1",
-    )
-    parser.add_argument("--student-learning-rate", type=float, default=None)
+    quick = "{} in the quick setting, else the recipe's"
     parser.add_argument(
-        "--save-every", type=int, default=None, help="checkpoint students every N steps"
+        "--teacher-epochs",
+        type=positive_int,
+        default=None,
+        help="default: " + quick.format(QUICK["teacher_epochs"]),
+    )
+    parser.add_argument(
+        "--student-epochs",
+        type=positive_int,
+        default=None,
+        help="default: " + quick.format(QUICK["student_epochs"]),
+    )
+    parser.add_argument(
+        "--student-batch-size", type=positive_int, default=None, help=RECIPE_DEFAULT
+    )
+    add_micro_batches_argument(parser, quick.format(QUICK["student_micro_batches"]))
+    parser.add_argument(
+        "--student-learning-rate",
+        type=positive_float,
+        default=None,
+        help=RECIPE_DEFAULT,
+    )
+    parser.add_argument(
+        "--save-every",
+        type=positive_int,
+        default=None,
+        help="checkpoint students every N steps",
     )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-submission", action="store_true")
@@ -321,7 +443,7 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
 
 def add_student_arguments(parser: argparse.ArgumentParser):
     """The options of a student run from existing teachers (`keras-bam student`)."""
-    add_data_arguments(parser, os.path.join("runs", "student"))
+    add_data_arguments(parser, os.path.join("runs", "student"), STUDENT_RECIPE)
     parser.add_argument(
         "--teacher-dir",
         nargs="+",
@@ -329,57 +451,70 @@ def add_student_arguments(parser: argparse.ArgumentParser):
         help="folders of teachers as `keras-bam teacher` writes them "
         "(<dir>/<task>/<task>_train_teacher.npz); several: an ensemble per task",
     )
+    settings = SETTINGS_DEFAULT
     parser.add_argument(
-        "--distillation", choices=DISTILLATION_MODES, default="annealed"
+        "--distillation",
+        default=None,
+        metavar="MODE",
+        help="how the student weighs the gold labels against its teachers: a mode "
+        "registered with keras_bam.distillation.register_distillation_mode "
+        f"({LISTED_IN_ERRORS}); {settings}",
     )
     parser.add_argument(
-        "--teachers", choices=("given", "uninformative", "none"), default=None
+        "--teachers",
+        choices=("given", "uninformative", "none"),
+        default=None,
+        help="default: none with --distillation gold, else given",
     )
-    parser.add_argument("--teacher-weight", type=float, default=0.5)
+    parser.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=None,
+        help=f"the teachers' weight with --distillation fixed; {settings}",
+    )
     parser.add_argument(
         "--teacher-combination",
-        choices=TEACHER_COMBINATIONS,
-        default="probabilities",
-        help="how several teachers of a task are combined",
+        default=None,
+        metavar="COMBINATION",
+        help="how several teachers of a task are combined: a combination "
+        "registered with keras_bam.distillation.register_teacher_combination "
+        f"({LISTED_IN_ERRORS}); {settings}",
     )
     parser.add_argument(
         "--distillation-temperature",
         type=float,
-        default=1.0,
-        help="softmax temperature on the teachers' logits",
+        default=None,
+        help=f"softmax temperature on the teachers' logits; {settings}",
     )
-    parser.add_argument("--mixing", choices=("mixed", "per_task"), default="mixed")
+    parser.add_argument(
+        "--mixing", choices=("mixed", "per_task"), default=None, help=settings
+    )
     parser.add_argument(
         "--weighting",
         choices=("bam", "bam_trained", "proportional", "uniform", "temperature"),
-        default="bam",
+        default=None,
+        help=settings,
     )
     parser.add_argument(
         "--weighting-temperature",
         type=float,
-        default=2.0,
-        help="the temperature of --weighting temperature",
+        default=None,
+        help=f"the temperature of --weighting temperature; {settings}",
     )
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    add_micro_batches_argument(parser, "; default: 1")
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--layerwise-decay", type=float, default=0.9)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    add_batching_argument(parser)
-    parser.add_argument("--train-limit", type=int, default=None)
+    add_recipe_arguments(parser)
+    add_micro_batches_argument(parser, "the recipe's")
+    parser.add_argument("--train-limit", type=positive_int, default=None)
     parser.add_argument("--train-sample-seed", type=int, default=None)
-    parser.add_argument("--eval-limit", type=int, default=None)
+    parser.add_argument("--eval-limit", type=positive_int, default=None)
     parser.add_argument(
-        "--save-every", type=int, default=None, help="checkpoint every N steps"
+        "--save-every", type=positive_int, default=None, help="checkpoint every N steps"
     )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser):
     """The options of the commands that use a saved model (`evaluate`, `predict`,
     `export`)."""
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = HelpFormatter
     parser.add_argument(
         "model", help="a saved student or teacher (`.keras`, as the runs write them)"
     )
@@ -392,19 +527,19 @@ def add_encoding_arguments(parser: argparse.ArgumentParser):
         "--tasks",
         nargs="+",
         default=None,
-        help="the model's tasks to use (None: all of its heads)",
+        help="the model's tasks to use (default: all of its heads)",
     )
     parser.add_argument(
         "--backbone",
         default=None,
         help="encode with this KerasHub preset's, hf:// handle's or folder's "
-        "tokenizer (None: the model's own, else the offline MiniLM's)",
+        "tokenizer (default: the model's own, else the offline MiniLM's)",
     )
     parser.add_argument(
         "--max-length",
         type=int,
         default=None,
-        help="the encoded length (None: the model's own, 128 by default)",
+        help="the encoded length (default: the model's own, 128 by default)",
     )
     parser.add_argument(
         "--data-dir",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
 
@@ -9,13 +11,91 @@ import keras
 import numpy as np
 
 import keras_bam
-from keras_bam.models import BackboneTaskModel
-from keras_bam.submission import write_submission_file
+from keras_bam.evaluation.submission import write_submission_file
+from keras_bam.models.task_models import BackboneTaskModel
 from keras_bam_cli.arguments import QUICK
 from keras_bam_cli.arguments import QUICK_NOTE
-from keras_bam_cli.arguments import STUDENT_DEFAULTS
-from keras_bam_cli.arguments import TEACHER_DEFAULTS
 from keras_bam_cli.arguments import fit_verbosity
+
+# The options that set `FineTuningRecipe` fields of the same names: those every
+# run has, then those of one model's run (`teacher`, `student`).
+SEQUENCE_OPTIONS = (
+    "max_length",
+    "seed",
+    "precision",
+    "distribution",
+    "batching",
+    "packing",
+)
+RECIPE_OPTIONS = SEQUENCE_OPTIONS + (
+    "learning_rate",
+    "epochs",
+    "batch_size",
+    "layerwise_decay",
+    "micro_batches",
+)
+# `keras-bam glue`'s recipe options: option name to the recipe's field.
+GLUE_TEACHER_OPTIONS = {"teacher_epochs": "epochs"}
+GLUE_STUDENT_OPTIONS = {
+    "student_epochs": "epochs",
+    "student_batch_size": "batch_size",
+    "student_learning_rate": "learning_rate",
+    "micro_batches": "micro_batches",
+}
+# The options that set `DistillationSettings` fields of the same names.
+DISTILLATION_OPTIONS = (
+    "distillation",
+    "teachers",
+    "teacher_weight",
+    "distillation_temperature",
+    "teacher_combination",
+    "mixing",
+    "weighting",
+    "weighting_temperature",
+)
+
+
+def given(args: argparse.Namespace, options: tuple | dict) -> dict:
+    """The options that were given: those not left at their `None` default.
+
+    Args:
+        args: the parsed options.
+        options: the option names (each also the field it sets), or option
+            name to the field it sets.
+
+    Returns:
+        Field name to the option's value, for the options given.
+
+    Example:
+    ```python
+    given(args, {"student_epochs": "epochs"})  # {"epochs": 3} or {}
+    ```
+    """
+    names = options if isinstance(options, dict) else {n: n for n in options}
+    values = {field: getattr(args, option, None) for option, field in names.items()}
+    return {field: value for field, value in values.items() if value is not None}
+
+
+def registered_names() -> dict:
+    """The names the library knows for the options that name registered things.
+
+    Read when a command runs, not when the options are parsed, so that a mode
+    the caller's code registered counts (`arguments.check_registered`).
+
+    Returns:
+        Option destination (`"distillation"`, `"teacher_combination"`,
+        `"students"`) to the names registered now.
+
+    Example:
+    ```python
+    registered_names()["distillation"]  # ("annealed", "fixed", "gold", ...)
+    ```
+    """
+    return {
+        "distillation": keras_bam.distillation.distillation_mode_names(),
+        "teacher_combination": keras_bam.distillation.teacher_combination_names(),
+        "students": tuple(keras_bam.training.glue_run.STUDENTS),
+    }
 
 
 def prepare_run(args) -> None:
@@ -40,19 +120,26 @@ def prepare_run(args) -> None:
         keras_bam.backend.enable_compilation_cache(args.compilation_cache)
 
 
-def recipe_from_arguments(args, **defaults):
-    return keras_bam.FineTuningRecipe(
-        learning_rate=args.learning_rate or defaults["learning_rate"],
-        epochs=args.epochs or defaults["epochs"],
-        batch_size=args.batch_size or defaults["batch_size"],
-        layerwise_decay=args.layerwise_decay,
-        max_length=args.max_length,
-        seed=args.seed,
-        precision=args.precision,
-        distribution=args.distribution,
-        batching=args.batching,
-        packing=args.packing,
-        micro_batches=getattr(args, "micro_batches", None) or 1,
+def recipe_from_arguments(
+    args: argparse.Namespace, task_count: int
+) -> keras_bam.FineTuningRecipe:
+    """BAM's recipe for a model of `task_count` tasks with the options given.
+
+    Args:
+        args: the parsed options of `teacher` or `student`.
+        task_count: the model's tasks (a teacher: 1).
+
+    Returns:
+        `FineTuningRecipe.bam_for_tasks(task_count)` with the recipe fields
+        the options set; those left out keep the recipe's values.
+
+    Example:
+    ```python
+    recipe_from_arguments(args, 1) == keras_bam.FineTuningRecipe.bam_single_task()
+    ```
+    """
+    return keras_bam.FineTuningRecipe.bam_for_tasks(
+        task_count, **given(args, RECIPE_OPTIONS)
     )
 
 
@@ -65,7 +152,7 @@ def run_teachers(args, tasks) -> dict:
             task,
             data_dir=args.data_dir,
             backbone=args.backbone,
-            recipe=recipe_from_arguments(args, **TEACHER_DEFAULTS),
+            recipe=recipe_from_arguments(args, 1),
             source=args.source,
             tfds_manual_dir=args.tfds_manual_dir,
             cache_dir=args.cache_dir,
@@ -90,52 +177,30 @@ def format_dev_table(summaries: dict) -> str:
 
 
 def glue_settings(args) -> dict:
-    """`run_glue` arguments from the parsed options (quick unless --paper)."""
-    train_limit = args.train_limit
-    sample_seed = args.train_sample_seed
-    teacher_epochs, student_epochs = args.teacher_epochs, args.student_epochs
-    micro_batches = args.micro_batches
+    """`run_glue` arguments from the parsed options (quick unless --paper):
+    BAM's recipes with the options given, and `run_glue`'s own students unless
+    `--students` names some."""
+    shared = given(args, SEQUENCE_OPTIONS)
+    teacher = {**shared, **given(args, GLUE_TEACHER_OPTIONS)}
+    student = {**shared, **given(args, GLUE_STUDENT_OPTIONS)}
+    train_limit, sample_seed = args.train_limit, args.train_sample_seed
     if not args.paper:
-        micro_batches = micro_batches or QUICK["student_micro_batches"]
-        train_limit = train_limit or QUICK["train_limit"]
+        teacher.setdefault("epochs", QUICK["teacher_epochs"])
+        student.setdefault("epochs", QUICK["student_epochs"])
+        student.setdefault("micro_batches", QUICK["student_micro_batches"])
+        if train_limit is None:
+            train_limit = QUICK["train_limit"]
         if sample_seed is None:
             sample_seed = QUICK["train_sample_seed"]
-        teacher_epochs = teacher_epochs or QUICK["teacher_epochs"]
-        student_epochs = student_epochs or QUICK["student_epochs"]
-    teacher = keras_bam.FineTuningRecipe.bam_single_task(
-        seed=args.seed,
-        max_length=args.max_length,
-        precision=args.precision,
-        distribution=args.distribution,
-        batching=args.batching,
-        packing=args.packing,
-    )
-    if teacher_epochs:
-        teacher.epochs = teacher_epochs
-    student = keras_bam.FineTuningRecipe.bam_multi_task(
-        seed=args.seed,
-        max_length=args.max_length,
-        precision=args.precision,
-        distribution=args.distribution,
-        batching=args.batching,
-        packing=args.packing,
-        micro_batches=micro_batches or 1,
-    )
-    for field, value in (
-        ("epochs", student_epochs),
-        ("batch_size", args.student_batch_size),
-        ("learning_rate", args.student_learning_rate),
-    ):
-        if value:
-            setattr(student, field, value)
+    students = {"students": tuple(args.students)} if args.students else {}
     return dict(
         tasks=[keras_bam.get_task(t).name for t in args.tasks],
         data_dir=args.data_dir,
         output_dir=args.output_dir,
         backbone=args.backbone,
-        students=tuple(args.students),
-        teacher_recipe=teacher,
-        student_recipe=student,
+        **students,
+        teacher_recipe=keras_bam.FineTuningRecipe.bam_single_task(**teacher),
+        student_recipe=keras_bam.FineTuningRecipe.bam_multi_task(**student),
         source=args.source,
         tfds_manual_dir=args.tfds_manual_dir,
         cache_dir=args.cache_dir,
@@ -170,26 +235,22 @@ def run_glue_from_arguments(args):
 def run_student_from_arguments(args, tasks) -> dict:
     """Trains one student from the parsed options; returns its summary."""
     prepare_run(args)
-    teachers = args.teachers or ("none" if args.distillation == "gold" else "given")
-    if teachers == "given" and not args.teacher_dir:
+    settings = keras_bam.training.DistillationSettings(
+        **given(args, DISTILLATION_OPTIONS)
+    )
+    if args.teachers is None and settings.distillation == "gold":
+        settings = dataclasses.replace(settings, teachers="none")
+    if settings.teachers == "given" and not args.teacher_dir:
         raise SystemExit(
             "keras-bam student: --teacher-dir is needed for teachers 'given'."
         )
-    defaults = TEACHER_DEFAULTS if len(tasks) == 1 else STUDENT_DEFAULTS
     run = keras_bam.train_student(
         tasks,
         data_dir=args.data_dir,
         teacher_dir=args.teacher_dir,
         backbone=args.backbone,
-        recipe=recipe_from_arguments(args, **defaults),
-        distillation=args.distillation,
-        teachers=teachers,
-        teacher_weight=args.teacher_weight,
-        mixing=args.mixing,
-        weighting=args.weighting,
-        weighting_temperature=args.weighting_temperature,
-        distillation_temperature=args.distillation_temperature,
-        teacher_combination=args.teacher_combination,
+        recipe=recipe_from_arguments(args, len(tasks)),
+        distillation=settings,
         source=args.source,
         tfds_manual_dir=args.tfds_manual_dir,
         cache_dir=args.cache_dir,

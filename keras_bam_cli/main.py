@@ -150,6 +150,7 @@ def main(argv=None) -> int:
     arguments.set_cpu_allocator(args)
     with native_stderr_captured(not getattr(args, "verbose", 0)):
         from keras_bam_cli import commands
+    arguments.check_registered(parser, args, commands.registered_names())
     if args.command == "tasks":
         list_tasks()
         return 0

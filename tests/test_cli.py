@@ -1,11 +1,15 @@
 """The command line: parsing without a backend, options and their defaults."""
 
 import argparse
+import importlib.util
+import inspect
+import json
 import logging
 import os
 import subprocess
 import sys
 
+import keras
 import pytest
 
 import keras_bam
@@ -13,6 +17,9 @@ from keras_bam_cli import arguments
 from keras_bam_cli import main
 from keras_bam_cli.commands import glue_settings
 from keras_bam_cli.commands import prepare_run
+from keras_bam_cli.commands import recipe_from_arguments
+from keras_bam_cli.commands import registered_names
+from tests.conftest import make_tiny_backbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,7 +35,8 @@ def test_help_and_argument_errors_import_no_backend():
     script = (
         "import sys\n"
         "from keras_bam_cli import main\n"
-        "for argv in (['--help'], ['glue', '--help'], ['teacher', '--tasks']):\n"
+        "for argv in (['--help'], ['glue', '--help'], ['student', '--help'],\n"
+        "             ['teacher', '--tasks'], ['glue', '--students']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"
@@ -41,15 +49,66 @@ def test_help_and_argument_errors_import_no_backend():
     )
     assert done.returncode == 0, done.stderr
     assert "usage: keras-bam" in done.stdout
+    # The help names where the modes are registered instead of a copied list.
+    assert "register_distillation_mode" in done.stdout
 
 
-def test_student_names_match_the_library():
-    assert arguments.STUDENTS == tuple(keras_bam.pipeline.STUDENTS)
-    assert arguments.DISTILLATION_MODES == tuple(
-        keras_bam.distillation.DISTILLATION_MODES
+def test_registered_names_are_read_from_the_library():
+    assert registered_names() == {
+        "distillation": keras_bam.distillation.distillation_mode_names(),
+        "teacher_combination": keras_bam.distillation.teacher_combination_names(),
+        "students": tuple(keras_bam.training.glue_run.STUDENTS),
+    }
+    assert registered_names()["distillation"][:3] == ("annealed", "fixed", "gold")
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["student", "--tasks", "rte", "--distillation", "quarter"], "distillation"),
+        (
+            ["student", "--tasks", "rte", "--teacher-combination", "median"],
+            "teacher_combination",
+        ),
+        (["glue", "--students", "bam", "teachers"], "students"),
+    ],
+)
+def test_unregistered_names_are_refused_with_the_registered_ones(
+    argv, option, glue_dir, capsys
+):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--data-dir", glue_dir])
+    assert info.value.code == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    last = error.strip().splitlines()[-1]
+    flag = "--" + option.replace("_", "-")
+    assert last.startswith(f"keras-bam: error: argument {flag}: invalid choice: ")
+    assert last.endswith(f"(choose from {', '.join(registered_names()[option])})")
+
+
+def test_recipe_options_default_to_the_recipes():
+    """Options left out are the library's recipe values, not copies of them."""
+    parser = main_parser()
+    teacher = parser.parse_args(["teacher", "--tasks", "rte"])
+    assert (teacher.epochs, teacher.learning_rate, teacher.packing) == (None,) * 3
+    assert recipe_from_arguments(teacher, 1) == (
+        keras_bam.FineTuningRecipe.bam_single_task()
     )
-    assert arguments.TEACHER_COMBINATIONS == tuple(
-        keras_bam.distillation.TEACHER_COMBINATIONS
+    student = parser.parse_args(["student", "--tasks", "rte", "mrpc", "--seed", "3"])
+    assert recipe_from_arguments(student, 2) == (
+        keras_bam.FineTuningRecipe.bam_multi_task(seed=3)
+    )
+    # One task: a born-again student, on the single-task recipe as BAM switches.
+    assert recipe_from_arguments(student, 1) == (
+        keras_bam.FineTuningRecipe.bam_single_task(seed=3)
+    )
+    options = ["--no-packing", "--batch-size", "16", "--layerwise-decay", "1.0"]
+    changed = parser.parse_args(["student", "--tasks", "rte", "mrpc", *options])
+    assert recipe_from_arguments(changed, 2) == (
+        keras_bam.FineTuningRecipe.bam_multi_task(
+            packing=False, batch_size=16, layerwise_decay=1.0
+        )
     )
 
 
@@ -114,6 +173,9 @@ def test_quick_and_paper_settings():
     assert grouped["teacher_recipe"].batching == "length_grouped"
     paper = glue_settings(parser.parse_args(["--paper", "--tasks", "sts-b"]))
     assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
+    assert "students" not in paper  # run_glue's own.
+    chosen = glue_settings(parser.parse_args(["--students", "bam", "distilled"]))
+    assert chosen["students"] == ("bam", "distilled")
     assert paper["train_sample_seed"] is None
     assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
     assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
@@ -147,7 +209,12 @@ def test_command_line_verbosity_version_and_defaults_in_help(capsys):
     assert glue_settings(parser.parse_args(["-v"]))["verbose"] == 1
     assert arguments.log_level(parser.parse_args(["-q"])) == logging.WARNING
     assert arguments.log_level(parser.parse_args(["-vv"])) == logging.DEBUG
-    assert "(default: random)" in " ".join(parser.format_help().split())
+    help_text = " ".join(parser.format_help().split())
+    assert "(default: .cache/xla)" in help_text
+    # A default left to the library says whose, not "None".
+    assert "(default: None)" not in help_text
+    assert "stay float32); default: the recipe's" in help_text
+    assert "The recipe's values are BAM's" in help_text
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
@@ -185,3 +252,144 @@ def test_a_cluster_needs_this_process_index():
 
     with pytest.raises(ValueError, match="position in the 2 workers"):
         keras_bam.backend.initialize_cluster(["localhost:1", "localhost:2"], 2)
+
+
+def load_example():
+    """`examples/glue.py` as a module (a script, outside the package)."""
+    path = os.path.join(ROOT, "examples", "glue.py")
+    spec = importlib.util.spec_from_file_location("glue_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_run_glue_defaults(settings: dict) -> dict:
+    """`run_glue`'s arguments with what they leave out at `run_glue`'s defaults."""
+    parameters = inspect.signature(keras_bam.run_glue).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    data = keras_bam.training.DataSettings().to_dict()
+    return {**defaults, **data, **settings}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--tasks", "rte", "mrpc", "--students", "multitask", "bam"],
+        ["--paper"],
+        ["--paper", "--student-epochs", "2", "--save-every", "50"],
+        ["--students", "bam", "distilled", "--output-dir", "runs/jax"],
+        # benchmarks/memory.py's paper configuration.
+        ["--paper", "--train-limit", "1024", "--train-sample-seed", "0"]
+        + ["--teacher-epochs", "1", "--student-epochs", "1", "--cache-dir", "c"],
+    ],
+)
+def test_the_example_runs_what_keras_bam_glue_runs(options, glue_dir):
+    """`examples/glue.py` (over the public API) and `keras-bam glue` give
+    `run_glue` the same arguments for the options they share."""
+    example = load_example()
+    options = [*options, "--data-dir", glue_dir]
+    from_example = example.run_glue_arguments(example.parse_arguments(options))
+    from_command_line = glue_settings(main_parser().parse_args(["glue", *options]))
+    assert with_run_glue_defaults(from_example) == with_run_glue_defaults(
+        from_command_line
+    )
+
+
+class QuarterGold(keras_bam.distillation.DistillationMode):
+    """A mode from outside the package: λ = 1/4 throughout (a quarter gold
+    labels, three quarters teachers)."""
+
+    name = "quarter_gold"
+
+    def __init__(self):
+        self.calls = 0
+
+    def training_gold_weight(self, model):
+        self.calls += 1  # Once per trace of the training step.
+        return keras.ops.convert_to_tensor(0.25, "float32")
+
+
+@pytest.fixture
+def quarter_gold():
+    keras_bam.distillation.register_distillation_mode(QuarterGold)
+    yield keras_bam.distillation.get_distillation_mode(QuarterGold.name)
+    del keras_bam.distillation.modes.DISTILLATION_MODES[QuarterGold.name]
+
+
+@pytest.fixture
+def tiny_backbone_dir(tmp_path, tokenizer):
+    """A KerasHub preset folder for `--backbone`: the tiny random BERT with
+    MiniLM's tokenizer."""
+    path = str(tmp_path / "tiny_bert")
+    make_tiny_backbone().save_to_preset(path)
+    tokenizer.save_to_preset(path)
+    return path
+
+
+def test_student_command_trains_with_a_registered_mode(
+    quarter_gold, tiny_backbone_dir, glue_dir, tmp_path, monkeypatch
+):
+    """A mode registered with `register_distillation_mode` outside the package
+    is a `--distillation` choice: `keras-bam student --distillation quarter_gold`
+    trains a student end to end on λ = 1/4. (Uninformative teachers: the same
+    blend of gold labels and teachers' targets without training teachers
+    first; the student command's given teachers are test_glue_run's.)"""
+    runs = []
+    train_student = keras_bam.train_student
+
+    def recorded_train_student(*args, **kwargs):
+        runs.append(train_student(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(keras_bam, "train_student", recorded_train_student)
+    output_dir = tmp_path / "student"
+    student = ["student", "--tasks", "rte", "stsb", "--backbone", tiny_backbone_dir]
+    student += ["--distillation", "quarter_gold", "--teachers", "uninformative"]
+    student += ["--data-dir", glue_dir, "--cache-dir", str(tmp_path / "cache")]
+    student += ["--compilation-cache", "none", "--epochs", "1", "--batch-size", "16"]
+    student += ["--max-length", "64", "--train-limit", "8", "--eval-limit", "4"]
+    assert main([*student, "--output-dir", str(output_dir)]) == 0
+    (run,) = runs
+    assert run.model.distillation == "quarter_gold"
+    assert quarter_gold.calls > 0
+    # λ as the model logged it: the mode's, not annealing's (0 to 1), fixed's
+    # (0.5) or gold's (1).
+    assert run.history["gold_weight"] == pytest.approx([0.25])
+    with open(output_dir / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["tasks"] == ["rte", "stsb"]
+    assert set(summary["dev_metrics"]) == {"rte", "stsb"}
+    assert os.path.exists(output_dir / "student.keras")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["teacher", "--epochs", "0"],
+        ["teacher", "--batch-size", "-3"],
+        ["teacher", "--learning-rate", "0"],
+        ["glue", "--train-limit", "-5"],
+        ["glue", "--teacher-epochs", "0"],
+        ["glue", "--student-batch-size", "0"],
+        ["student", "--max-length", "0"],
+        ["student", "--micro-batches", "0"],
+    ],
+)
+def test_counts_and_rates_are_checked_when_parsed(argv):
+    """A count below 1 or a rate of 0 is one line, exit 2, before Keras loads."""
+    script = (
+        "import sys\n"
+        "from keras_bam_cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+        "loaded = {'keras', 'tensorflow', 'jax', 'keras_bam'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("keras-bam")
+    assert "must be" in done.stderr

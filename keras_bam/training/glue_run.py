@@ -79,7 +79,7 @@ class GlueRun:
         return rows
 
 
-def format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) -> str:
+def _format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) -> str:
     """A Markdown table: one row per system, one column per task, the average.
 
     Args:
@@ -175,7 +175,7 @@ def run_glue(
     teacher_recipe = teacher_recipe or FineTuningRecipe.bam_single_task()
     student_recipe = student_recipe or FineTuningRecipe.bam_multi_task()
     teachers = {
-        t.name: glue_teacher(
+        t.name: _glue_teacher(
             t, folder, data, backbone, tokenizer, teacher_recipe, verbose
         )
         for t in tasks
@@ -183,7 +183,7 @@ def run_glue(
     outputs = dict(export=export, submission=submission)
     options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
     student_summaries = {
-        name: glue_student(
+        name: _glue_student(
             name, tasks, folder, data, backbone, tokenizer, student_recipe, **options
         )
         for name in students
@@ -202,15 +202,15 @@ def glue_run(tasks, folder, teachers: dict, students: dict, recipes, data) -> Gl
         tasks=[t.name for t in tasks],
         teachers=teachers,
         students=students,
-        table=format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
+        table=_format_comparison_table(scores, dev_metrics, [t.name for t in tasks]),
         output_dir=folder.path,
     )
     if is_chief():
-        write_glue_results(folder, result, scores, dev_metrics, recipes, data)
+        _write_glue_results(folder, result, scores, dev_metrics, recipes, data)
     return result
 
 
-def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> None:
+def _write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> None:
     """`run_glue`'s dev table (`dev_table.md`) and `results.json` in `folder`:
     the scores and dev metrics of every system, the teacher and student
     recipes, the data sample and the students' summaries."""
@@ -233,7 +233,7 @@ def write_glue_results(folder, result, scores, dev_metrics, recipes, data) -> No
         json.dump(results, f, indent=2)
 
 
-def releasing_memory(function):
+def _releasing_memory(function):
     """`function`, then a fresh Keras session and the freed memory given back
     to the system: for each model of a run's sequence (teachers, students),
     whose result is its summary, not the model."""
@@ -248,7 +248,7 @@ def releasing_memory(function):
     return wrapper
 
 
-def finished_teacher(folder: TeacherFolder) -> dict | None:
+def _finished_teacher(folder: TeacherFolder) -> dict | None:
     """A teacher's summary when its folder holds a finished teacher (its
     summary and every predictions file), else `None`."""
     if not os.path.exists(folder.summary):
@@ -261,8 +261,8 @@ def finished_teacher(folder: TeacherFolder) -> dict | None:
     return summary
 
 
-@releasing_memory
-def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
+@_releasing_memory
+def _glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
     """`run_glue`'s teacher of `task`: reused from `folder` when finished
     there with the same recipe, else trained into it.
 
@@ -270,7 +270,7 @@ def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> di
         The teacher's summary, with its recipe.
     """
     teacher_folder = folder.teacher(task)
-    done = finished_teacher(teacher_folder)
+    done = _finished_teacher(teacher_folder)
     if done is not None:
         if done.get("recipe") != recipe.to_dict():
             raise ValueError(
@@ -292,8 +292,8 @@ def glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> di
     return {**run.summary(), "recipe": recipe.to_dict()}
 
 
-@releasing_memory
-def glue_student(
+@_releasing_memory
+def _glue_student(
     name, tasks, folder, data, backbone, tokenizer, recipe, outputs, save_every, verbose
 ) -> dict:
     """`run_glue`'s student `name`: its summary when finished in `folder`,
