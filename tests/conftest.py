@@ -51,11 +51,19 @@ def tokenizer():
     return keras_bam.load_tokenizer()
 
 
-def encoded_train_sample(glue_dir, tokenizer, tasks, size: int):
+def encoded_train_sample(glue_dir, tokenizer, tasks, size: int, cache_dir=None):
     """The first `size` training examples of each task, encoded (length 128)
-    and concatenated in `tasks` order."""
+    and concatenated in `tasks` order (read from `cache_dir`, an encoded-split
+    cache, when given: the same encoding)."""
     import keras_bam
 
+    if cache_dir is not None:
+        loader = keras_bam.data.SplitLoader(
+            tokenizer, 128, data_dir=glue_dir, cache_dir=cache_dir
+        )
+        return keras_bam.data.concatenate_encoded(
+            *(loader.load(task, "train", size)[1] for task in tasks)
+        )
     return keras_bam.data.concatenate_encoded(
         *(
             keras_bam.data.encode_examples(
@@ -68,6 +76,35 @@ def encoded_train_sample(glue_dir, tokenizer, tasks, size: int):
             for task in tasks
         )
     )
+
+
+@pytest.fixture(scope="session")
+def encoded_cache(glue_dir, tokenizer, tmp_path_factory):
+    """`fill(tasks, max_length, train_limit)`: encodes into one encoded-split
+    cache (`cache_dir`) what a run of `tasks` on `train_limit` training
+    examples reads (each task's train and dev splits, and the sample's swapped
+    pairs for tasks trained on both orders), and returns the cache's path.
+
+    For runs in fresh processes: the tokenizer's first call costs seconds of
+    tracing in every process, here paid once per session; a process that finds
+    its splits in the cache reads the same encoding without tokenizing.
+    """
+    import keras_bam
+
+    path = str(tmp_path_factory.mktemp("encoded_cache"))
+
+    def fill(tasks, max_length=128, train_limit=None) -> str:
+        loader = keras_bam.data.SplitLoader(
+            tokenizer, max_length, data_dir=glue_dir, cache_dir=path
+        )
+        for task in tasks:
+            loader.load(task, "dev")
+            train, _ = loader.load(task, "train", train_limit)
+            if keras_bam.get_task(task).double_unordered:
+                loader.encode(train.swapped())
+        return path
+
+    return fill
 
 
 def make_tiny_backbone(seed=0, num_layers=2):
@@ -91,6 +128,37 @@ def tiny_backbone():
     return make_tiny_backbone()
 
 
+@pytest.fixture(scope="session")
+def tiny_preset_dir(tmp_path_factory, tokenizer):
+    """A KerasHub preset folder, for `--backbone`: the tiny random BERT with
+    MiniLM's tokenizer."""
+    path = str(tmp_path_factory.mktemp("tiny_preset") / "tiny_bert")
+    make_tiny_backbone().save_to_preset(path)
+    tokenizer.save_to_preset(path)
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def glue_run(glue_dir, tokenizer, tmp_path_factory):
+    """The whole pipeline on RTE and STS-B, tiny backbone, 24 examples per task
+    (`tests/glue_runs.py`): teachers, both students, export, submission."""
+    from tests.glue_runs import run_tiny_glue
+
+    output_dir = tmp_path_factory.mktemp("glue")
+    return run_tiny_glue(glue_dir, output_dir, make_tiny_backbone, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def glue_run_again(glue_dir, encoded_cache, tmp_path_factory):
+    """`glue_run`'s run in a fresh process (`tests/glue_runs.py`): its folder."""
+    from tests import glue_runs
+
+    output_dir = tmp_path_factory.mktemp("glue_again")
+    cache_dir = encoded_cache(glue_runs.TASKS, 128, glue_runs.TRAIN_LIMIT)
+    glue_runs.glue_run_in_fresh_process(glue_dir, output_dir, cache_dir)
+    return output_dir

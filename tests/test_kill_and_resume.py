@@ -13,41 +13,64 @@ import pytest
 
 from tests.conftest import ROOT
 
-# The training command: a tiny student on RTE + STS-B (96 examples, each once: 6 steps
+# The training run: a tiny student on RTE + STS-B (96 examples, each once: 6 steps
 # per epoch, 3 epochs), checkpointed every 2 steps. Each step is logged (global step,
-# λ, process id) and slowed down so the test can kill it mid-epoch.
-SCRIPT = """
-import json, os, sys, time
-import keras
-import numpy as np
-import keras_bam
-from tests.conftest import make_tiny_backbone
-
-glue_dir, out, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
-
-class StepLog(keras.callbacks.Callback):
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        record = {"step": step, "gold_weight": float(logs["gold_weight"]),
-                  "pid": os.getpid()}
-        with open(os.path.join(out, "steps.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\\n")
-            f.flush()
-            os.fsync(f.fileno())
-        time.sleep(delay)
-
-run = keras_bam.train_student(
-    ["rte", "stsb"], data_dir=glue_dir, backbone=make_tiny_backbone(),
-    tokenizer=keras_bam.load_tokenizer(),
-    recipe=keras_bam.FineTuningRecipe(epochs=3, batch_size=16, learning_rate=1e-3),
-    teachers="uninformative", weighting="proportional", train_limit=32, eval_limit=8,
-    checkpoint_dir=os.path.join(out, "checkpoint"), save_every=2,
-    callbacks=[StepLog()], verbose=0)
-np.savez(os.path.join(out, "final.npz"), *run.model.get_weights(),
-         *[run.dev_outputs[t]["dev"] for t in ("rte", "stsb")])
-with open(os.path.join(out, "done.json"), "w") as f:
-    json.dump({"loss": run.history["loss"]}, f)
+# λ, process id) and slowed down so the test can kill it mid-epoch. The command
+# runs it in a fresh process, its encoded splits read from the session's cache.
+COMMAND = """
+import sys
+from tests.test_kill_and_resume import train
+train(*sys.argv[1:])
 """
+
+
+def train(glue_dir, out, delay, cache_dir, tokenizer=None):
+    import keras
+
+    import keras_bam
+    from tests.conftest import make_tiny_backbone
+
+    delay = float(delay)
+
+    class StepLog(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            record = {
+                "step": step,
+                "gold_weight": float(logs["gold_weight"]),
+                "pid": os.getpid(),
+            }
+            with open(os.path.join(out, "steps.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            time.sleep(delay)
+
+    run = keras_bam.train_student(
+        ["rte", "stsb"],
+        data_dir=glue_dir,
+        cache_dir=cache_dir,
+        backbone=make_tiny_backbone(),
+        tokenizer=tokenizer or keras_bam.load_tokenizer(),
+        recipe=keras_bam.FineTuningRecipe(epochs=3, batch_size=16, learning_rate=1e-3),
+        teachers="uninformative",
+        weighting="proportional",
+        train_limit=32,
+        eval_limit=8,
+        checkpoint_dir=os.path.join(out, "checkpoint"),
+        save_every=2,
+        callbacks=[StepLog()],
+        verbose=0,
+    )
+    np.savez(
+        os.path.join(out, "final.npz"),
+        *run.model.get_weights(),
+        *[run.dev_outputs[t]["dev"] for t in ("rte", "stsb")],
+    )
+    with open(os.path.join(out, "done.json"), "w") as f:
+        json.dump({"loss": run.history["loss"]}, f)
+
+
 TOTAL_STEPS = 18
 
 
@@ -58,8 +81,9 @@ def read_steps(path):
         return [json.loads(line) for line in f if line.endswith("\n")]
 
 
-def test_sigkill_mid_epoch_then_resume(glue_dir, tmp_path):
-    command = [sys.executable, "-c", SCRIPT, glue_dir, str(tmp_path), "0.3"]
+def test_sigkill_mid_epoch_then_resume(glue_dir, tokenizer, encoded_cache, tmp_path):
+    cache_dir = encoded_cache(["rte", "stsb"], 128, 32)
+    command = [sys.executable, "-c", COMMAND, glue_dir, str(tmp_path), "0.3", cache_dir]
     log = tmp_path / "steps.jsonl"
     first = subprocess.Popen(command, cwd=ROOT)
     deadline = time.time() + 300
@@ -92,16 +116,11 @@ def test_sigkill_mid_epoch_then_resume(glue_dir, tmp_path):
         ), record
     with open(tmp_path / "done.json") as f:
         assert len(json.load(f)["loss"]) >= 1
-    # And it ends where an uninterrupted run in another process ends: the same
-    # weights and dev outputs, bit for bit.
+    # And it ends where an uninterrupted run in another process (this one) ends:
+    # the same weights and dev outputs, bit for bit.
     whole = tmp_path / "uninterrupted"
     whole.mkdir()
-    subprocess.run(
-        [sys.executable, "-c", SCRIPT, glue_dir, str(whole), "0"],
-        cwd=ROOT,
-        check=True,
-        timeout=300,
-    )
+    train(glue_dir, str(whole), 0, cache_dir, tokenizer)
     with np.load(tmp_path / "final.npz") as resumed_final:
         with np.load(whole / "final.npz") as whole_final:
             assert resumed_final.files == whole_final.files

@@ -2,8 +2,10 @@
 devices, two processes. The data-parallel tests compare the last two with the
 first, so each layout runs once per session (fixtures in `conftest.py`).
 
-Each layout is a fresh process: the device count is set, or the cluster
-joined, before the backend starts. The one-device run trains an RTE and an
+The one-device run is the test process's own (its backend has one device);
+the others are fresh processes, whose device count is set, or cluster joined,
+before the backend starts, and which read their encoded splits from the
+session's cache (`encoded_cache`). The one-device run trains an RTE and an
 STS-B teacher; every layout's BAM student learns from those teachers' files
 (so all students start from the same targets). The two-device run trains
 both teachers too, the two-process run RTE's (every process computes its
@@ -24,9 +26,11 @@ import numpy as np
 
 from tests.conftest import ROOT
 
-SCRIPT = r"""
-import json, os, sys
-glue_dir, out, layout, teacher_dir, workers, index = sys.argv[1:7]
+# A fresh process of a layout: its devices are set, or its cluster joined (in
+# `run`), before the backend starts.
+LAUNCHER = r"""
+import os, sys
+layout = sys.argv[3]
 if layout == "devices" and os.environ["KERAS_BACKEND"] == "jax":
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
@@ -37,66 +41,123 @@ if layout == "devices" and os.environ["KERAS_BACKEND"] == "tensorflow":
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
-import keras_bam
-if layout == "cluster":
-    keras_bam.backend.initialize_cluster(workers.split(","), int(index))
-import keras, keras_hub, numpy as np
-
-def backbone():  # A fresh one per model: a run trains its backbone in place.
-    keras.utils.set_random_seed(0)
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=64, dropout=0.0)
-
-settings = dict(epochs=2, batch_size=16, learning_rate=1e-3, dropout=0.0,
-                max_length=64,
-                distribution="none" if layout == "one" else "data_parallel")
-common = dict(data_dir=glue_dir, tokenizer=keras_bam.load_tokenizer(),
-              train_limit=36, eval_limit=20, verbose=0)
-result = {"processes": keras_bam.backend.process_count(),
-          "devices": len(keras_bam.backend.data_parallel_devices())}
-for task in ("rte",) if layout == "cluster" else ("rte", "stsb"):
-    run = keras_bam.train_teacher(
-        task, recipe=keras_bam.FineTuningRecipe(**settings),
-        output_dir=os.path.join(out, "teachers", task), backbone=backbone(),
-        save_model=False, **common)
-    result[f"teacher_{task}_loss"] = run.history["loss"]
-    result[f"teacher_{task}_dev"] = run.dev_outputs["dev"].tolist()
-    result[f"teacher_{task}_metrics"] = run.dev_metrics["dev"]
-
-class StepLog(keras.callbacks.Callback):
-    steps = []
-    def on_train_batch_end(self, batch, logs=None):
-        StepLog.steps.append({k: float(v) for k, v in logs.items()})
-
-student = keras_bam.train_student(
-    ["rte", "stsb"], teacher_dir=teacher_dir or os.path.join(out, "teachers"),
-    recipe=keras_bam.FineTuningRecipe.bam_multi_task(**settings),
-    backbone=backbone(), callbacks=[StepLog()], weighting="proportional",
-    checkpoint_dir=os.path.join(out, "student"), save_every=2, **common)
-result["student_history"] = student.history
-result["student_steps"] = StepLog.steps
-result["student_dev"] = {t: o["dev"].tolist() for t, o in student.dev_outputs.items()}
-result["student_metrics"] = student.dev_metrics
-np.savez(os.path.join(out, f"student_weights_{index or 0}.npz"),
-         *student.model.get_weights())
-
-if layout == "devices":  # Micro-batches on two devices against one device.
-    from tests.backend.test_micro_batching import _train
-    from tests.conftest import encoded_train_sample
-    encoded = encoded_train_sample(
-        glue_dir, common["tokenizer"], ["mrpc", "stsb"], 30)
-    whole_steps, whole = _train(encoded, 1, True, "sum")
-    with keras_bam.backend.distribution_scope("data_parallel"):
-        sliced_steps, sliced = _train(encoded, 3, True, "sum")
-    result["micro_batching"] = {
-        "whole": [s["loss"] for s in whole_steps],
-        "sliced": [s["loss"] for s in sliced_steps],
-        "weights": max(float(np.abs(a - b).max()) for a, b in zip(whole, sliced)),
-    }
-with open(os.path.join(out, f"result_{index or 0}.json"), "w") as f:
-    json.dump(result, f)
+from tests.backend.distributed_runs import run
+run(*sys.argv[1:])
 """
+
+
+def run(
+    glue_dir,
+    out,
+    layout,
+    teacher_dir="",
+    workers="",
+    index="",
+    cache_dir="",
+    tokenizer=None,
+):
+    """One process's part of `layout`: its teachers, its student, and (on two
+    devices) the micro-batched steps; writes `result_<index>.json` and
+    `student_weights_<index>.npz` into `out`."""
+    import keras
+    import keras_hub
+
+    import keras_bam
+
+    if layout == "cluster":
+        keras_bam.backend.initialize_cluster(workers.split(","), int(index))
+
+    def backbone():  # A fresh one per model: a run trains its backbone in place.
+        keras.utils.set_random_seed(0)
+        return keras_hub.models.BertBackbone(
+            vocabulary_size=30522,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=16,
+            intermediate_dim=32,
+            max_sequence_length=64,
+            dropout=0.0,
+        )
+
+    settings = dict(
+        epochs=2,
+        batch_size=16,
+        learning_rate=1e-3,
+        dropout=0.0,
+        max_length=64,
+        distribution="none" if layout == "one" else "data_parallel",
+    )
+    tokenizer = tokenizer or keras_bam.load_tokenizer()
+    common = dict(
+        data_dir=glue_dir,
+        tokenizer=tokenizer,
+        cache_dir=cache_dir or None,
+        train_limit=36,
+        eval_limit=20,
+        verbose=0,
+    )
+    result = {
+        "processes": keras_bam.backend.process_count(),
+        "devices": len(keras_bam.backend.data_parallel_devices()),
+    }
+    for task in ("rte",) if layout == "cluster" else ("rte", "stsb"):
+        teacher = keras_bam.train_teacher(
+            task,
+            recipe=keras_bam.FineTuningRecipe(**settings),
+            output_dir=os.path.join(out, "teachers", task),
+            backbone=backbone(),
+            save_model=False,
+            **common,
+        )
+        result[f"teacher_{task}_loss"] = teacher.history["loss"]
+        result[f"teacher_{task}_dev"] = teacher.dev_outputs["dev"].tolist()
+        result[f"teacher_{task}_metrics"] = teacher.dev_metrics["dev"]
+
+    steps = []
+
+    class StepLog(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append({k: float(v) for k, v in logs.items()})
+
+    student = keras_bam.train_student(
+        ["rte", "stsb"],
+        teacher_dir=teacher_dir or os.path.join(out, "teachers"),
+        recipe=keras_bam.FineTuningRecipe.bam_multi_task(**settings),
+        backbone=backbone(),
+        callbacks=[StepLog()],
+        weighting="proportional",
+        checkpoint_dir=os.path.join(out, "student"),
+        save_every=2,
+        **common,
+    )
+    result["student_history"] = student.history
+    result["student_steps"] = steps
+    result["student_dev"] = {
+        t: o["dev"].tolist() for t, o in student.dev_outputs.items()
+    }
+    result["student_metrics"] = student.dev_metrics
+    np.savez(
+        os.path.join(out, f"student_weights_{index or 0}.npz"),
+        *student.model.get_weights(),
+    )
+
+    if layout == "devices":  # Micro-batches on two devices against one device.
+        from tests.backend.test_micro_batching import _train
+        from tests.conftest import encoded_train_sample
+
+        encoded = encoded_train_sample(
+            glue_dir, tokenizer, ["mrpc", "stsb"], 30, cache_dir or None
+        )
+        whole_steps, whole = _train(encoded, 1, True, "sum")
+        with keras_bam.backend.distribution_scope("data_parallel"):
+            sliced_steps, sliced = _train(encoded, 3, True, "sum")
+        result["micro_batching"] = {
+            "whole": [s["loss"] for s in whole_steps],
+            "sliced": [s["loss"] for s in sliced_steps],
+            "weights": max(float(np.abs(a - b).max()) for a, b in zip(whole, sliced)),
+        }
+    with open(os.path.join(out, f"result_{index or 0}.json"), "w") as f:
+        json.dump(result, f)
 
 
 def _free_ports(count: int) -> list:
@@ -109,10 +170,10 @@ def _free_ports(count: int) -> list:
     return ports
 
 
-def _launch(glue_dir, out, layout, teacher_dir="", workers="", index=""):
-    command = [sys.executable, "-c", SCRIPT, glue_dir, str(out), layout]
+def _launch(glue_dir, out, layout, teacher_dir="", workers="", index="", cache_dir=""):
+    command = [sys.executable, "-c", LAUNCHER, glue_dir, str(out), layout]
     return subprocess.Popen(
-        command + [str(teacher_dir), workers, str(index)],
+        command + [str(teacher_dir), workers, str(index), cache_dir],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
@@ -140,17 +201,31 @@ def _results(out, count: int) -> list:
     return results
 
 
-def run_layout(glue_dir, out, layout: str, teacher_dir="") -> list:
+def run_layout(
+    glue_dir, out, layout: str, teacher_dir="", cache_dir="", tokenizer=None
+) -> list:
     """Runs `layout` (`"one"`, `"devices"` or `"cluster"`) into `out`; returns
-    each of its processes' results."""
+    each of its processes' results. The one-device run is this process's (its
+    backend sees one device); the others are fresh processes, reading their
+    encoded splits from `cache_dir`."""
+    if layout == "one":
+        run(
+            glue_dir,
+            str(out),
+            layout,
+            str(teacher_dir),
+            cache_dir=cache_dir,
+            tokenizer=tokenizer,
+        )
+        return _results(out, 1)
     if layout == "cluster":
         workers = ",".join(f"localhost:{p}" for p in _free_ports(2))
         _wait(
             [
-                _launch(glue_dir, out, layout, teacher_dir, workers, index)
+                _launch(glue_dir, out, layout, teacher_dir, workers, index, cache_dir)
                 for index in (0, 1)
             ]
         )
         return _results(out, 2)
-    _wait([_launch(glue_dir, out, layout, teacher_dir)])
+    _wait([_launch(glue_dir, out, layout, teacher_dir, cache_dir=cache_dir)])
     return _results(out, 1)

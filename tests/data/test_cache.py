@@ -65,9 +65,7 @@ def test_each_source_keeps_its_own_entry(tmp_path, glue_dir, tokenizer, caplog):
         assert_same(read, keras_bam.data.encode_examples(examples, tokenizer, 128))
 
 
-def test_entry_recording_another_source_is_stale(
-    tmp_path, glue_dir, tokenizer, caplog
-):
+def test_entry_recording_another_source_is_stale(tmp_path, glue_dir, tokenizer, caplog):
     """An entry whose recorded source hash is not the request's is not reused."""
     import json
 

@@ -17,12 +17,21 @@ def batch(rng, size, length):
     }
 
 
-def test_multitask_export_round_trip(rng, tmp_path):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A three-task student, exported once and reloaded with plain TensorFlow:
+    `(model, path, reloaded)`."""
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb", "mnli"])
+    path = keras_bam.export_saved_model(
+        model, tmp_path_factory.mktemp("export") / "student"
+    )
+    return model, path, tf.saved_model.load(path)
+
+
+def test_multitask_export_round_trip(rng, exported):
     """Reloaded with plain TensorFlow, every endpoint matches the model at several
     batch sizes and sequence lengths (the length stays dynamic on JAX too)."""
-    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb", "mnli"])
-    path = keras_bam.export_saved_model(model, tmp_path / "student")
-    reloaded = tf.saved_model.load(path)
+    model, _, reloaded = exported
     assert {"serve", "serve_rte", "serve_stsb", "serve_mnli"} <= set(
         reloaded.signatures
     )
@@ -86,15 +95,14 @@ def test_refuses_other_backends(monkeypatch, tmp_path):
         keras_bam.export_saved_model(model, tmp_path / "x")
 
 
-def test_weights_are_stored_once_as_variables(tmp_path):
+def test_weights_are_stored_once_as_variables(exported):
     """Whatever the number of endpoints, the SavedModel holds the weights once, as
     variables (not as constants in each endpoint's graph), on both backends; the
     revived archive still lists its variables."""
     import os
 
-    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb", "cola"])
+    model, path, reloaded = exported
     weights = sum(np.asarray(w).nbytes for w in model.get_weights())
-    path = keras_bam.export_saved_model(model, tmp_path / "student")
     data = os.path.getsize(
         os.path.join(path, "variables", "variables.data-00000-of-00001")
     )
@@ -102,6 +110,5 @@ def test_weights_are_stored_once_as_variables(tmp_path):
     assert weights <= data <= 1.02 * weights + 16384, (data, weights)
     # Four endpoints with the weights as constants would make the graph 4x them.
     assert graph < 0.5 * weights, (graph, weights)
-    reloaded = tf.saved_model.load(path)
     stored = sum(int(np.prod(v.shape)) * v.dtype.size for v in reloaded.variables)
     assert stored == pytest.approx(weights, rel=1e-3)

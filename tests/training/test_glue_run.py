@@ -8,26 +8,9 @@ import tensorflow as tf
 import keras_bam
 from keras_bam_cli import main as cli_main
 from tests.conftest import make_tiny_backbone
+from tests.glue_runs import run_tiny_glue
 
-
-@pytest.fixture(scope="module")
-def glue_run(glue_dir, tokenizer, tmp_path_factory):
-    """The whole pipeline on RTE and STS-B, tiny backbone, 24 examples per task."""
-    output_dir = tmp_path_factory.mktemp("glue")
-    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=8)
-    student_recipe = keras_bam.FineTuningRecipe.bam_multi_task(epochs=1, batch_size=16)
-    return keras_bam.run_glue(
-        ["rte", "stsb"],
-        data_dir=glue_dir,
-        output_dir=output_dir,
-        backbone=make_tiny_backbone,
-        tokenizer=tokenizer,
-        teacher_recipe=recipe,
-        student_recipe=student_recipe,
-        train_limit=24,
-        eval_limit=16,
-        verbose=0,
-    )
+# `glue_run`: the session's tiny run of the whole pipeline (tests/glue_runs.py).
 
 
 def test_runs_teachers_students_and_writes_the_table(glue_run):
@@ -85,20 +68,7 @@ def test_exported_student_serves_every_task(glue_run, glue_dir, tokenizer):
 
 
 def test_second_run_reuses_everything(glue_run, glue_dir, tokenizer):
-    again = keras_bam.run_glue(
-        ["rte", "stsb"],
-        data_dir=glue_dir,
-        output_dir=glue_run.output_dir,
-        backbone=make_tiny_backbone,
-        tokenizer=tokenizer,
-        teacher_recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8),
-        student_recipe=keras_bam.FineTuningRecipe.bam_multi_task(
-            epochs=1, batch_size=16
-        ),
-        train_limit=24,
-        eval_limit=16,
-        verbose=0,
-    )
+    again = run_tiny_glue(glue_dir, glue_run.output_dir, make_tiny_backbone, tokenizer)
     assert again.scores() == glue_run.scores()
     with pytest.raises(ValueError, match="trained with another recipe"):
         keras_bam.run_glue(
@@ -135,10 +105,12 @@ def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
     ) == pytest.approx(glue_run.teachers["rte"]["dev_metrics"]["dev"])
 
 
-@pytest.mark.integration
-def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, capsys):
+def test_student_command_distills_an_ensemble(
+    glue_run, glue_dir, tiny_preset_dir, tmp_path, capsys
+):
     """`keras-bam student` trains a BAM student from existing teachers; several
-    folders make an ensemble per task (here the same teachers twice)."""
+    folders make an ensemble per task (here the same teachers twice). The
+    student is the tiny BERT, given as a preset folder (`--backbone`)."""
     teachers = os.path.join(glue_run.output_dir, "teachers")
     output_dir = tmp_path / "student"
     code = cli_main(
@@ -150,6 +122,8 @@ def test_student_command_distills_an_ensemble(glue_run, glue_dir, tmp_path, caps
             "--teacher-dir",
             teachers,
             teachers,
+            "--backbone",
+            tiny_preset_dir,
             "--data-dir",
             glue_dir,
             "--output-dir",
