@@ -145,7 +145,7 @@ def rng():
 
 @pytest.fixture(scope="session")
 def glue_run(glue_dir, tokenizer, tmp_path_factory):
-    """The whole pipeline on RTE and STS-B, tiny backbone, 24 examples per task
+    """The whole pipeline on RTE and STS-B, tiny backbone, 32 examples per task
     (`tests/glue_runs.py`): teachers, both students, export, submission."""
     from tests.glue_runs import run_tiny_glue
 

@@ -2,7 +2,8 @@
 
 `glue_run` (a session fixture in `conftest.py`) runs the whole pipeline once in
 the test process: RTE and STS-B teachers, the multi-task and BAM students, the
-export and the submission files (`tests/training/test_glue_run.py` reads them).
+export and the submission files (`tests/training/test_glue_run.py` reads them;
+`tests/training/test_student.py` trains students from its teachers).
 `glue_run_in_fresh_process` runs it again in a fresh process, its backbones
 built from an unseeded global state (Python's generator seeded from the
 system: their dropout layers draw other seeds than the first run's; the run's
@@ -17,11 +18,11 @@ import sys
 from tests.conftest import ROOT
 
 TASKS = ["rte", "stsb"]
-TRAIN_LIMIT, EVAL_LIMIT = 24, 16
+TRAIN_LIMIT, EVAL_LIMIT = 32, 16
 
 
 def run_tiny_glue(glue_dir, output_dir, backbone, tokenizer, **options):
-    """`run_glue` on RTE and STS-B as `glue_run` runs it: 24 training and 16
+    """`run_glue` on RTE and STS-B as `glue_run` runs it: 32 training and 16
     dev examples per task, one epoch per model; `options` are `run_glue`'s."""
     import keras
 

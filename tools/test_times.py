@@ -124,7 +124,9 @@ def run_suites(cwd: str, tests: list, slowest: int) -> dict:
             cwd=cwd,
             stdout=logs[backend],
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KERAS_BACKEND": backend},
+            # `cwd` first on the path of every process the suites start, so a
+            # worktree's tests import its own package, not the editable install's.
+            env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": cwd},
         )
     results = {}
     for backend, process in processes.items():

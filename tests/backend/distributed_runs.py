@@ -12,8 +12,8 @@ both teachers too, the two-process run RTE's (every process computes its
 training-set predictions, process 0 writes them). 36 training examples per
 task and batch 16, so batches of odd size are split too; dropout is off, so
 the layouts differ only by the order of floating-point sums. The two-device
-process also compares micro-batched student steps under data parallelism
-with whole-batch steps on one device (`test_micro_batching`).
+process also takes micro-batched student steps under data parallelism, which
+`test_micro_batching` compares with its whole-batch steps on one device.
 """
 
 import json
@@ -141,21 +141,18 @@ def run(
         *student.model.get_weights(),
     )
 
-    if layout == "devices":  # Micro-batches on two devices against one device.
+    if layout == "devices":  # Micro-batches on two devices (`test_micro_batching`
+        # compares them with its whole batches on one device).
         from tests.backend.test_micro_batching import _train
         from tests.conftest import encoded_train_sample
 
         encoded = encoded_train_sample(
             glue_dir, tokenizer, ["mrpc", "stsb"], 30, cache_dir or None
         )
-        whole_steps, whole = _train(encoded, 1, True, "sum")
         with keras_bam.backend.distribution_scope("data_parallel"):
             sliced_steps, sliced = _train(encoded, 3, True, "sum")
-        result["micro_batching"] = {
-            "whole": [s["loss"] for s in whole_steps],
-            "sliced": [s["loss"] for s in sliced_steps],
-            "weights": max(float(np.abs(a - b).max()) for a, b in zip(whole, sliced)),
-        }
+        result["micro_batching"] = {"sliced": [s["loss"] for s in sliced_steps]}
+        np.savez(os.path.join(out, "micro_batched_weights.npz"), *sliced)
     with open(os.path.join(out, f"result_{index or 0}.json"), "w") as f:
         json.dump(result, f)
 

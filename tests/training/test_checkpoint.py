@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -104,14 +105,24 @@ def test_interrupted_run_resumes_exactly(
     )
 
 
-def test_refuses_a_checkpoint_of_another_run(glue_dir, tokenizer, tmp_path):
-    run_student(glue_dir, tokenizer, tmp_path, Recorder(), epochs=1)
+@pytest.fixture(scope="module")
+def one_epoch_checkpoint(glue_dir, tokenizer, tmp_path_factory):
+    """The checkpoint folder of a finished one-epoch run (tests copy it)."""
+    directory = tmp_path_factory.mktemp("one_epoch") / "checkpoint"
+    run_student(glue_dir, tokenizer, directory, Recorder(), epochs=1)
+    return directory
+
+
+def test_refuses_a_checkpoint_of_another_run(
+    glue_dir, tokenizer, tmp_path, one_epoch_checkpoint
+):
+    shutil.copytree(one_epoch_checkpoint, tmp_path, dirs_exist_ok=True)
     with pytest.raises(ValueError, match="different configuration .*recipe"):
         run_student(glue_dir, tokenizer, tmp_path, Recorder(), epochs=2)
 
 
-def test_refuses_corrupt_weights(glue_dir, tokenizer, tmp_path):
-    run_student(glue_dir, tokenizer, tmp_path, Recorder(), epochs=1)
+def test_refuses_corrupt_weights(glue_dir, tokenizer, tmp_path, one_epoch_checkpoint):
+    shutil.copytree(one_epoch_checkpoint, tmp_path, dirs_exist_ok=True)
     weights = tmp_path / "checkpoint.weights.h5"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -137,7 +137,7 @@ def test_student_command_distills_an_ensemble(
             "--batch-size",
             "32",
             "--train-limit",
-            "24",
+            "32",
             "--eval-limit",
             "8",
         ]

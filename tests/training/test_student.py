@@ -1,3 +1,5 @@
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -7,24 +9,10 @@ from tests.conftest import make_tiny_backbone
 
 
 @pytest.fixture(scope="module")
-def teacher_dir(glue_dir, tokenizer, tmp_path_factory):
-    """Tiny RTE and STS-B teachers on 32 examples, written as the CLI writes them."""
-    root = tmp_path_factory.mktemp("teachers")
-    recipe = keras_bam.FineTuningRecipe(epochs=1, batch_size=16)
-    for task in ("rte", "stsb"):
-        keras_bam.train_teacher(
-            task,
-            data_dir=glue_dir,
-            backbone=make_tiny_backbone(),
-            tokenizer=tokenizer,
-            recipe=recipe,
-            output_dir=root / task,
-            train_limit=32,
-            eval_limit=8,
-            save_model=False,
-            verbose=0,
-        )
-    return root
+def teacher_dir(glue_run):
+    """Tiny RTE and STS-B teachers on 32 examples, written as the CLI writes them:
+    the session's `glue_run`'s (tests/glue_runs.py)."""
+    return pathlib.Path(glue_run.output_dir) / "teachers"
 
 
 def test_bam_student_from_teacher_files(glue_dir, tokenizer, teacher_dir):

@@ -13,15 +13,17 @@ from tests.conftest import ROOT
 
 @pytest.mark.integration
 def test_short_real_fine_tune_learns(glue_dir, tmp_path):
-    """MiniLM on 640 SST-2 sentences, 2 epochs: the loss falls and held-out dev
+    """MiniLM on 384 SST-2 sentences, 2 epochs at twice BAM's learning rate
+    (measured: dev accuracy 0.727 on TensorFlow, 0.74 on JAX; 640 sentences at
+    BAM's rate took half as long again): the loss falls and held-out dev
     accuracy is well above chance."""
-    recipe = keras_bam.FineTuningRecipe(epochs=2, seed=0)
+    recipe = keras_bam.FineTuningRecipe(epochs=2, seed=0, learning_rate=1e-4)
     run = keras_bam.train_teacher(
         "sst2",
         data_dir=glue_dir,
         recipe=recipe,
         cache_dir=tmp_path / "cache",
-        train_limit=640,
+        train_limit=384,
         eval_limit=300,
         verbose=0,
     )
@@ -103,7 +105,10 @@ def test_train_teacher_needs_a_tokenizer_with_a_model(tiny_backbone):
 
 
 @pytest.mark.integration
-def test_command_line(glue_dir, tmp_path):
+def test_command_line(glue_dir, encoded_cache, tmp_path, capsys):
+    # The encoded splits come from the session's cache: the command does not
+    # tokenize.
+    cache_dir = encoded_cache(["rte"], 128)
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
     result = subprocess.run(
         [
@@ -118,7 +123,7 @@ def test_command_line(glue_dir, tmp_path):
             "--output-dir",
             str(tmp_path),
             "--cache-dir",
-            str(tmp_path / "cache"),
+            cache_dir,
             "--compilation-cache",
             str(tmp_path / "xla"),
             "--epochs",
@@ -140,15 +145,13 @@ def test_command_line(glue_dir, tmp_path):
     # JAX keeps the compiled programs for the next run; TensorFlow has none to keep.
     kept = os.listdir(tmp_path / "xla") if os.path.isdir(tmp_path / "xla") else []
     assert bool(kept) == (keras.backend.backend() == "jax")
-    bad = subprocess.run(
-        [sys.executable, "-m", "keras_bam", "teacher", "--tasks", "rtee"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
-    assert bad.returncode == 2 and "Unknown GLUE task 'rtee'" in bad.stderr
+    # A bad task exits with status 2 and names it (here in this process: what
+    # `python -m keras_bam` exits with is `main`'s, as above).
+    from keras_bam_cli import main
+
+    with pytest.raises(SystemExit) as bad:
+        main(["teacher", "--tasks", "rtee"])
+    assert bad.value.code == 2 and "Unknown GLUE task 'rtee'" in capsys.readouterr().err
 
 
 def test_the_runs_seed_decides_dropout_wherever_the_backbone_was_built(
