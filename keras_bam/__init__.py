@@ -22,7 +22,7 @@ from keras_bam.models.export import export_saved_model
 from keras_bam.models.task_models import MultiTaskModel
 from keras_bam.models.task_models import SingleTaskModel
 from keras_bam.tasks.glue_tasks import GLUE_TASKS
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
 from keras_bam.training.cross_fitting import CrossFitRun
 from keras_bam.training.cross_fitting import cross_fit_teacher
 from keras_bam.training.glue_run import GlueRun

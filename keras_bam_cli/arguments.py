@@ -319,6 +319,30 @@ def add_batching_argument(
     )
 
 
+def add_tasks_file_argument(parser: argparse.ArgumentParser):
+    """`--tasks-file`: tasks of your own (`keras_bam.tasks.load_tasks_file`)."""
+    parser.add_argument(
+        "--tasks-file",
+        default=None,
+        metavar="FILE",
+        help="a TOML, YAML or JSON file defining tasks of your own (their files, "
+        "columns, labels or score range, metrics); --tasks may then name them",
+    )
+
+
+def add_task_choice(parser: argparse.ArgumentParser):
+    """`--tasks` of a run that trains them (`teacher`, `student`) and
+    `--tasks-file`; one of the two is needed."""
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=None,
+        help="GLUE tasks (e.g. rte mrpc stsb cola) and tasks of --tasks-file "
+        "(default with --tasks-file: all of its tasks)",
+    )
+    add_tasks_file_argument(parser)
+
+
 def add_teacher_arguments(parser: argparse.ArgumentParser):
     """The options of a teacher run (`keras-bam teacher`)."""
     add_data_arguments(parser, os.path.join("runs", "teachers"), TEACHER_RECIPE)
@@ -368,8 +392,13 @@ def add_micro_batches_argument(parser: argparse.ArgumentParser, default_help: st
 def add_glue_arguments(parser: argparse.ArgumentParser):
     """The options of a whole BAM run (`keras-bam glue`)."""
     parser.add_argument(
-        "--tasks", nargs="+", default=list(DEFAULT_TASKS), help="GLUE tasks"
+        "--tasks",
+        nargs="+",
+        default=None,
+        help="GLUE tasks and tasks of --tasks-file (default: "
+        f"{' '.join(DEFAULT_TASKS)}; with --tasks-file, its tasks)",
     )
+    add_tasks_file_argument(parser)
     parser.add_argument(
         "--students",
         nargs="+",
@@ -528,6 +557,13 @@ def add_encoding_arguments(parser: argparse.ArgumentParser):
         nargs="+",
         default=None,
         help="the model's tasks to use (default: all of its heads)",
+    )
+    parser.add_argument(
+        "--tasks-file",
+        default=None,
+        metavar="FILE",
+        help="the tasks file defining the model's own tasks: where their data "
+        "is now (default: where it was when the model was trained)",
     )
     parser.add_argument(
         "--backbone",

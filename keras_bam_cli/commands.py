@@ -13,6 +13,7 @@ import numpy as np
 import keras_bam
 from keras_bam.evaluation.submission import write_submission_file
 from keras_bam.models.task_models import BackboneTaskModel
+from keras_bam_cli.arguments import DEFAULT_TASKS
 from keras_bam_cli.arguments import QUICK
 from keras_bam_cli.arguments import QUICK_NOTE
 from keras_bam_cli.arguments import fit_verbosity
@@ -143,6 +144,26 @@ def recipe_from_arguments(
     )
 
 
+def chosen_tasks(args, default: tuple = ()) -> list:
+    """The names of the tasks a run trains: `--tasks` (GLUE's, and those of
+    `--tasks-file`, which is read and its tasks registered), else every task of
+    `--tasks-file`, else `default` (`keras-bam glue`'s GLUE tasks).
+
+    Raises:
+        ValueError: a bad tasks file, an unknown task, or no tasks at all.
+    """
+    own = []
+    if args.tasks_file:
+        own = keras_bam.tasks.load_tasks_file(args.tasks_file)
+    if args.tasks:
+        return [keras_bam.get_task(t).name for t in args.tasks]
+    if own:
+        return [t.name for t in own]
+    if default:
+        return list(default)
+    raise ValueError("the following arguments are required: --tasks (or --tasks-file)")
+
+
 def run_teachers(args, tasks) -> dict:
     """Trains one teacher per task; returns task name to `TeacherRun.summary()`."""
     prepare_run(args)
@@ -194,7 +215,7 @@ def glue_settings(args) -> dict:
             sample_seed = QUICK["train_sample_seed"]
     students = {"students": tuple(args.students)} if args.students else {}
     return dict(
-        tasks=[keras_bam.get_task(t).name for t in args.tasks],
+        tasks=chosen_tasks(args, DEFAULT_TASKS),
         data_dir=args.data_dir,
         output_dir=args.output_dir,
         backbone=args.backbone,
@@ -232,6 +253,16 @@ def run_glue_from_arguments(args):
     return run
 
 
+def student_recipe(args, task_count: int) -> keras_bam.FineTuningRecipe:
+    """A student's recipe from the options: a born-again single-task student
+    gets a seed of its own (`FineTuningRecipe.born_again`) unless `--seed`
+    is given."""
+    recipe = recipe_from_arguments(args, task_count)
+    if task_count == 1 and args.seed is None:
+        recipe = keras_bam.FineTuningRecipe.born_again(recipe)
+    return recipe
+
+
 def run_student_from_arguments(args, tasks) -> dict:
     """Trains one student from the parsed options; returns its summary."""
     prepare_run(args)
@@ -249,7 +280,7 @@ def run_student_from_arguments(args, tasks) -> dict:
         data_dir=args.data_dir,
         teacher_dir=args.teacher_dir,
         backbone=args.backbone,
-        recipe=recipe_from_arguments(args, len(tasks)),
+        recipe=student_recipe(args, len(tasks)),
         distillation=settings,
         source=args.source,
         tfds_manual_dir=args.tfds_manual_dir,
@@ -284,15 +315,35 @@ def load_model(path: str) -> keras.Model:
     return model
 
 
-def model_tasks(model, names=None) -> list:
-    """The model's tasks, or those of `names` (each must be one of its heads)."""
+def model_tasks(model, names=None, tasks_file=None) -> list:
+    """The model's tasks, or those of `names` (each must be one of its heads);
+    its own tasks as `tasks_file` defines them now (their data's places),
+    when given."""
     tasks = list(getattr(model, "tasks", None) or [model.task])
+    if tasks_file:
+        defined = {t.name: t for t in keras_bam.tasks.load_tasks_file(tasks_file)}
+        for i, task in enumerate(tasks):
+            new = defined.get(task.name)
+            if new is None:
+                continue
+            if (new.label_names, new.score_range) != (
+                task.label_names,
+                task.score_range,
+            ):
+                raise SystemExit(
+                    f"keras-bam: {tasks_file} defines '{task.name}' with other "
+                    "labels or another score range than the model was trained on."
+                )
+            tasks[i] = new
     if not names:
         return tasks
     by_name = {t.name: t for t in tasks}
     chosen = []
     for name in names:
-        task = keras_bam.get_task(name)
+        try:
+            task = keras_bam.get_task(name)
+        except ValueError as e:
+            raise SystemExit(f"keras-bam: {e}") from None
         if task.name not in by_name:
             raise SystemExit(
                 f"keras-bam: the model has no {task.display_name} head; its tasks: "
@@ -321,7 +372,7 @@ def evaluate_model(args) -> dict:
     """GLUE metrics of a saved model on its tasks' dev splits; prints a table and
     returns task name to split name to metrics."""
     model = load_model(args.model)
-    tasks = model_tasks(model, args.tasks)
+    tasks = model_tasks(model, args.tasks, args.tasks_file)
     tokenizer, max_length = model_encoding(model, args)
     loader = keras_bam.data.SplitLoader(tokenizer, max_length, data_dir=args.data_dir)
     dev_metrics = {}
@@ -350,12 +401,16 @@ def predict_model(args) -> dict:
     TSV of raw texts, as `index<TAB>prediction` (GLUE's submission format);
     returns the path written to the number of predictions."""
     model = load_model(args.model)
-    (task,) = model_tasks(model, [args.task])
+    (task,) = model_tasks(model, [args.task], args.tasks_file)
     tokenizer, max_length = model_encoding(model, args)
-    if args.input:
+    if args.input and isinstance(task, keras_bam.tasks.GlueTask):
         examples = keras_bam.data.read_glue_tsv(
             task, unlabeled_split(task), None, path=args.input
         )
+        encoded = keras_bam.data.encode_examples(examples, tokenizer, max_length)
+    elif args.input:  # A file of the task's text columns, as its own files are.
+        given = dataclasses.replace(task, splits={"test": args.input})
+        examples = keras_bam.data.read_task_split(given, "test")
         encoded = keras_bam.data.encode_examples(examples, tokenizer, max_length)
     else:
         loader = keras_bam.data.SplitLoader(

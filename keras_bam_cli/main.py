@@ -36,9 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     teacher = commands.add_parser(
         "teacher", help="fine-tune single-task teachers and write their predictions"
     )
-    teacher.add_argument(
-        "--tasks", nargs="+", required=True, help="GLUE tasks, e.g. rte mrpc stsb cola"
-    )
+    arguments.add_task_choice(teacher)
     add_teacher_arguments(teacher)
     glue = commands.add_parser(
         "glue",
@@ -51,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a multi-task student from existing teachers (one or several "
         "per task)",
     )
-    student.add_argument("--tasks", nargs="+", required=True, help="GLUE tasks")
+    arguments.add_task_choice(student)
     add_student_arguments(student)
     evaluate = commands.add_parser(
         "evaluate", help="a saved student's or teacher's GLUE metrics on dev"
@@ -86,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(export)
     export.add_argument("--output-dir", required=True, help="the SavedModel folder")
-    commands.add_parser("tasks", help="list the GLUE tasks")
+    tasks = commands.add_parser(
+        "tasks", help="list the GLUE tasks (and those of a tasks file)"
+    )
+    arguments.add_tasks_file_argument(tasks)
     return parser
 
 
@@ -128,10 +129,13 @@ def configure_logging(args) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def list_tasks() -> None:
+def list_tasks(tasks_file=None) -> None:
     import keras_bam
 
-    for task in keras_bam.GLUE_TASKS.values():
+    tasks = list(keras_bam.GLUE_TASKS.values())
+    if tasks_file:
+        tasks += keras_bam.tasks.load_tasks_file(tasks_file)
+    for task in tasks:
         kind = "regression" if task.is_regression else f"{task.num_outputs} classes"
         print(
             f"{task.name:<6} {task.display_name:<6} {kind:<12} "
@@ -144,17 +148,38 @@ def main(argv=None) -> int:
     exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("teacher", "glue", "student"):
+    if args.command in ("teacher", "student") and not (args.tasks or args.tasks_file):
+        parser.error("the following arguments are required: --tasks (or --tasks-file)")
+    if args.command in ("teacher", "glue", "student") and not args.tasks_file:
         arguments.check_data_dir(parser, args)
     configure_logging(args)
     arguments.set_cpu_allocator(args)
     with native_stderr_captured(not getattr(args, "verbose", 0)):
         from keras_bam_cli import commands
     arguments.check_registered(parser, args, commands.registered_names())
+    try:
+        return dispatch(parser, args, commands)
+    except (commands.keras_bam.data.GlueDataError, FileNotFoundError) as e:
+        # Bad or missing data is the user's to fix: the message names the file
+        # (and line and field); a traceback would only hide it.
+        print(f"keras-bam: {e}", file=sys.stderr)
+        return 1
+
+
+def dispatch(parser, args, commands) -> int:
+    """Runs the parsed command; returns the exit status."""
     if args.command == "tasks":
-        list_tasks()
+        try:
+            list_tasks(args.tasks_file)
+        except ValueError as e:
+            parser.error(str(e))
         return 0
     if args.command in ("evaluate", "predict", "export"):
+        if getattr(args, "tasks_file", None):
+            try:  # Checked now: a bad file is one line, not a traceback.
+                commands.keras_bam.tasks.load_tasks_file(args.tasks_file)
+            except ValueError as e:
+                parser.error(str(e))
         run = {
             "evaluate": commands.evaluate_model,
             "predict": commands.predict_model,
@@ -163,9 +188,15 @@ def main(argv=None) -> int:
         run(args)
         return 0
     try:
-        tasks = [commands.keras_bam.get_task(t).name for t in args.tasks]
+        default = arguments.DEFAULT_TASKS if args.command == "glue" else ()
+        tasks = commands.chosen_tasks(args, default)
     except ValueError as e:
         parser.error(str(e))
+    if any(
+        isinstance(commands.keras_bam.get_task(t), commands.keras_bam.tasks.GlueTask)
+        for t in tasks
+    ):
+        arguments.check_data_dir(parser, args)
     if args.command == "glue":
         commands.run_glue_from_arguments(args)
         return 0

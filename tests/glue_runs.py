@@ -21,9 +21,10 @@ TASKS = ["rte", "stsb"]
 TRAIN_LIMIT, EVAL_LIMIT = 32, 16
 
 
-def run_tiny_glue(glue_dir, output_dir, backbone, tokenizer, **options):
-    """`run_glue` on RTE and STS-B as `glue_run` runs it: 32 training and 16
-    dev examples per task, one epoch per model; `options` are `run_glue`'s."""
+def run_tiny_glue(glue_dir, output_dir, backbone, tokenizer, tasks=TASKS, **options):
+    """`run_glue` on RTE and STS-B (or `tasks`) as `glue_run` runs it: 32
+    training and 16 dev examples per task, one epoch per model; `options` are
+    `run_glue`'s."""
     import keras
 
     import keras_bam
@@ -32,7 +33,7 @@ def run_tiny_glue(glue_dir, output_dir, backbone, tokenizer, **options):
     # their backbone's: every run starts from a fresh session.
     keras.backend.clear_session()
     return keras_bam.run_glue(
-        TASKS,
+        tasks,
         data_dir=glue_dir,
         output_dir=output_dir,
         backbone=backbone,

@@ -33,9 +33,9 @@ MESSAGES = {
     "byte 3)",
     "missing_column": "RTE/train.tsv:1: the header has no 'sentence2' column (the "
     "text).",
-    "unknown_task": "Unknown GLUE task 'rtee'. Known tasks: ax, cola, mnli, mrpc, "
-    "qnli, qqp, rte, sst2, stsb, wnli.",
-    "cli_unknown_task": "keras-bam: error: Unknown GLUE task 'rtee'.",
+    "unknown_task": "Unknown task 'rtee': not a GLUE task (ax, cola, mnli, mrpc, "
+    "qnli, qqp, rte, sst2, stsb, wnli) nor a registered task of your own.",
+    "cli_unknown_task": "keras-bam: error: Unknown task 'rtee': not a GLUE task",
     "unknown_split": "Task 'rte' has no split 'validation'. Known splits: ['dev', "
     "'test', 'train'].",
     "unknown_source": "Unknown data source 'csv'; use one of ('tsv', 'tfds').",
@@ -70,6 +70,22 @@ MESSAGES = {
     "unsupported_backend": "keras-bam supports the TensorFlow and JAX backends; Keras "
     "is running on '{backend}'. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax "
     "before Python imports keras.",
+    "own_missing_column": "intents/train.csv:1: field 'label': the column is missing",
+    "own_unknown_label": "intents/train.csv:3: field 'label': unknown label 'jazz'; "
+    "the task's labels are ['greet', 'order', 'cancel', 'refund', 'other']",
+    "own_missing_label": "intents/train.csv:2: field 'label': the label is missing",
+    "own_empty_text": "intents/train.csv:2: field 'text': is empty",
+    "own_bad_score": "closeness/train.jsonl:1: field 'label': is not a number: 'high'",
+    "own_score_out_of_range": "closeness/train.jsonl:1: field 'label': score 1.5 is "
+    "outside [0, 1]",
+    "own_label_sets": "intents/dev.csv:2: field 'label': the dev split has label(s) "
+    "['refund'] that the train split",
+    "own_name_clash": "Task name 'RTE' clashes with GLUE's RTE; give your task "
+    "another name.",
+    "own_name_twice": "Tasks ['intent'] are given more than once (task names must "
+    "be distinct).",
+    "tasks_file_unknown_key": "tasks.toml: tasks.intent: unknown key(s) ['lables']; "
+    "a task's keys are [",
 }
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
@@ -433,3 +449,99 @@ def test_unsupported_backend(monkeypatch, glue_dir, backend):
     assert message in raised(
         RuntimeError, keras_bam.SingleTaskModel, make_tiny_backbone(), "rte"
     )
+
+
+# Tasks of your own: their data, names and tasks files, each refused before any
+# training with nothing written.
+
+INTENTS = ("greet", "order", "cancel", "refund", "other")
+
+
+def intent_task(root, train, dev=None):
+    splits = {"train": write(root, "intents", "train.csv", train)}
+    if dev is not None:
+        splits["dev"] = write(root, "intents", "dev.csv", dev)
+    return keras_bam.tasks.Task(
+        name="intent", text_fields=("text",), label_names=INTENTS, splits=splits
+    )
+
+
+@pytest.mark.parametrize(
+    "key, train",
+    [
+        ("own_missing_column", "text,labels\nhi,greet\n"),
+        ("own_unknown_label", "text,label\nhi,greet\nsome jazz,jazz\n"),
+        ("own_missing_label", "text,label\nhi,\n"),
+        ("own_empty_text", "text,label\n ,greet\n"),
+    ],
+)
+def test_own_task_bad_rows(tmp_path, key, train):
+    task = intent_task(tmp_path, train)
+    output_dir = tmp_path / "teacher"
+    message = raised(
+        GlueDataError, keras_bam.train_teacher, task, output_dir=output_dir
+    )
+    assert MESSAGES[key] in message
+    assert not output_dir.exists()  # Refused before anything was written.
+
+
+@pytest.mark.parametrize(
+    "key, score", [("own_bad_score", '"high"'), ("own_score_out_of_range", "1.5")]
+)
+def test_own_task_bad_scores(tmp_path, key, score):
+    path = write(
+        tmp_path,
+        "closeness",
+        "train.jsonl",
+        '{"first": "a", "second": "b", "label": SCORE}\n'.replace("SCORE", score),
+    )
+    task = keras_bam.tasks.Task(
+        name="closeness",
+        text_fields=("first", "second"),
+        score_range=(0, 1),
+        splits={"train": path},
+    )
+    assert MESSAGES[key] in raised(
+        GlueDataError, keras_bam.data.read_task_split, task, "train"
+    )
+
+
+def test_own_task_label_sets_differ(tmp_path):
+    task = intent_task(
+        tmp_path, "text,label\nhi,greet\nbye,other\n", "text,label\nmoney back,refund\n"
+    )
+    output_dir = tmp_path / "run"
+    message = raised(
+        GlueDataError, keras_bam.run_glue, [task, "rte"], output_dir=output_dir
+    )
+    assert MESSAGES["own_label_sets"] in message
+    assert not output_dir.exists()
+
+
+def test_own_task_names(tmp_path):
+    task = intent_task(tmp_path, "text,label\nhi,greet\n")
+    clash = keras_bam.tasks.Task(name="RTE", text_fields=("text",), label_names=INTENTS)
+    assert MESSAGES["own_name_clash"] in raised(
+        ValueError, keras_bam.train_teacher, clash
+    )
+    assert MESSAGES["own_name_twice"] in raised(
+        ValueError, keras_bam.train_student, [task, task], teachers="none"
+    )
+
+
+def test_tasks_file_with_an_unknown_key(tmp_path, capsys):
+    from keras_bam_cli import main
+
+    path = write(
+        tmp_path,
+        ".",
+        "tasks.toml",
+        '[tasks.intent]\ntext_fields = ["text"]\nlables = ["a", "b"]\n',
+    )
+    assert MESSAGES["tasks_file_unknown_key"] in raised(
+        keras_bam.tasks.TasksFileError, keras_bam.tasks.load_tasks_file, path
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["teacher", "--tasks-file", path])
+    assert info.value.code == 2
+    assert MESSAGES["tasks_file_unknown_key"] in capsys.readouterr().err

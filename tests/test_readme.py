@@ -20,6 +20,9 @@ from tests.conftest import make_tiny_backbone
 
 README = os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")
 TRAIN_LIMIT, EVAL_LIMIT = 16, 8
+# The snippet of "Your own tasks", run on its own (with the files it names).
+OWN_TASKS = "from keras_bam.tasks import Task"
+INTENTS = ("greet", "order", "cancel", "refund", "other")
 
 
 def tiny_backbone():
@@ -97,7 +100,8 @@ def tiny_library(monkeypatch, tokenizer):
 
 
 def test_the_readme_has_its_snippets():
-    assert len(python_snippets()) >= 3
+    assert len(python_snippets()) >= 4
+    assert sum(OWN_TASKS in snippet for snippet in python_snippets()) == 1
 
 
 # The snippets use the library's API, the same on both backends (which the other
@@ -119,7 +123,41 @@ def test_readme_snippets_run_as_written(tiny_library, tmp_path, monkeypatch):
     assert set(namespace["run"].dev_metrics) == {"rte", "stsb"}
     assert os.path.isfile(work / "runs" / "student" / "saved_model" / "saved_model.pb")
     for snippet in snippets[2:]:
-        exec(compile(snippet, README, "exec"), namespace)
+        if OWN_TASKS not in snippet:
+            exec(compile(snippet, README, "exec"), namespace)
     model = namespace["model"]
     assert int(model.optimizer.iterations.numpy()) == 6  # One batch per epoch.
     assert float(model.annealing.gold_weight()) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="runs on the TensorFlow suite"
+)
+def test_readme_own_tasks_snippet_runs_as_written(tiny_library, tmp_path, monkeypatch):
+    """ "Your own tasks": the intent files it names are made here, ten examples
+    per split (two per intent)."""
+    work = tmp_path / "work"
+    (work / "intents").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    os.symlink(os.path.abspath(GLUE_DIR), tmp_path / "shared" / "glue")
+    for split in ("train", "dev"):
+        rows = [
+            f"{split} example {i} of {intent},{intent}"
+            for i, intent in enumerate(INTENTS * 2)
+        ]
+        (work / "intents" / f"{split}.csv").write_text(
+            "text,label\n" + "\n".join(rows) + "\n"
+        )
+    monkeypatch.chdir(work)
+    (snippet,) = [s for s in python_snippets() if OWN_TASKS in s]
+    namespace = {}
+    exec(compile(snippet, README, "exec"), namespace)
+    run = namespace["run"]
+    assert run.tasks == ["intent", "closeness", "rte"]
+    assert set(run.students["bam"]["dev_metrics"]["intent"]["dev"]) == {
+        "accuracy",
+        "macro_f1",
+        "score",
+    }
+    logits = namespace["student"].predict(["two lattes please"], verbose=0)["intent"]
+    assert logits.shape == (1, 5)

@@ -1,5 +1,5 @@
-"""GLUE data: reading, validation, encoding, caching, batching, and teachers'
-prediction files."""
+"""Task data: reading (GLUE's and your own), validation, encoding, caching,
+batching, and teachers' prediction files."""
 
 from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import PlannedBatches
@@ -27,6 +27,9 @@ from keras_bam.data.multitask import multitask_targets
 from keras_bam.data.packing import Packing
 from keras_bam.data.packing import pack_rows
 from keras_bam.data.streams import BatchStream
+from keras_bam.data.task_reader import check_label_sets
+from keras_bam.data.task_reader import check_task_data
+from keras_bam.data.task_reader import read_task_split
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.data.teacher_predictions import teacher_predictions_file
 from keras_bam.data.teacher_predictions import teacher_predictions_path
@@ -49,6 +52,8 @@ __all__ = [
     "TaskExamples",
     "TaskPart",
     "TeacherPredictions",
+    "check_label_sets",
+    "check_task_data",
     "combine_teachers",
     "concatenate_encoded",
     "default_buckets",
@@ -63,6 +68,7 @@ __all__ = [
     "multitask_targets",
     "pack_rows",
     "read_glue_tsv",
+    "read_task_split",
     "teacher_predictions_file",
     "teacher_predictions_path",
     "tokenizer_fingerprint",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class GlueDataError(ValueError):
-    """Bad data in a GLUE file or a keras-bam artifact.
+    """Bad data in a task's file (GLUE's or yours) or a keras-bam artifact.
 
     The message names the file, the line (1-based, as an editor shows it) and the
     field. When several rows are bad, `errors` lists every problem found (up to a

@@ -7,8 +7,8 @@ import hashlib
 
 import numpy as np
 
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.task import Task
 
 FINGERPRINT_BYTES = 16
 
@@ -29,10 +29,10 @@ def example_fingerprint(task_name: str, texts: tuple) -> bytes:
 
 @dataclasses.dataclass
 class TaskExamples:
-    """The examples of one split of one GLUE task.
+    """The examples of one split of one task (GLUE's or yours).
 
     Args:
-        task: the `GlueTask`.
+        task: the `Task`.
         split: the split name, e.g. `"train"` or `"dev_matched"`.
         texts: one list of strings per text field (one for single-sentence tasks,
             two for pairs), all of the same length.
@@ -50,7 +50,7 @@ class TaskExamples:
     ```
     """
 
-    task: GlueTask
+    task: Task
     split: str
     texts: tuple
     labels: np.ndarray

@@ -1,4 +1,4 @@
-"""One entry point for GLUE examples, whichever source they come from."""
+"""One entry point for a split's examples, whichever source they come from."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 from keras_bam.data.cache import EncodedCache
 from keras_bam.data.encoding import encode_examples
 from keras_bam.data.examples import TaskExamples
+from keras_bam.data.task_reader import read_task_split
 from keras_bam.data.tfds_reader import load_glue_tfds
 from keras_bam.data.tsv_reader import read_glue_tsv
 from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.registry import get_task
 
 SOURCES = ("tsv", "tfds")
 
@@ -52,7 +54,8 @@ def load_glue(
 
 
 class SplitLoader:
-    """Loads and encodes GLUE splits the same way for every task of a run.
+    """Loads and encodes splits the same way for every task of a run: GLUE's
+    from its TSV folder or TFDS, your own tasks' from their data.
 
     Args:
         tokenizer: the backbone's tokenizer.
@@ -105,9 +108,13 @@ class SplitLoader:
         cache always holds complete splits; without one, only the kept examples
         are encoded (each example's encoding is independent of the others).
         """
-        examples = load_glue(
-            task, split, self.source, self.data_dir, self.tfds_manual_dir
-        )
+        task = get_task(task)
+        if isinstance(task, GlueTask):
+            examples = load_glue(
+                task, split, self.source, self.data_dir, self.tfds_manual_dir
+            )
+        else:
+            examples = read_task_split(task, split)
         keep = None
         if limit is not None and limit < len(examples):
             if sample_seed is None:

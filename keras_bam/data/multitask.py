@@ -16,7 +16,7 @@ from keras_bam.data.examples import TaskExamples
 from keras_bam.data.streams import BatchStream
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.distillation.modes import get_teacher_combination
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
 from keras_bam.utils.targets import LABEL
 from keras_bam.utils.targets import TASK_ID
 from keras_bam.utils.targets import TEACHER
@@ -75,7 +75,7 @@ def combine_teachers(
     returned unchanged.
 
     Args:
-        task: the task name or `GlueTask`.
+        task: the task name or `Task`.
         outputs: a list of `(examples, num_outputs)` arrays, one per teacher.
         combination: a registered teacher combination's name
             (`"probabilities"` or `"logits"`, or one of yours).
@@ -133,7 +133,7 @@ def multitask_targets(
             labels = [p.examples.labels for p in parts if p.examples.task == task]
             if labels:
                 regression_means[task.name] = float(
-                    np.mean(np.concatenate(labels)) / task.target_scale
+                    task.training_targets(np.mean(np.concatenate(labels)))
                 )
     task_ids, labels, teacher_rows = [], [], []
     for part in parts:
@@ -143,7 +143,7 @@ def multitask_targets(
         n = len(part.examples)
         task_ids.append(np.full(n, names.index(task.name), np.int32))
         if task.is_regression:
-            labels.append(part.examples.labels.astype(np.float32) / task.target_scale)
+            labels.append(task.training_targets(part.examples.labels))
         else:
             labels.append(part.examples.labels.astype(np.float32))
         teacher = np.zeros((n, width), np.float32)

@@ -14,7 +14,8 @@ from keras_bam.data.examples import TaskExamples
 from keras_bam.data.io_utils import NPZ_READ_ERRORS
 from keras_bam.data.io_utils import arrays_sha256
 from keras_bam.data.io_utils import atomic_savez
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.registry import task_name
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class TeacherPredictions:
     metadata: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        self.task = get_task(self.task).name
+        self.task = task_name(self.task)
         self.outputs = np.asarray(self.outputs, dtype=np.float32)
         if self.outputs.ndim == 1:
             self.outputs = self.outputs[:, None]
@@ -101,7 +102,11 @@ class TeacherPredictions:
 
     @property
     def kind(self) -> str:
-        return "regression" if get_task(self.task).is_regression else "logits"
+        try:
+            task = get_task(self.task)
+        except ValueError:  # A task of your own this process was not given.
+            return self.metadata["kind"]
+        return "regression" if task.is_regression else "logits"
 
     def save(self, path: str | os.PathLike) -> str:
         """Writes the file atomically and returns its path."""
@@ -255,12 +260,13 @@ def _check_arrays(path: str, metadata: dict, arrays: dict):
                 path=path,
                 field=field,
             )
-    try:
-        task = get_task(metadata["task"])
-    except ValueError as e:
+    task = metadata["task"]
+    if not isinstance(task, str) or not task:
         raise GlueDataError(
-            f"{path}: field 'task': {e}", path=path, field="task"
-        ) from e
+            f"{path}: field 'task' is {task!r}, not a task name.",
+            path=path,
+            field="task",
+        )
     outputs, fingerprints = arrays["outputs"], arrays["fingerprints"]
     n, k = metadata["num_examples"], metadata["num_outputs"]
     if outputs.ndim not in (1, 2) or outputs.dtype.kind != "f":
@@ -274,7 +280,7 @@ def _check_arrays(path: str, metadata: dict, arrays: dict):
     if len(outputs) != n or width != k:
         raise GlueDataError(
             f"{path}: field 'outputs' has shape {outputs.shape}, but the metadata "
-            f"says {n} examples of {k} outputs ({task.display_name}).",
+            f"says {n} examples of {k} outputs ({task}).",
             path=path,
             field="outputs",
         )
@@ -305,7 +311,7 @@ def teacher_predictions_file(task, split: str = "train") -> str:
     # 'rte_train_teacher.npz'
     ```
     """
-    return f"{get_task(task).name}_{split}_teacher.npz"
+    return f"{task_name(task)}_{split}_teacher.npz"
 
 
 def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
@@ -320,6 +326,6 @@ def teacher_predictions_path(teacher_dir, task, split: str = "train") -> str:
     """
     return os.path.join(
         os.fspath(teacher_dir),
-        get_task(task).name,
+        task_name(task),
         teacher_predictions_file(task, split),
     )

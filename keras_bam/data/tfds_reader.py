@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_bam.data.examples import TaskExamples
 from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from keras_bam.data.errors import GlueDataError
 from keras_bam.data.errors import format_location
 from keras_bam.data.examples import TaskExamples
 from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _read_columns(task: GlueTask, layout, path: str, lines) -> _Columns:
     )
 
 
-def _raise_collected(errors: list, path: str):
+def raise_collected(errors: list, path: str):
     """Raises one `GlueDataError` listing every problem found in `path`."""
     shown = "\n".join(
         f"  {format_location(p, ln, fd)}: {msg}" for p, ln, fd, msg in errors
@@ -188,7 +188,7 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
         errors.append((path, line, field, message))
 
     columns = _read_columns(task, layout, path, lines)
-    label_lookup = {label: i for i, label in enumerate(task.tsv_labels)}
+    label_lookup = {label: i for i, label in enumerate(task.written_labels)}
     # Locals, not attribute lookups, in the loop over every row.
     count, text_columns, names = columns.count, columns.text, columns.names
     id_column, label_column = columns.ids, columns.label
@@ -236,7 +236,7 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
     if errors:
-        _raise_collected(errors, path)
+        raise_collected(errors, path)
     if rows_read == 0:
         raise GlueDataError(f"{path}: the file has no data rows.", path=path)
     examples = TaskExamples(
@@ -271,10 +271,9 @@ def _parse_label(task, fields, label_column, field_names, lookup, number, proble
         except ValueError:
             problem(number, name, f"is not a number: {value!r}")
             return None
-        if not math.isfinite(score) or not 0.0 <= score <= task.target_scale:
-            problem(
-                number, name, f"score {value!r} is outside [0, {task.target_scale:g}]"
-            )
+        low, high = task.score_range
+        if not math.isfinite(score) or not low <= score <= high:
+            problem(number, name, f"score {value!r} is outside [{low:g}, {high:g}]")
             return None
         return score
     if value not in lookup:
@@ -282,7 +281,7 @@ def _parse_label(task, fields, label_column, field_names, lookup, number, proble
             number,
             name,
             f"unknown label {value!r}; {task.display_name} labels are "
-            f"{list(task.tsv_labels)}",
+            f"{list(task.written_labels)}",
         )
         return None
     return lookup[value]

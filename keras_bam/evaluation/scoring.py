@@ -1,11 +1,11 @@
-"""The official GLUE dev metrics, in numpy."""
+"""Dev metrics in numpy: GLUE's official ones, and macro-F1 for your tasks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.task import Task
 
 
 def accuracy(labels, predictions) -> float:
@@ -22,6 +22,17 @@ def f1(labels, predictions, positive: int = 1) -> float:
     if predicted + actual == 0:
         return 0.0
     return float(2.0 * true_pos / (predicted + actual))
+
+
+def macro_f1(labels, predictions) -> float:
+    """The mean of each class's F1 over the classes seen or predicted (as
+    scikit-learn's `f1_score(average="macro")`)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    scores = [
+        f1(labels == c, predictions == c, positive=True)
+        for c in np.union1d(labels, predictions)
+    ]
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def matthews_corrcoef(labels, predictions) -> float:
@@ -74,26 +85,27 @@ def spearman(labels, predictions) -> float:
 METRICS = {
     "accuracy": accuracy,
     "f1": f1,
+    "macro_f1": macro_f1,
     "matthews_corrcoef": matthews_corrcoef,
     "pearson": pearson,
     "spearman": spearman,
 }
 
 
-def predictions_from_outputs(task: str | GlueTask, outputs) -> np.ndarray:
+def predictions_from_outputs(task: str | Task, outputs) -> np.ndarray:
     """Model outputs to predictions in label space.
 
-    Classification: the argmax class. Regression: the output times the task's
-    `target_scale` (STS-B scores on their 0-5 scale).
+    Classification: the argmax class. Regression: the output on the task's
+    score scale (`Task.scores_from_outputs`: STS-B's output times 5).
     """
     task = get_task(task)
     outputs = np.asarray(outputs)
     if task.is_regression:
-        return outputs.reshape(len(outputs), -1)[:, 0] * task.target_scale
+        return task.scores_from_outputs(outputs.reshape(len(outputs), -1)[:, 0])
     return np.argmax(outputs, axis=-1)
 
 
-def glue_metrics(task: str | GlueTask, labels, predictions) -> dict:
+def glue_metrics(task: str | Task, labels, predictions) -> dict:
     """The official GLUE dev metrics of one task.
 
     CoLA: Matthews correlation. MRPC, QQP: F1 and accuracy. STS-B: Pearson and

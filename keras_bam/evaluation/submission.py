@@ -1,4 +1,4 @@
-"""GLUE leaderboard submission files from a trained model's test predictions."""
+"""Test-set prediction files: GLUE's leaderboard files, and the same for your tasks."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ import os
 import numpy as np
 
 from keras_bam.evaluation.scoring import predictions_from_outputs
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
-
-STSB_RANGE = (0.0, 5.0)
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.task import Task
 
 
-def format_predictions(task: str | GlueTask, outputs) -> list:
-    """Model outputs as the strings GLUE's leaderboard expects for `task`.
+def format_predictions(task: str | Task, outputs) -> list:
+    """Model outputs as the strings a prediction file holds for `task` (for
+    GLUE's tasks, what its leaderboard expects).
 
-    Classification: the task's TSV label string (`"entailment"`, `"1"`, ...).
-    Regression (STS-B): the score on its 0-5 scale, clipped to that range, with
-    three decimals.
+    Classification: the task's label string (GLUE's TSV labels: `"entailment"`,
+    `"1"`, ...; a task of your own's class names). Regression: the score on the
+    task's scale (STS-B's 0-5), clipped to its range, with three decimals.
     """
     task = get_task(task)
     predictions = predictions_from_outputs(task, outputs)
     if task.is_regression:
-        return [f"{v:.3f}" for v in np.clip(predictions, *STSB_RANGE)]
-    return [task.tsv_labels[int(i)] for i in predictions]
+        return [f"{v:.3f}" for v in np.clip(predictions, *task.score_range)]
+    return [task.written_labels[int(i)] for i in predictions]
 
 
 def write_submission_file(path: str | os.PathLike, rows: list) -> str:
@@ -41,10 +40,11 @@ def write_submission_file(path: str | os.PathLike, rows: list) -> str:
 
 
 def write_glue_submission(model, loader, output_dir, predict) -> dict:
-    """Predicts every test split of `model`'s tasks and writes GLUE's files.
+    """Predicts every test split of `model`'s tasks and writes their files.
 
-    Each task's test splits go to their official file names (`RTE.tsv`,
-    `MNLI-m.tsv`, `MNLI-mm.tsv`, `STS-B.tsv`, ...), with `index` the example's
+    Each task's test splits go to their `submission_file` names (GLUE's
+    official `RTE.tsv`, `MNLI-m.tsv`, `MNLI-mm.tsv`, `STS-B.tsv`, ...; a task
+    of your own's `<task>_test.tsv`), with `index` the example's
     position in the test file (GLUE's `index` column) and the prediction as
     `format_predictions` writes it. When the model has an MNLI head, the AX
     diagnostic is predicted with it into `AX.tsv`, as GLUE asks.

@@ -18,8 +18,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.task import Task
 from keras_bam.utils.keras_private import MetricsList
 from keras_bam.utils.keras_private import set_metric_direction
 
@@ -117,6 +117,96 @@ class MatthewsCorrelation(_ConfusionCounts):
         return ops.divide_no_nan(numerator, denominator)
 
 
+class _ConfusionMatrix(keras.metrics.Metric):
+    """A multi-class task's confusion counts from logits: `counts[i, j]` is the
+    weight of examples of class `i` predicted as `j`."""
+
+    def __init__(self, num_classes: int, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        set_metric_direction(self, "up")
+        self.num_classes = int(num_classes)
+        self.counts = self.add_variable(
+            shape=(self.num_classes, self.num_classes),
+            initializer="zeros",
+            name="confusion",
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        actual = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        weight = _example_weights(sample_weight, actual)
+        rows = ops.one_hot(actual, self.num_classes) * weight[:, None]
+        columns = ops.one_hot(predicted, self.num_classes)
+        self.counts.assign_add(ops.matmul(ops.transpose(rows), columns))
+
+    def reset_state(self):
+        self.counts.assign(ops.zeros_like(self.counts))
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class MacroF1(_ConfusionMatrix):
+    """The mean over classes of each class's F1, from a classifier's logits;
+    classes neither seen nor predicted are left out (as scikit-learn's
+    `f1_score(average="macro")` leaves them).
+
+    Args:
+        num_classes: the number of classes.
+        name: the metric's name.
+        **kwargs: `keras.metrics.Metric` arguments.
+
+    Example:
+    ```python
+    f1 = keras_bam.metrics.MacroF1(3)
+    f1.update_state([0, 1, 2], [[2.0, 0, 0], [0, 2.0, 0], [0, 2.0, 0]])
+    float(f1.result())  # 0.556
+    ```
+    """
+
+    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def result(self):
+        c = self.counts
+        true_positives = ops.diagonal(c)
+        outcomes = ops.sum(c, axis=0) + ops.sum(c, axis=1)
+        f1 = ops.divide_no_nan(2.0 * true_positives, outcomes)
+        present = ops.cast(outcomes > 0, "float32")
+        return ops.divide_no_nan(ops.sum(f1 * present), ops.sum(present))
+
+
+@keras.saving.register_keras_serializable(package="keras_bam")
+class MulticlassMatthewsCorrelation(_ConfusionMatrix):
+    """Matthews correlation of a classifier with any number of classes, from
+    its logits (Gorodkin's multi-class form; the binary one for two classes).
+
+    Args:
+        num_classes: the number of classes.
+        name: the metric's name.
+        **kwargs: `keras.metrics.Metric` arguments.
+
+    Example:
+    ```python
+    mcc = keras_bam.metrics.MulticlassMatthewsCorrelation(3)
+    mcc.update_state([0, 1, 2], [[2.0, 0, 0], [0, 2.0, 0], [0, 2.0, 0]])
+    float(mcc.result())  # 0.612
+    ```
+    """
+
+    def __init__(self, num_classes: int, name: str = "matthews_corrcoef", **kwargs):
+        super().__init__(num_classes, name=name, **kwargs)
+
+    def result(self):
+        c = self.counts
+        t, p = ops.sum(c, axis=1), ops.sum(c, axis=0)
+        correct, s = ops.trace(c), ops.sum(c)
+        numerator = correct * s - ops.sum(t * p)
+        denominator = ops.sqrt((s * s - ops.sum(p * p)) * (s * s - ops.sum(t * t)))
+        return ops.divide_no_nan(numerator, denominator)
+
+
 @keras.saving.register_keras_serializable(package="keras_bam")
 class Pearson(keras.metrics.Metric):
     """Pearson's correlation of a regression head with its labels, over every
@@ -178,11 +268,11 @@ class Pearson(keras.metrics.Metric):
         return {"name": self.name, "dtype": self.dtype}
 
 
-def glue_task_metrics(task: str | GlueTask) -> list:
+def glue_task_metrics(task: str | Task) -> list:
     """The streamed GLUE metrics of `task` (all of `task.metrics` but Spearman).
 
     Args:
-        task: a task name or `GlueTask`.
+        task: a task name or `Task`.
 
     Returns:
         New Keras metrics, named as `keras_bam.evaluation.glue_metrics` names them.
@@ -194,16 +284,22 @@ def glue_task_metrics(task: str | GlueTask) -> list:
     ```
     """
     task = get_task(task)
+    classes = task.num_outputs
     made = {
         "accuracy": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
         "f1": BinaryF1,
-        "matthews_corrcoef": MatthewsCorrelation,
+        "macro_f1": lambda: MacroF1(classes),
+        "matthews_corrcoef": (
+            MatthewsCorrelation
+            if classes == 2
+            else lambda: MulticlassMatthewsCorrelation(classes)
+        ),
         "pearson": Pearson,
     }
     return [made[name]() for name in task.metrics if name in made]
 
 
-def resolve_metric(task: GlueTask, identifier):
+def resolve_metric(task: Task, identifier):
     """A Keras metric for one task from a name of `glue_task_metrics`'s, `"glue"`
     (all of them, as a list), or a `keras.metrics.Metric` (used as given)."""
     if isinstance(identifier, keras.metrics.Metric):

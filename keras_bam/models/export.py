@@ -6,8 +6,6 @@ import os
 
 import keras
 
-from keras_bam.models.task_models import BackboneTaskModel
-from keras_bam.models.task_models import MultiTaskModel
 from keras_bam.utils.keras_private import export_archive_trackable
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -38,7 +36,7 @@ def _jax2tf_kwargs(max_length: int) -> dict:
 
 
 def export_saved_model(
-    model: BackboneTaskModel, filepath: str | os.PathLike, verbose: bool = False
+    model: keras.Model, filepath: str | os.PathLike, verbose: bool = False
 ) -> str:
     """Exports a task model as a TensorFlow SavedModel for serving.
 
@@ -90,7 +88,7 @@ def export_saved_model(
         return model(inputs, training=False)
 
     archive.add_endpoint("serve", serve, signature, **kwargs)
-    if isinstance(model, MultiTaskModel):
+    if hasattr(model, "tasks"):  # A `MultiTaskModel`: an endpoint per task.
         for task in model.tasks:
             archive.add_endpoint(
                 f"serve_{task.name}",

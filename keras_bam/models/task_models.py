@@ -30,11 +30,14 @@ from keras_bam.models.backbones import load_backbone
 from keras_bam.models.backbones import load_tokenizer
 from keras_bam.models.backbones import pooled_output
 from keras_bam.models.backbones import set_exact_gelu
+from keras_bam.models.export import export_saved_model
 from keras_bam.models.layers import TaskHead
 from keras_bam.models.layers import use_bit_generator_dropout
 from keras_bam.models.packed_encoder import is_packed
 from keras_bam.models.packed_encoder import packed_pooled_output
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.registry import resolve_tasks
+from keras_bam.tasks.task import Task
 from keras_bam.utils.keras_private import TrainerSeams
 from keras_bam.utils.keras_private import save_compile_arguments
 from keras_bam.utils.keras_private import set_metric_direction
@@ -60,22 +63,112 @@ class _ExampleWeightedMean(keras.metrics.Mean):
         return super().update_state(values, sample_weight=sample_weight)
 
 
+_RAW_TEXT_FORMS = (
+    "raw texts are a string, a list of strings, a list of pairs "
+    "[(first, second), ...], a tuple of two lists (firsts, seconds), a NumPy "
+    "array of strings (n,) or of pairs (n, 2), or a tf.data.Dataset of them"
+)
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, (str, np.str_, bytes))
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _texts_of(values) -> list | None:
+    """`values` as a list of strings, or `None` unless it holds only strings."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1 or values.dtype.kind not in "USO":
+            return None
+    elif not isinstance(values, (list, tuple)):
+        return None
+    if not len(values) or not all(_is_text(v) for v in values):
+        return None
+    return [_text(v) for v in values]
+
+
+def _is_text_dataset(x) -> bool:
+    """Whether `x` is a `tf.data.Dataset` whose elements are strings or
+    tuples of strings (a distributed or encoded dataset is left to Keras)."""
+    if not type(x).__module__.startswith("tensorflow"):
+        return False
+    spec = getattr(x, "element_spec", None)
+    specs = list(spec) if isinstance(spec, tuple) else [spec]
+    return (
+        bool(specs)
+        and all(
+            getattr(getattr(s, "dtype", None), "name", None) == "string" for s in specs
+        )
+        and hasattr(x, "as_numpy_iterator")
+    )
+
+
+def _dataset_texts(dataset):
+    """A `tf.data.Dataset` of strings (or of string pairs), batched or not,
+    as one list of its elements."""
+    elements = list(dataset.as_numpy_iterator())
+    if all(isinstance(e, tuple) and len(e) == 2 for e in elements):
+        columns = [np.concatenate([np.ravel(e[i]) for e in elements]) for i in (0, 1)]
+        return tuple(columns)
+    return np.concatenate([np.ravel(e) for e in elements]) if elements else None
+
+
 def _raw_texts(x) -> tuple | None:
-    """`x` as `encode_texts`' texts when it holds raw strings, else `None`: a
-    string, a sequence of strings, or a pair of sequences of strings."""
-    if isinstance(x, str):
-        return ([x],)
-    if isinstance(x, np.ndarray) and x.dtype.kind in "US":
-        return (x.tolist(),) if x.ndim == 1 else None
+    """`x` as `encode_texts`' texts (one list, or two lists for pairs) when it
+    holds raw strings, else `None` (encoded inputs, left to Keras).
+
+    Columns are a tuple of two lists, `(firsts, seconds)`; rows a list of
+    pairs, `[(first, second), ...]`. Two pairs of two texts written any other
+    way could be either, and are refused rather than guessed.
+
+    Raises:
+        ValueError: `x` holds strings in none of the forms above.
+    """
+    if _is_text(x):
+        return ([_text(x)],)
+    if _is_text_dataset(x):
+        x = _dataset_texts(x)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "USO":
+            return None
+        if x.ndim == 2 and x.shape[1] == 2:
+            x = [tuple(row) for row in x]
+        elif x.ndim == 1:
+            x = list(x)
+        else:
+            raise ValueError(f"A {x.shape} array of strings: {_RAW_TEXT_FORMS}.")
     if not isinstance(x, (list, tuple)) or not len(x):
         return None
-    if all(isinstance(v, str) for v in x):
-        return (list(x),)
-    is_texts = [
-        isinstance(v, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in v)
-        for v in x
-    ]
-    return tuple(list(v) for v in x) if len(x) == 2 and all(is_texts) else None
+    texts = _texts_of(x)
+    if texts is not None:
+        return (texts,)
+    columns = [_texts_of(v) for v in x]
+    if isinstance(x, tuple) and len(x) == 2 and None not in columns:
+        whole = all(isinstance(v, (list, np.ndarray)) for v in x)
+        if whole or len(columns[0]) != 2 or len(columns[1]) != 2:
+            if len(columns[0]) != len(columns[1]):
+                raise ValueError(
+                    f"{len(columns[0])} first texts but {len(columns[1])} second "
+                    f"texts; {_RAW_TEXT_FORMS}."
+                )
+            return tuple(columns)
+    rows = [c if c is not None and len(c) == 2 else None for c in columns]
+    if None not in rows:
+        if len(x) == 2 and not (
+            isinstance(x, list) and all(isinstance(v, tuple) for v in x)
+        ):
+            raise ValueError(
+                "Two items of two texts each are either two pairs or two columns "
+                "of two texts: write pairs as a list of tuples [(first, second), "
+                "...] and columns as a tuple of lists (firsts, seconds)."
+            )
+        return tuple([row[i] for row in rows] for i in (0, 1))
+    if any(_is_text(v) or c is not None for v, c in zip(x, columns)):
+        raise ValueError(f"Mixed or malformed texts: {_RAW_TEXT_FORMS}.")
+    return None
 
 
 class BackboneTaskModel(TrainerSeams, keras.Model):
@@ -97,6 +190,16 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
     def head_outputs(self, pooled, training=None):
         """The model's outputs from pooled `(examples, hidden)` encodings."""
         raise NotImplementedError
+
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+        """`keras.Model.export`: for `"tf_saved_model"`, keras-bam's export
+        (`keras_bam.export_saved_model`: a serving endpoint per task, dynamic
+        batch and length on both backends), which Keras's own cannot do for a
+        KerasHub encoder under JAX (its position embedding needs the length
+        bounded). Other formats and arguments are Keras's."""
+        if format == "tf_saved_model" and not kwargs:
+            return export_saved_model(self, filepath, verbose=bool(verbose))
+        return super().export(filepath, format=format, verbose=verbose, **kwargs)
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, without TensorFlow's leak of each traced train
@@ -237,15 +340,15 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
 
 @keras.saving.register_keras_serializable(package="keras_bam")
 class SingleTaskModel(BackboneTaskModel):
-    """A BERT encoder with one GLUE task head: a BAM single-task teacher.
+    """A BERT encoder with one task head: a BAM single-task teacher.
 
     A Keras functional model: the backbone's pooled `[CLS]` output goes through
     `TaskHead` (dropout 0.1, then dense). Classification heads output logits;
-    the STS-B head outputs the score divided by the task's `target_scale` (5).
+    a regression head outputs `(score - low) / (high - low)` (STS-B: score / 5).
 
     Args:
         backbone: a KerasHub BERT-family backbone.
-        task: the GLUE task name or `GlueTask`.
+        task: a GLUE task name or a `Task` (see `keras_bam.tasks.Task`).
         dropout: head dropout rate.
         exact_gelu: use exact GELU in the backbone (what BERT checkpoints were
             trained with); stored in the config so `.keras` files keep it.
@@ -272,7 +375,7 @@ class SingleTaskModel(BackboneTaskModel):
         max_length: int = 128,
         **kwargs,
     ):
-        task = get_task(task)
+        (task,) = resolve_tasks([task])
         inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
         head = TaskHead(task.num_outputs, dropout=dropout, name=f"{task.name}_head")
         outputs = head(pooled)
@@ -303,7 +406,13 @@ class SingleTaskModel(BackboneTaskModel):
         return loss
 
     def get_config(self):
-        return {**self.backbone_config(), "task": self.task.name}
+        return {**self.backbone_config(), "task": task_config(self.task)}
+
+
+def task_config(task: Task):
+    """How a model's config records a task: GLUE's by name, yours by its
+    definition (`Task.get_config`), so a `.keras` file rebuilds it."""
+    return task.name if isinstance(task, GlueTask) else task.get_config()
 
 
 class _TaskLosses:
@@ -346,7 +455,7 @@ class MultiTaskModel(BackboneTaskModel):
 
     Args:
         backbone: a KerasHub BERT-family backbone, shared by all tasks.
-        tasks: task names or `GlueTask`s; their order defines `task_id`.
+        tasks: GLUE task names or `Task`s; their order defines `task_id`.
         dropout: head dropout rate.
         exact_gelu: use exact GELU in the backbone.
         distillation: a registered mode (`keras_bam.distillation`):
@@ -386,9 +495,7 @@ class MultiTaskModel(BackboneTaskModel):
         max_length: int = 128,
         **kwargs,
     ):
-        tasks = [get_task(t) for t in tasks]
-        if len({t.name for t in tasks}) != len(tasks) or not tasks:
-            raise ValueError(f"Tasks must be distinct and not empty: {tasks}.")
+        tasks = resolve_tasks(tasks)
         get_distillation_mode(distillation)  # Known, or a clear error.
         if loss_reduction not in ("sum", "mean"):
             raise ValueError("loss_reduction must be 'sum' or 'mean'.")
@@ -445,7 +552,8 @@ class MultiTaskModel(BackboneTaskModel):
 
         Args:
             optimizer: as `keras.Model.compile`.
-            loss: must be `None`.
+            loss: must be `None` (anything else is refused: the loss is
+                the model's own).
             metrics: `None`, `"glue"`, or a dict from task name to metrics.
             micro_batches: compute each training step's gradient in this many
                 slices of its batch, added up
@@ -466,6 +574,13 @@ class MultiTaskModel(BackboneTaskModel):
         if kwargs.get("weighted_metrics"):
             raise ValueError(
                 "A student's metrics are per task: pass them as `metrics`."
+            )
+        if loss is not None:
+            raise ValueError(
+                f"A student's loss is its own (BAM's blended targets per task), "
+                f"not {loss!r}: compile without `loss`, and choose it with the "
+                "model's `distillation`, `task_weights` and `loss_reduction` (or "
+                "`keras_bam.distillation.register_distillation_mode`)."
             )
         compiled = None if metrics is None else TaskMetrics(self.tasks, metrics)
         if int(micro_batches) != micro_batches or micro_batches < 1:
@@ -599,7 +714,7 @@ class MultiTaskModel(BackboneTaskModel):
     def get_config(self):
         return {
             **self.backbone_config(),
-            "tasks": [t.name for t in self.tasks],
+            "tasks": [task_config(t) for t in self.tasks],
             "distillation": self.distillation,
             "teacher_weight": self.teacher_weight,
             "distillation_temperature": self.distillation_temperature,

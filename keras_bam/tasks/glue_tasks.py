@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_bam.tasks.task import Task
+
 
 @dataclasses.dataclass(frozen=True)
 class TsvSplit:
@@ -30,71 +32,41 @@ class TsvSplit:
     num_columns: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class GlueTask:
-    """Everything keras-bam needs to know about one GLUE task.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GlueTask(Task):
+    """A GLUE task: a `Task` read from GLUE's TSV folder or TFDS, with its
+    leaderboard file.
+
+    Its `splits` are `TsvSplit`s, where each split lies in the standard GLUE
+    folder and how to read it.
 
     Args:
-        name: the canonical short name, e.g. `"rte"`.
-        display_name: the name GLUE uses, e.g. `"RTE"`.
-        text_fields: names of the text fields, one or two (TFDS's feature names).
-        label_names: class names in label-index order (TFDS's order); empty for
-            regression.
         tsv_labels: the label strings of the TSV files and of GLUE submission
             files, in label-index order; empty for regression.
-        is_regression: True for STS-B.
-        metrics: the official GLUE dev metrics, in reporting order. The first is the
-            task's headline score.
         tfds_name: the TFDS builder, e.g. `"glue/rte"`.
         tsv_folder: the folder name in the standard GLUE layout.
-        splits: split name to `TsvSplit`.
         tfds_splits: our split name to TFDS's split name.
-        submission_file: the GLUE leaderboard file name for the test predictions.
-        target_scale: regression targets are divided by this for training (BAM
-            trains STS-B on score / 5) and predictions multiplied back.
-        double_unordered: BAM trains this task on both text orders (its
-            `double_unordered` option; MRPC and STS-B, whose label does not depend
-            on the order of the two sentences).
-        eval_split: the default dev split(s) for evaluation.
+        **kwargs: `Task`'s fields. `label_names` are TFDS's class names;
+            `metrics` are the official GLUE dev metrics, in reporting order;
+            STS-B's `score_range` is (0, 5), so it trains on score / 5 as BAM
+            does; `double_unordered` is set for MRPC and STS-B, whose label
+            does not depend on the order of the two sentences.
     """
 
-    name: str
-    display_name: str
-    text_fields: tuple
-    label_names: tuple
     tsv_labels: tuple
-    is_regression: bool
-    metrics: tuple
     tfds_name: str
     tsv_folder: str
-    splits: dict
     tfds_splits: dict
-    submission_file: dict
-    target_scale: float = 1.0
-    double_unordered: bool = False
-    eval_split: tuple = ("dev",)
 
     @property
-    def num_outputs(self) -> int:
-        """Width of the task head: 1 for regression, else the number of classes."""
-        return 1 if self.is_regression else len(self.label_names)
+    def written_labels(self) -> tuple:
+        return self.tsv_labels
 
-    @property
-    def is_pair(self) -> bool:
-        """Whether examples hold two texts."""
-        return len(self.text_fields) == 2
-
-    @property
-    def headline_metric(self) -> str:
-        return self.metrics[0]
-
-    def split(self, split: str) -> TsvSplit:
-        if split not in self.splits:
-            raise ValueError(
-                f"Task '{self.name}' has no split '{split}'. "
-                f"Known splits: {sorted(self.splits)}."
-            )
-        return self.splits[split]
+    def get_config(self) -> dict:
+        raise TypeError(
+            f"GLUE's {self.display_name} is known by its name, {self.name!r}; "
+            "it has no config of its own."
+        )
 
 
 def _pair_splits(train, dev, test, text, label, test_text=None):
@@ -113,7 +85,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence",),
         label_names=("unacceptable", "acceptable"),
         tsv_labels=("0", "1"),
-        is_regression=False,
         metrics=("matthews_corrcoef",),
         tfds_name="glue/cola",
         tsv_folder="CoLA",
@@ -132,7 +103,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence",),
         label_names=("negative", "positive"),
         tsv_labels=("0", "1"),
-        is_regression=False,
         metrics=("accuracy",),
         tfds_name="glue/sst2",
         tsv_folder="SST-2",
@@ -150,7 +120,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence1", "sentence2"),
         label_names=("not_equivalent", "equivalent"),
         tsv_labels=("0", "1"),
-        is_regression=False,
         metrics=("f1", "accuracy"),
         tfds_name="glue/mrpc",
         tsv_folder="MRPC",
@@ -167,7 +136,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence1", "sentence2"),
         label_names=(),
         tsv_labels=(),
-        is_regression=True,
         metrics=("pearson", "spearman"),
         tfds_name="glue/stsb",
         tsv_folder="STS-B",
@@ -176,7 +144,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
         ),
         tfds_splits={"train": "train", "dev": "validation", "test": "test"},
         submission_file={"test": "STS-B.tsv"},
-        target_scale=5.0,
+        score_range=(0.0, 5.0),
         double_unordered=True,
     ),
     "qqp": GlueTask(
@@ -185,7 +153,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("question1", "question2"),
         label_names=("not_duplicate", "duplicate"),
         tsv_labels=("0", "1"),
-        is_regression=False,
         metrics=("f1", "accuracy"),
         tfds_name="glue/qqp",
         tsv_folder="QQP",
@@ -205,7 +172,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("premise", "hypothesis"),
         label_names=("entailment", "neutral", "contradiction"),
         tsv_labels=("entailment", "neutral", "contradiction"),
-        is_regression=False,
         metrics=("accuracy",),
         tfds_name="glue/mnli",
         tsv_folder="MNLI",
@@ -241,7 +207,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("question", "sentence"),
         label_names=("entailment", "not_entailment"),
         tsv_labels=("entailment", "not_entailment"),
-        is_regression=False,
         metrics=("accuracy",),
         tfds_name="glue/qnli",
         tsv_folder="QNLI",
@@ -257,7 +222,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence1", "sentence2"),
         label_names=("entailment", "not_entailment"),
         tsv_labels=("entailment", "not_entailment"),
-        is_regression=False,
         metrics=("accuracy",),
         tfds_name="glue/rte",
         tsv_folder="RTE",
@@ -273,7 +237,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("sentence1", "sentence2"),
         label_names=("not_entailment", "entailment"),
         tsv_labels=("0", "1"),
-        is_regression=False,
         metrics=("accuracy",),
         tfds_name="glue/wnli",
         tsv_folder="WNLI",
@@ -289,7 +252,6 @@ GLUE_TASKS: dict[str, GlueTask] = {
         text_fields=("premise", "hypothesis"),
         label_names=("entailment", "neutral", "contradiction"),
         tsv_labels=("entailment", "neutral", "contradiction"),
-        is_regression=False,
         metrics=(),
         tfds_name="glue/ax",
         tsv_folder="diagnostic",
@@ -300,35 +262,9 @@ GLUE_TASKS: dict[str, GlueTask] = {
     ),
 }
 
-_ALIASES = {
+GLUE_ALIASES = {
     "sst-2": "sst2",
     "sts-b": "stsb",
     "mnli-m": "mnli",
     "diagnostic": "ax",
 }
-
-
-def get_task(name: str | GlueTask) -> GlueTask:
-    """Returns the `GlueTask` for a name such as `"rte"`, `"STS-B"` or `"sst-2"`.
-
-    Args:
-        name: a task name, case-insensitive, or a `GlueTask` (returned as is).
-
-    Returns:
-        The registered `GlueTask`.
-
-    Example:
-    ```python
-    task = keras_bam.get_task("STS-B")
-    task.is_regression  # True
-    ```
-    """
-    if isinstance(name, GlueTask):
-        return name
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in GLUE_TASKS:
-        raise ValueError(
-            f"Unknown GLUE task '{name}'. Known tasks: {', '.join(sorted(GLUE_TASKS))}."
-        )
-    return GLUE_TASKS[key]

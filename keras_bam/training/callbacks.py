@@ -36,7 +36,7 @@ def _finite(value) -> bool:
 
 
 def _model_task_names(model) -> list:
-    """The GLUE task names a keras-bam model trains, in head order."""
+    """The task names a keras-bam model trains, in head order."""
     if hasattr(model, "tasks"):
         return [task.name for task in model.tasks]
     if hasattr(model, "task"):

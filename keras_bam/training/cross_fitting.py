@@ -16,10 +16,12 @@ import keras
 import numpy as np
 
 from keras_bam.backend.allocator import release_freed_memory
+from keras_bam.data.task_reader import check_task_data
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.models.backbones import new_backbone_and_tokenizer
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.registry import resolve_tasks
+from keras_bam.tasks.task import Task
 from keras_bam.training.recipes import FineTuningRecipe
 from keras_bam.training.run_folder import TeacherFolder
 from keras_bam.training.settings import DataSettings
@@ -58,7 +60,7 @@ def fold_assignment(num_examples: int, folds: int, seed: int = 0) -> np.ndarray:
     return fold_of
 
 
-def prediction_statistics(task: GlueTask, outputs, labels) -> dict:
+def prediction_statistics(task: Task, outputs, labels) -> dict:
     """How a teacher's training-set predictions look against the gold labels.
 
     Classification: `accuracy` and `mean_confidence` (the mean probability of the
@@ -108,7 +110,7 @@ class CrossFitRun:
         train_seconds: the fold teachers' summed training time.
     """
 
-    task: GlueTask
+    task: Task
     folds: int
     predictions_paths: dict
     fold_dev_metrics: list
@@ -129,7 +131,7 @@ class CrossFitRun:
 
 
 def cross_fit_teacher(
-    task: str | GlueTask,
+    task: str | Task,
     output_dir: str | os.PathLike,
     folds: int = 5,
     fold_seed: int = 0,
@@ -151,7 +153,7 @@ def cross_fit_teacher(
     `train_student(teacher_dir=<parent of output_dir>)` uses it unchanged.
 
     Args:
-        task: the GLUE task.
+        task: a GLUE task name or a `Task` of your own.
         output_dir: the task's teacher folder (fold teachers go to
             `output_dir/fold<k>`).
         folds: the number of folds.
@@ -177,7 +179,8 @@ def cross_fit_teacher(
                             teacher_dir="runs/oof_teachers")
     ```
     """
-    task = get_task(task)
+    (task,) = resolve_tasks([task])
+    check_task_data(task)
     recipe = recipe or FineTuningRecipe.bam_single_task()
     folder = TeacherFolder(output_dir, task.name)
     data = with_keywords(data or DataSettings(), data_fields)

@@ -14,12 +14,15 @@ from keras_bam.backend.allocator import release_freed_memory
 from keras_bam.backend.distribution import is_chief
 from keras_bam.data.io_utils import save_dev_outputs
 from keras_bam.data.io_utils import written_by_chief
+from keras_bam.data.task_reader import check_task_data
 from keras_bam.evaluation.prediction import predict_outputs
 from keras_bam.evaluation.scoring import glue_scores
 from keras_bam.evaluation.submission import write_glue_submission
 from keras_bam.models.backbones import new_backbone_and_tokenizer
 from keras_bam.models.export import export_saved_model
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.glue_tasks import GlueTask
+from keras_bam.tasks.registry import get_task
+from keras_bam.tasks.registry import resolve_tasks
 from keras_bam.training.recipes import FineTuningRecipe
 from keras_bam.training.run_folder import RunFolder
 from keras_bam.training.run_folder import StudentFolder
@@ -92,7 +95,8 @@ def _format_comparison_table(run_scores: dict, dev_metrics: dict, tasks: list) -
         task = get_task(name)
         metrics = "/".join(task.metrics)
         header.append(f"{task.display_name} ({metrics})")
-    header.append("GLUE average")
+    every_glue = all(isinstance(get_task(name), GlueTask) for name in tasks)
+    header.append("GLUE average" if every_glue else "average")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for system, scores in run_scores.items():
         cells = [STUDENT_LABELS.get(system, system)]
@@ -123,7 +127,7 @@ def run_glue(
     verbose="auto",
     **data_fields,
 ) -> GlueRun:
-    """Runs BAM on GLUE tasks: teachers, then students, then the dev table.
+    """Runs BAM on GLUE tasks (or yours): teachers, then students, then the dev table.
 
     1. One teacher per task (`train_teacher`) and its training-set predictions;
        a teacher already in `output_dir/teachers/<task>` is reused.
@@ -135,7 +139,8 @@ def run_glue(
     4. The dev table of all systems, in `dev_table.md` and `results.json`.
 
     Args:
-        tasks: the GLUE tasks.
+        tasks: GLUE task names and `Task`s of your own (`keras_bam.tasks.Task`);
+            every split of every task is read and checked before any training.
         output_dir: where everything goes.
         backbone: a backbone spec (see `load_backbone`; the offline MiniLM by
             default), or a function returning a new backbone model (then pass
@@ -163,7 +168,9 @@ def run_glue(
     print(run.table)
     ```
     """
-    tasks = [get_task(t) for t in tasks]
+    tasks = resolve_tasks(tasks)
+    for task in tasks:  # Every task's data is checked before any training.
+        check_task_data(task)
     unknown = [s for s in students if s not in STUDENTS]
     if unknown:
         raise ValueError(f"Unknown students {unknown}; use some of {list(STUDENTS)}.")
@@ -296,8 +303,9 @@ def _glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> d
 def _glue_student(
     name, tasks, folder, data, backbone, tokenizer, recipe, outputs, save_every, verbose
 ) -> dict:
-    """`run_glue`'s student `name`: its summary when finished in `folder`,
-    else trained (resuming from its checkpoint) and written there.
+    """`run_glue`'s student `name`: its summary when finished in `folder` with
+    the same recipe and tasks, else trained (resuming from its checkpoint) and
+    written there.
 
     Args:
         outputs: `export` (a SavedModel) and `submission` (GLUE's test files),
@@ -310,8 +318,16 @@ def _glue_student(
     student_folder = folder.student(name)
     if os.path.exists(student_folder.summary):
         with open(student_folder.summary) as f:
-            logger.info("Student %s: reusing %s.", name, student_folder.path)
-            return json.load(f)
+            done = json.load(f)
+        if done.get("recipe") != recipe.to_dict() or sorted(
+            done.get("dev_metrics", {})
+        ) != sorted(t.name for t in tasks):
+            raise ValueError(
+                f"The {name} student in {student_folder.path} was trained with "
+                "another recipe or other tasks; use another output_dir or delete it."
+            )
+        logger.info("Student %s: reusing %s.", name, student_folder.path)
+        return done
     backbone_model, student_tokenizer = new_backbone_and_tokenizer(backbone, tokenizer)
     run = train_student(
         tasks,

@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from keras_bam.data.teacher_predictions import teacher_predictions_file
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import task_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,7 @@ class TeacherFolder:
 
     def __post_init__(self):
         object.__setattr__(self, "path", os.fspath(self.path))
-        object.__setattr__(self, "task", get_task(self.task).name)
+        object.__setattr__(self, "task", task_name(self.task))
 
     def predictions(self, split: str = "train") -> str:
         """The teacher's predictions over a training split."""
@@ -128,7 +128,7 @@ class RunFolder:
         return os.path.join(self.path, "teachers")
 
     def teacher(self, task) -> TeacherFolder:
-        name = get_task(task).name
+        name = task_name(task)
         return TeacherFolder(os.path.join(self.teachers, name), name)
 
     def student(self, name: str) -> StudentFolder:

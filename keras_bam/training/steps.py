@@ -192,7 +192,7 @@ def evaluate_on_dev(model, task, data, loader) -> tuple:
 
     Args:
         model: a `SingleTaskModel`, or a `MultiTaskModel` with a head for `task`.
-        task: the `GlueTask`.
+        task: the `Task`.
         data: the run's `DataSettings` (its `eval_limit`).
         loader: the run's `SplitLoader`.
 

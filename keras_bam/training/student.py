@@ -12,6 +12,7 @@ from keras_bam.backend.distribution import distribution_scope
 from keras_bam.backend.supported import check_backend
 from keras_bam.data.multitask import TaskPart
 from keras_bam.data.multitask import multitask_batches
+from keras_bam.data.task_reader import check_task_data
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.data.teacher_predictions import teacher_predictions_path
 from keras_bam.distillation.annealing import TeacherAnnealing
@@ -19,7 +20,7 @@ from keras_bam.distillation.modes import get_distillation_mode
 from keras_bam.evaluation.scoring import glue_scores
 from keras_bam.models.packed_encoder import batch_packing
 from keras_bam.models.task_models import MultiTaskModel
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import resolve_tasks
 from keras_bam.training.checkpoint import TrainingCheckpoint
 from keras_bam.training.recipes import FineTuningRecipe
 from keras_bam.training.settings import DataSettings
@@ -99,17 +100,20 @@ def train_student(
     verbose="auto",
     **fields,
 ) -> StudentRun:
-    """Trains a BAM multi-task student on several GLUE tasks and scores it on dev.
+    """Trains a BAM multi-task student on several tasks and scores it on dev.
 
     Args:
-        tasks: the GLUE tasks.
+        tasks: GLUE task names and `Task`s of your own.
         teacher_dir: the folder of `train_teacher`'s task folders, or a list of
             them (e.g. teachers of several seeds) whose predictions are combined
             per task (`teacher_combination`); for `teachers="given"`.
         backbone: a backbone spec or model (see `train_teacher`).
         tokenizer: the tokenizer, with a backbone model.
         recipe: BAM's multi-task recipe by default; for one task (a born-again
-            single-task student) BAM's single-task recipe, as BAM switches.
+            single-task student) BAM's single-task recipe, as BAM switches,
+            with a seed of its own (`FineTuningRecipe.born_again`: its
+            teacher's default seed + 1000), so it does not retrace its
+            teacher's head, dropout masks and data order.
         distillation: what the student learns from (`DistillationSettings`:
             BAM's teacher annealing by default), or its mode alone
             (`"annealed"`, `"fixed"`, `"gold"`).
@@ -227,7 +231,7 @@ def _student_model(
     Args:
         backbone_model: the prepared backbone (`prepared_backbone`).
         tokenizer: its tokenizer (kept for export).
-        tasks: the `GlueTask`s, in head order.
+        tasks: the `Task`s, in head order.
         recipe: the student's `FineTuningRecipe`.
         settings: the `DistillationSettings`.
         weights: task name to loss weight.
@@ -330,18 +334,20 @@ def _resume_position(checkpoint: TrainingCheckpoint, model) -> tuple | None:
 
 def _student_settings(tasks, recipe, distillation, data, fields, teacher_dir):
     """`train_student`'s arguments resolved and checked (the backend too): the
-    `GlueTask`s, the recipe (BAM's multi-task one unless given), the
+    `Task`s, the recipe (BAM's multi-task one unless given), the
     distillation and data settings with `fields` applied (a misspelt field
     raises `TypeError`), and the teacher folders as a list.
 
     Returns:
         `(tasks, recipe, distillation_settings, data_settings, teacher_dirs)`.
     """
-    tasks = [get_task(t) for t in tasks]
+    tasks = resolve_tasks(tasks)
+    for task in tasks:
+        check_task_data(task)
     check_backend()
-    if recipe is None:
+    if recipe is None:  # One task: a born-again student, its seed not its teacher's.
         recipe = (
-            FineTuningRecipe.bam_single_task()
+            FineTuningRecipe.born_again(FineTuningRecipe.bam_single_task())
             if len(tasks) == 1
             else FineTuningRecipe.bam_multi_task()
         )
@@ -362,7 +368,7 @@ def _student_parts(tasks, data, loader, recipe, settings, teacher_dirs) -> tuple
     """Each task's training examples (and swapped ones), with their teachers.
 
     Args:
-        tasks: the `GlueTask`s.
+        tasks: the `Task`s.
         data: the run's `DataSettings`.
         loader: the run's `SplitLoader`.
         recipe: the student's recipe (`double_unordered`).

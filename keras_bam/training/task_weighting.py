@@ -161,7 +161,10 @@ def task_multiples_and_weights(
 
     - `"bam"`: BAM's own values (`bam_glue_multiples_and_weights`): computed
       from the eight GLUE training sizes, whichever tasks are trained (for
-      RTE, MRPC, STS-B and CoLA: multiples 4, 3, 2 and 3);
+      RTE, MRPC, STS-B and CoLA: multiples 4, 3, 2 and 3), your own tasks
+      placed on that scale beside them; with none of the eight, BAM's
+      formula over the trained tasks' own sizes (shares proportional to
+      size^0.75, the largest at multiple 1);
     - `"bam_trained"`: shares proportional to size^0.75 computed among the
       trained tasks only (the largest kept at multiple 1; for those four every
       multiple is 1, an epoch about 2.7 times shorter than BAM's);
@@ -191,7 +194,9 @@ def task_multiples_and_weights(
     if weighting == "proportional" or len(sizes) == 1:
         return {t: 1 for t in sizes}, {t: 1.0 for t in sizes}
     if weighting == "bam":
-        return bam_glue_multiples_and_weights(sizes)
+        if any(task in BAM_GLUE_TRAIN_SIZES for task in sizes):
+            return bam_glue_multiples_and_weights(sizes)
+        return bam_multiples_and_weights(sizes, 0.75)
     if weighting == "temperature" and temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
     exponent = {"bam_trained": 0.75, "uniform": 0.0}.get(weighting)

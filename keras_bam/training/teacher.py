@@ -19,11 +19,12 @@ from keras_bam.data.batching import BucketedBatches
 from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.io_utils import save_dev_outputs
+from keras_bam.data.task_reader import check_task_data
 from keras_bam.evaluation.prediction import write_teacher_predictions
 from keras_bam.models.packed_encoder import batch_packing
 from keras_bam.models.task_models import SingleTaskModel
-from keras_bam.tasks.glue_tasks import GlueTask
-from keras_bam.tasks.glue_tasks import get_task
+from keras_bam.tasks.registry import resolve_tasks
+from keras_bam.tasks.task import Task
 from keras_bam.training.recipes import FineTuningRecipe
 from keras_bam.training.run_folder import TeacherFolder
 from keras_bam.training.settings import DataSettings
@@ -38,14 +39,14 @@ from keras_bam.training.steps import prepared_backbone
 logger = logging.getLogger(__name__)
 
 
-def training_targets(task: GlueTask, labels: np.ndarray) -> np.ndarray:
+def training_targets(task: Task, labels: np.ndarray) -> np.ndarray:
     """Gold labels as training targets: int32 classes, or `(n, 1)` scaled scores."""
     if task.is_regression:
-        return (np.asarray(labels, np.float32) / task.target_scale)[:, None]
+        return task.training_targets(labels)[:, None]
     return np.asarray(labels, np.int32)
 
 
-def task_loss(task: GlueTask, reduction: str = "sum"):
+def task_loss(task: Task, reduction: str = "sum"):
     """Cross-entropy on logits, or squared error for regression, summed over the
     batch as in BAM (or averaged with `reduction="mean"`, over the rows with
     nonzero weight: padding rows for data parallelism do not count)."""
@@ -77,7 +78,7 @@ class TeacherRun:
         dev_outputs: split name to the model's outputs on it, in example order.
     """
 
-    task: GlueTask
+    task: Task
     model: keras.Model
     history: dict
     dev_metrics: dict
@@ -134,7 +135,7 @@ def _teacher_model(backbone_model, tokenizer, task, recipe, total_steps):
 
 
 def train_teacher(
-    task: str | GlueTask,
+    task: str | Task,
     backbone: str | keras.Model | None = None,
     tokenizer=None,
     recipe: FineTuningRecipe | None = None,
@@ -149,7 +150,7 @@ def train_teacher(
     """Fine-tunes a single-task BAM teacher, evaluates it and writes its predictions.
 
     Args:
-        task: the GLUE task.
+        task: a GLUE task name or a `Task` of your own.
         backbone: a backbone spec (see `load_backbone`; the offline MiniLM by
             default) or a backbone model.
         tokenizer: the tokenizer; loaded from `backbone` when it is a spec.
@@ -177,7 +178,8 @@ def train_teacher(
     print(run.predictions_paths)  # {'train': 'runs/rte/rte_train_teacher.npz'}
     ```
     """
-    task = get_task(task)
+    (task,) = resolve_tasks([task])
+    check_task_data(task)
     check_backend()
     recipe = teacher_recipe(recipe)
     data = with_keywords(data or DataSettings(), data_fields)
@@ -252,7 +254,7 @@ def _teacher_batches(task, encoded, labels, recipe, backbone_model):
 
 
 def _teacher_training_sets(
-    task: GlueTask, data: DataSettings, loader, recipe: FineTuningRecipe, positions
+    task: Task, data: DataSettings, loader, recipe: FineTuningRecipe, positions
 ) -> tuple:
     """What a teacher predicts and what it fits on.
 

@@ -36,6 +36,41 @@ def test_streamed_metrics_equal_glue_metrics_over_the_rows_kept(rng, task, metri
     assert float(made.result()) == pytest.approx(want, abs=1e-5)
 
 
+TOPICS = keras_bam.tasks.Task(
+    name="topics",
+    text_fields=("text",),
+    label_names=("a", "b", "c", "d", "e"),
+    metrics=("macro_f1", "accuracy", "matthews_corrcoef"),
+)
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "accuracy", "matthews_corrcoef"])
+def test_streamed_multiclass_metrics_equal_the_numpy_ones_and_scikit_learns(
+    rng, metric
+):
+    """A five-class task of your own: streamed macro-F1 and Matthews
+    correlation over masked batches equal `glue_metrics`' and scikit-learn's."""
+    from sklearn import metrics as sklearn_metrics
+
+    n = 90
+    labels = rng.integers(0, 5, n)
+    outputs = rng.normal(size=(n, 5)).astype("float32")
+    outputs[np.arange(n), labels] += 1.0  # Better than chance, as a trained head.
+    kept = rng.uniform(size=n) < 0.67
+    (made,) = task_metrics.resolve_metric(TOPICS, metric)
+    for rows in np.array_split(np.arange(n), 3):
+        made.update_state(labels[rows], outputs[rows], sample_weight=kept[rows])
+    predictions = keras_bam.evaluation.predictions_from_outputs(TOPICS, outputs[kept])
+    want = keras_bam.evaluation.glue_metrics(TOPICS, labels[kept], predictions)[metric]
+    assert float(made.result()) == pytest.approx(want, abs=1e-5)
+    reference = {
+        "macro_f1": lambda y, p: sklearn_metrics.f1_score(y, p, average="macro"),
+        "accuracy": sklearn_metrics.accuracy_score,
+        "matthews_corrcoef": sklearn_metrics.matthews_corrcoef,
+    }[metric]
+    assert want == pytest.approx(reference(labels[kept], predictions), abs=1e-9)
+
+
 def student_data(rng, n=48, length=10):
     task_id = np.arange(n) % len(TASKS)
     labels = np.where(task_id == 2, rng.uniform(0, 1, n), rng.integers(0, 2, n))

@@ -2,6 +2,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_bam
 from tests.conftest import make_tiny_backbone
@@ -115,6 +116,78 @@ def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
         keras_bam.SingleTaskModel(make_tiny_backbone(), "cola").predict(["Hi."])
 
 
+PREMISES = ["A man sleeps.", "It rains.", "Dogs bark."]
+HYPOTHESES = ["Nobody sleeps.", "The street is wet.", "A dog barks."]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "tuple_of_lists",
+        "list_of_pairs",
+        "array_of_pairs",
+        "tuple_of_arrays",
+        "dataset_of_pairs",
+        "batched_dataset",
+    ],
+)
+def test_predict_reads_pairs_in_every_form_alike(tokenizer, form):
+    """Rows or columns, lists, NumPy or tf.data: one meaning, the pairs'."""
+    model = keras_bam.SingleTaskModel(
+        make_tiny_backbone(), "rte", tokenizer=tokenizer, max_length=32
+    )
+    encoded = keras_bam.data.encode_texts((PREMISES, HYPOTHESES), tokenizer, 32)
+    want = model.predict(encoded.pad_batch([0, 1, 2]), verbose=0)
+    pairs = list(zip(PREMISES, HYPOTHESES))
+    x = {
+        "tuple_of_lists": (PREMISES, HYPOTHESES),
+        "list_of_pairs": pairs,
+        "array_of_pairs": np.array(pairs),
+        "tuple_of_arrays": (np.array(PREMISES), np.array(HYPOTHESES)),
+        "dataset_of_pairs": tf.data.Dataset.from_tensor_slices((PREMISES, HYPOTHESES)),
+        "batched_dataset": tf.data.Dataset.from_tensor_slices(
+            (PREMISES, HYPOTHESES)
+        ).batch(2),
+    }[form]
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-6)
+
+
+def test_predict_reads_single_texts_from_arrays_and_datasets(tokenizer):
+    model = keras_bam.SingleTaskModel(
+        make_tiny_backbone(), "cola", tokenizer=tokenizer, max_length=32
+    )
+    want = model.predict(PREMISES, verbose=0)
+    for x in (
+        np.array(PREMISES),
+        tf.data.Dataset.from_tensor_slices(PREMISES),
+        tf.data.Dataset.from_tensor_slices(PREMISES).batch(2),
+    ):
+        np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (
+            [["A man sleeps.", "Nobody sleeps."], ["It rains.", "It is wet."]],
+            "Two items",
+        ),
+        ((("A man sleeps.", "Nobody sleeps."), ("It rains.", "Wet.")), "Two items"),
+        (["A man sleeps.", ("It rains.", "Wet.")], "Mixed or malformed"),
+        ((["A.", "B.", "C."], ["D."]), "3 first texts but 1 second texts"),
+        (np.array([["a", "b", "c"]]), "array of strings"),
+    ],
+)
+def test_ambiguous_or_malformed_texts_are_refused(tokenizer, x, message):
+    """Never a silent transposition: two items of two texts are two pairs or
+    two columns, and the model does not guess which."""
+    model = keras_bam.SingleTaskModel(
+        make_tiny_backbone(), "rte", tokenizer=tokenizer, max_length=32
+    )
+    with pytest.raises(ValueError, match=message):
+        model.predict(x, verbose=0)
+
+
 @pytest.mark.integration
 def test_from_preset_loads_backbone_and_tokenizer():
     model = keras_bam.SingleTaskModel.from_preset(None, "sst2", max_length=64)
@@ -128,3 +201,12 @@ def test_from_preset_loads_backbone_and_tokenizer():
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_a_student_refuses_a_loss_of_its_own():
+    """BAM's loss is the model's; `compile(loss="mse")` used to be accepted and
+    ignored."""
+    model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb"])
+    with pytest.raises(ValueError, match="A student's loss is its own.*'mse'"):
+        model.compile(optimizer="adam", loss="mse")
+    model.compile(optimizer="adam")  # The model's own loss.

@@ -36,7 +36,9 @@ def test_aliases(alias, name):
 
 
 def test_unknown_task_names_the_known_ones():
-    with pytest.raises(ValueError, match="Unknown GLUE task 'rtee'.*cola.*wnli"):
+    with pytest.raises(
+        ValueError, match="Unknown task 'rtee': not a GLUE task .*cola.*wnli"
+    ):
         keras_bam.get_task("rtee")
 
 

@@ -79,6 +79,22 @@ def test_second_run_reuses_everything(glue_run, glue_dir, tokenizer):
             tokenizer=tokenizer,
             teacher_recipe=keras_bam.FineTuningRecipe(epochs=2),
         )
+    # A finished student is reused only for the recipe it was trained with.
+    with pytest.raises(ValueError, match="bam student in .* another recipe"):
+        keras_bam.run_glue(
+            ["rte", "stsb"],
+            data_dir=glue_dir,
+            output_dir=glue_run.output_dir,
+            backbone=make_tiny_backbone,
+            tokenizer=tokenizer,
+            teacher_recipe=keras_bam.FineTuningRecipe(epochs=1, batch_size=8),
+            student_recipe=keras_bam.FineTuningRecipe.bam_multi_task(
+                epochs=1, batch_size=16, learning_rate=3e-5
+            ),
+            students=("bam",),
+            train_limit=32,
+            eval_limit=16,
+        )
 
 
 def test_dev_outputs_reproduce_the_dev_metrics(glue_run, glue_dir):
@@ -167,7 +183,9 @@ def test_evaluate_command_reproduces_the_runs_dev_metrics(glue_run, glue_dir, tm
         cli_main(["evaluate", *arguments, "--tasks", "cola"])
 
 
-def test_predict_command_on_a_glue_split_and_on_raw_texts(glue_run, glue_dir, tmp_path):
+def test_predict_command_on_a_glue_split_and_on_raw_texts(
+    glue_run, glue_dir, tmp_path, capsys
+):
     summary = glue_run.students["bam"]
     model_path = summary["model_path"]
     split_file = tmp_path / "split.tsv"
@@ -191,9 +209,12 @@ def test_predict_command_on_a_glue_split_and_on_raw_texts(glue_run, glue_dir, tm
     assert open(raw_file).read().splitlines() == submitted[:9]
     # A row without its second sentence: an error naming the file, line and field.
     raw.write_text("index\tsentence1\tsentence2\n0\tA man sleeps.\n")
-    with pytest.raises(keras_bam.data.GlueDataError) as info:
-        cli_main([*predict_raw, "--output", str(raw_file)])
-    assert f"{raw}:2" in str(info.value)
+    # One line on stderr, exit status 1, no traceback.
+    assert cli_main([*predict_raw, "--output", str(raw_file)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"keras-bam: {raw}:2") and "Traceback" not in error
+    with pytest.raises(SystemExit, match="Unknown task 'foo'"):
+        cli_main(["predict", model_path, "--task", "foo", "--output", str(raw_file)])
 
 
 def test_export_command_serves_the_student(glue_run, glue_dir, tokenizer, tmp_path):

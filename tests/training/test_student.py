@@ -169,3 +169,20 @@ def test_one_task_defaults_to_the_single_task_recipe(glue_dir, tokenizer, teache
     )
     assert run.schedule["batch_size"] == 32 and run.schedule["epochs"] == 3
     assert run.schedule["steps"] == 3
+
+
+def test_a_born_again_student_has_a_seed_of_its_own():
+    """One task: BAM's single-task recipe with `born_again`'s seed, not its
+    teacher's (the teacher's default seed is 0); several: the multi-task one."""
+    from keras_bam.training.settings import DataSettings
+    from keras_bam.training.student import _student_settings
+
+    teacher = keras_bam.FineTuningRecipe.bam_single_task()
+    gold = keras_bam.training.DistillationSettings(distillation="gold", teachers="none")
+    _, recipe, *_ = _student_settings(["rte"], None, gold, DataSettings(), {}, None)
+    assert recipe == keras_bam.FineTuningRecipe.born_again(teacher)
+    assert recipe.seed == teacher.seed + 1000
+    _, recipe, *_ = _student_settings(
+        ["rte", "mrpc"], None, gold, DataSettings(), {}, None
+    )
+    assert recipe == keras_bam.FineTuningRecipe.bam_multi_task()

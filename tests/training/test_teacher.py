@@ -151,7 +151,7 @@ def test_command_line(glue_dir, encoded_cache, tmp_path, capsys):
 
     with pytest.raises(SystemExit) as bad:
         main(["teacher", "--tasks", "rtee"])
-    assert bad.value.code == 2 and "Unknown GLUE task 'rtee'" in capsys.readouterr().err
+    assert bad.value.code == 2 and "Unknown task 'rtee'" in capsys.readouterr().err
 
 
 def test_the_runs_seed_decides_dropout_wherever_the_backbone_was_built(
