@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -161,13 +162,40 @@ def load_backbone(
 def load_tokenizer(spec: str | None = None):
     """Loads the KerasHub tokenizer that belongs to a backbone spec.
 
+    An uncased WordPiece tokenizer strips accents, as BERT's own uncased
+    tokenization (which BAM uses) and Hugging Face's do: KerasHub's reader of
+    Hugging Face checkpoints keeps their `do_lower_case` but not their
+    `strip_accents`, so "José" became `[UNK]` instead of the pieces of "jose"
+    the encoder was pretrained on. A checkpoint whose `tokenizer_config.json`
+    sets `strip_accents` to false keeps its accents.
+
     Example:
     ```python
     tokenizer = keras_bam.load_tokenizer()
     tokenizer.tokenize(["Hello world"])
     ```
     """
-    return keras_hub.tokenizers.Tokenizer.from_preset(resolve_preset(spec))
+    preset = resolve_preset(spec)
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    if _strips_accents(preset, tokenizer) and not tokenizer.strip_accents:
+        tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(
+            preset, strip_accents=True
+        )
+    return tokenizer
+
+
+def _strips_accents(preset: str, tokenizer) -> bool:
+    """Whether BERT's uncased convention applies: a lower-casing WordPiece
+    tokenizer, unless its Hugging Face config says `strip_accents: false`."""
+    if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+        return False
+    if not tokenizer.lowercase:
+        return False
+    config = os.path.join(preset, "tokenizer_config.json")
+    if os.path.isfile(config):
+        with open(config, encoding="utf-8") as f:
+            return json.load(f).get("strip_accents") is not False
+    return True
 
 
 def as_tokenizer(tokenizer):
