@@ -393,3 +393,21 @@ def test_counts_and_rates_are_checked_when_parsed(argv):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("keras-bam")
     assert "must be" in done.stderr
+
+
+def test_the_whole_run_takes_a_tasks_file(tmp_path):
+    """`keras-bam glue --tasks-file F` runs the file's tasks (or those of
+    `--tasks`, GLUE's and the file's) through `run_glue`."""
+    path = tmp_path / "tasks.toml"
+    path.write_text(
+        '[tasks.intent_cli]\ntext_fields = ["text"]\nlabel_names = ["a", "b"]\n'
+        'splits = { train = "train.csv" }\n'
+    )
+    parser = glue_parser()
+    settings = glue_settings(parser.parse_args(["--tasks-file", str(path)]))
+    assert settings["tasks"] == ["intent_cli"]
+    both = ["--tasks-file", str(path), "--tasks", "intent_cli", "rte"]
+    assert glue_settings(parser.parse_args(both))["tasks"] == ["intent_cli", "rte"]
+    assert keras_bam.get_task("intent_cli").splits["train"] == str(
+        tmp_path / "train.csv"
+    )

@@ -262,41 +262,38 @@ np.savez(sys.argv[3], **{
 """
 
 
+def serve_in_clean_tensorflow(saved_model, tokenizer, folder) -> dict:
+    """Each task's endpoint of `saved_model` on one encoded text, run by plain
+    TensorFlow in a fresh process (no Keras backend chosen, no keras-bam
+    imported); also the `batch` it served."""
+    encoded = keras_bam.data.encode_texts((["about goal match team"],), tokenizer, 32)
+    batch = encoded.pad_batch(np.arange(1))
+    np.savez(folder / "batch.npz", **batch)
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    command = [sys.executable, "-c", EXPORT_CHECK, saved_model]
+    command += [str(folder / "batch.npz"), str(folder / "served.npz")]
+    subprocess.run(command, check=True, env=env, cwd=folder, timeout=600)
+    with np.load(folder / "served.npz") as served:
+        return {"batch": batch, **{name: served[name] for name in served.files}}
+
+
 def test_the_export_serves_every_task_in_a_clean_tensorflow_process(
     own_run, tokenizer, tmp_path
 ):
     bam = own_run.students["bam"]
     model = keras.saving.load_model(bam["model_path"])
-    encoded = keras_bam.data.encode_texts((["about goal match team"],), tokenizer, 32)
-    batch = encoded.pad_batch(np.arange(1))
-    np.savez(tmp_path / "batch.npz", **batch)
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            EXPORT_CHECK,
-            bam["saved_model_path"],
-            str(tmp_path / "batch.npz"),
-            str(tmp_path / "served.npz"),
-        ],
-        check=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    expected = model.predict(batch, verbose=0)
-    with np.load(tmp_path / "served.npz") as served:
-        for name in ("topic", "closeness", "rte"):
-            np.testing.assert_allclose(served[name], expected[name], atol=1e-5)
+    served = serve_in_clean_tensorflow(bam["saved_model_path"], tokenizer, tmp_path)
+    expected = model.predict(served["batch"], verbose=0)
+    for name in ("topic", "closeness", "rte"):
+        np.testing.assert_allclose(served[name], expected[name], atol=1e-5)
 
 
 def test_the_command_line_trains_evaluates_predicts_and_exports_own_tasks(
-    own_run, own_tasks_dir, glue_dir, tiny_preset_dir, tmp_path, capsys
+    own_tasks_dir, glue_dir, tiny_preset_dir, tmp_path, capsys
 ):
-    """`keras-bam teacher` and `student` with `--tasks-file` (the student from
-    the Python run's teachers), then `evaluate`, `predict` on a file of raw
-    texts, and `export`."""
+    """`keras-bam teacher` and `student` with `--tasks-file` (the two tasks of
+    your own and RTE), then `evaluate`, `predict` on a file of raw texts, and
+    `export`, served in a clean TensorFlow process."""
     tasks_file = str(own_tasks_dir / "tasks.toml")
     common = [
         "--tasks-file",
@@ -315,14 +312,15 @@ def test_the_command_line_trains_evaluates_predicts_and_exports_own_tasks(
         str(EVAL_LIMIT),
         "-q",
     ]
-    teacher_dir = tmp_path / "teachers"
-    teacher = ["teacher", "--tasks", "topic", "--output-dir", str(teacher_dir)]
+    teachers = tmp_path / "teachers"
+    teacher = ["teacher", "--tasks", "topic", "closeness", "rte"]
+    teacher += ["--output-dir", str(teachers)]
     assert cli_main([*teacher, *common, "--batch-size", "8"]) == 0
-    assert os.path.exists(keras_bam.data.teacher_predictions_path(teacher_dir, "topic"))
+    for task in ("topic", "closeness", "rte"):
+        assert os.path.exists(keras_bam.data.teacher_predictions_path(teachers, task))
     student_dir = tmp_path / "student"
-    teachers = os.path.join(own_run.output_dir, "teachers")
     arguments = ["student", "--tasks", "topic", "closeness", "rte"]
-    arguments += ["--teacher-dir", teachers, "--output-dir", str(student_dir)]
+    arguments += ["--teacher-dir", str(teachers), "--output-dir", str(student_dir)]
     assert cli_main([*arguments, *common, "--batch-size", "16"]) == 0
     model_path = str(student_dir / "student.keras")
     metrics_path = tmp_path / "metrics.json"
@@ -342,6 +340,11 @@ def test_the_command_line_trains_evaluates_predicts_and_exports_own_tasks(
     export_dir = tmp_path / "serving"
     assert cli_main(["export", model_path, "--output-dir", str(export_dir)]) == 0
     assert "serve_topic" in capsys.readouterr().out
+    model = keras.saving.load_model(model_path)
+    served = serve_in_clean_tensorflow(str(export_dir), model.tokenizer, tmp_path)
+    expected = model.predict(served["batch"], verbose=0)
+    for name in ("topic", "closeness", "rte"):
+        np.testing.assert_allclose(served[name], expected[name], atol=1e-5)
 
 
 def test_bad_own_data_stops_a_run_before_training(own_tasks_dir, tmp_path, capsys):

@@ -184,3 +184,17 @@ def test_one_task_trains_as_bams_single_task_runs():
         {"rte": 1},
         {"rte": 1.0},
     )
+
+
+def test_own_tasks_alone_get_bams_formula_over_their_sizes():
+    """With none of BAM's eight GLUE tasks, `"bam"` is BAM's formula over the
+    trained tasks' own sizes (the largest at multiple 1); beside a GLUE task
+    of the eight, yours are placed on BAM's table and it keeps BAM's values."""
+    sizes = {"intent": 400, "closeness": 3000}
+    multiples, weights = keras_bam.training.task_multiples_and_weights(sizes, "bam")
+    want = keras_bam.training.bam_multiples_and_weights(sizes, 0.75)
+    assert (multiples, weights) == want and multiples == {"intent": 2, "closeness": 1}
+    mixed, _ = keras_bam.training.task_multiples_and_weights(
+        {**sizes, "rte": 2490}, "bam"
+    )
+    assert mixed["rte"] == 4
