@@ -34,8 +34,8 @@ class Task:
     pairs, a tuple of two lists) and `labels` `None` for unlabeled data; or a
     `tf.data.Dataset` of `(texts, label)` (of texts alone, unlabeled).
     Labels are class names (or, in memory, class indices) or scores; a split
-    without a label column (a test file) is unlabeled. `keras_bam.data.
-    read_task_split` reads and checks a split.
+    without a label column (a test file) is unlabeled.
+    `keras_bam.data.read_task_split` reads and checks a split.
 
     Args:
         name: the task's name, a Python identifier (`"intent"`): it names the
