@@ -86,6 +86,10 @@ MESSAGES = {
     "be distinct).",
     "tasks_file_unknown_key": "tasks.toml: tasks.intent: unknown key(s) ['lables']; "
     "a task's keys are [",
+    "nul_byte": "RTE/train.tsv:2: field 'sentence1': holds a NUL byte (U+0000): the "
+    "file is damaged",
+    "own_control_character": "intents/train.csv:2: field 'text': holds the control "
+    "character U+0012 at character 5: the data is damaged",
 }
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
@@ -545,3 +549,22 @@ def test_tasks_file_with_an_unknown_key(tmp_path, capsys):
         main(["teacher", "--tasks-file", path])
     assert info.value.code == 2
     assert MESSAGES["tasks_file_unknown_key"] in capsys.readouterr().err
+
+
+def test_nul_byte_in_a_glue_file(tmp_path):
+    write(
+        tmp_path,
+        "RTE",
+        "train.tsv",
+        RTE_HEADER + "0\tA man\x00 sleeps.\tNo.\tentailment\n",
+    )
+    assert MESSAGES["nul_byte"] in raised(
+        GlueDataError, keras_bam.data.read_glue_tsv, "rte", "train", tmp_path
+    )
+
+
+def test_own_task_control_character(tmp_path):
+    task = intent_task(tmp_path, "text,label\nhello\x12 there,greet\n")
+    assert MESSAGES["own_control_character"] in raised(
+        GlueDataError, keras_bam.data.read_task_split, task, "train"
+    )

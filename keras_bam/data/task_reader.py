@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import re
 
 import numpy as np
 
@@ -287,6 +288,11 @@ def _examples(task: Task, split: str, records: _Records) -> TaskExamples:
     return examples
 
 
+# C0 control characters but tab, line feed and carriage return, and DEL: bytes
+# no text holds, which mark a damaged file (or binary data read as text).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _text_problem(text) -> str | None:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return "is missing"
@@ -294,6 +300,12 @@ def _text_problem(text) -> str | None:
         return f"is a {type(text).__name__}, not a text: {text!r}"
     if not text.strip():
         return "is empty"
+    control = _CONTROL.search(text)
+    if control:
+        return (
+            f"holds the control character U+{ord(control.group()):04X} at "
+            f"character {control.start()}: the data is damaged"
+        )
     return None
 
 

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 _BOM = b"\xef\xbb\xbf"
 # How many problems one error lists before it stops collecting.
 MAX_REPORTED_ERRORS = 20
+# A NUL byte in a text file marks a damaged one. GLUE's own files hold a few
+# other control characters (CoLA's train file U+0008, STS-B's U+0012), which
+# are kept as GLUE has them.
+NUL_PROBLEM = "holds a NUL byte (U+0000): the file is damaged"
 
 
 def glue_tsv_path(task: str | GlueTask, split: str, data_dir: str | os.PathLike) -> str:
@@ -211,6 +215,11 @@ def _read_rows(task: GlueTask, split: str, layout, path: str, lines) -> TaskExam
             )
             continue
         row_ok = True
+        if "\x00" in text:  # One test per line; the fields only when it holds one.
+            for name, value in zip(names, fields):
+                if "\x00" in value:
+                    problem(number, name, NUL_PROBLEM)
+                    row_ok = False
         row_texts = []
         for column in text_columns:
             value = fields[column]

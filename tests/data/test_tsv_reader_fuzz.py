@@ -149,6 +149,7 @@ def check_read(task_name, data, directory):
     for i, line_number in enumerate(examples.lines):
         fields = lines[line_number - 1].decode("utf-8").split("\t")
         assert "\t".join(fields).encode("utf-8") == lines[line_number - 1]
+        assert "\x00" not in "".join(fields)  # A NUL byte: a damaged file, refused.
         for column, texts in zip(layout.text_columns, examples.texts):
             assert texts[i] == fields[index(column)]
         value = fields[index(layout.label_column)]
