@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import keras
 import numpy as np
 from keras import ops
@@ -171,6 +174,25 @@ def _raw_texts(x) -> tuple | None:
     return None
 
 
+# A `save_to_preset` folder's task files, named as KerasHub names its tasks'.
+TOKENIZER_CONFIG = "tokenizer.json"
+TASK_CONFIG = "task.json"
+TASK_WEIGHTS = "task.weights.h5"
+
+
+def _saved_tokenizer(preset: str):
+    """The tokenizer a `save_to_preset` folder holds, or `None`. Read from its
+    own config: KerasHub's `Tokenizer.from_preset` looks for a tokenizer class
+    made for the backbone's class, and none is made for `BamBertBackbone`."""
+    path = os.path.join(preset, TOKENIZER_CONFIG)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        tokenizer = keras.saving.deserialize_keras_object(json.load(f))
+    tokenizer.load_preset_assets(preset)
+    return tokenizer
+
+
 class BackboneTaskModel(TrainerSeams, keras.Model):
     """Base of keras-bam's task models: a functional model over a KerasHub
     backbone's pooled output, whose config holds the serialized backbone.
@@ -295,8 +317,64 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         student.predict((["A man sleeps."], ["Nobody sleeps."]))["rte"]
         ```
         """
+        task_file = None if preset is None else os.path.join(preset, TASK_CONFIG)
+        if task_file is not None and os.path.isfile(task_file):
+            return cls._from_task_preset(preset, task_file, load_weights, args, kwargs)
         backbone = load_backbone(preset, load_weights=load_weights)
         return cls(backbone, *args, tokenizer=load_tokenizer(preset), **kwargs)
+
+    @classmethod
+    def _from_task_preset(cls, preset, task_file, load_weights, args, kwargs):
+        """The task model a `save_to_preset` folder holds: its config, then its
+        backbone, tokenizer and (with `load_weights`) every weight."""
+        with open(task_file, encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved["class_name"] != cls.__name__ or args:
+            raise ValueError(
+                f"{preset} holds a saved {saved['class_name']} with its tasks; load "
+                f"it with keras_bam.{saved['class_name']}.from_preset({preset!r}), "
+                "without tasks."
+            )
+        config = {**saved["config"], **kwargs}
+        config["backbone"] = load_backbone(preset, load_weights=False)
+        config["tokenizer"] = _saved_tokenizer(preset)
+        model = cls(**config)
+        if load_weights:
+            model.load_weights(os.path.join(preset, TASK_WEIGHTS))
+        return model
+
+    def save_to_preset(self, preset_dir):
+        """Saves the model as a preset folder, as KerasHub tasks do: the
+        backbone's files (`config.json`, `model.weights.h5`), the tokenizer's
+        (`tokenizer.json` and its vocabulary), and the task model's config
+        (`task.json`: its tasks, heads and options) and weights
+        (`task.weights.h5`). `from_preset(preset_dir)` loads it back, and
+        `keras_hub.upload_preset` shares it.
+
+        Args:
+            preset_dir: the folder to write.
+
+        Example:
+        ```python
+        student.save_to_preset("presets/my_student")
+        again = keras_bam.MultiTaskModel.from_preset("presets/my_student")
+        ```
+        """
+        preset_dir = os.fspath(preset_dir)
+        os.makedirs(preset_dir, exist_ok=True)
+        self.backbone.save_to_preset(preset_dir)
+        if self.tokenizer is not None:
+            self.tokenizer.save_to_preset(preset_dir)
+        config = {
+            k: v
+            for k, v in self.get_config().items()
+            if k not in ("backbone", "tokenizer")
+        }
+        with open(os.path.join(preset_dir, TASK_CONFIG), "w", encoding="utf-8") as f:
+            json.dump(
+                {"class_name": type(self).__name__, "config": config}, f, indent=2
+            )
+        self.save_weights(os.path.join(preset_dir, TASK_WEIGHTS))
 
     def set_tokenizer(self, tokenizer, max_length: int):
         """Attaches the tokenizer (a KerasHub tokenizer, or a preprocessor holding

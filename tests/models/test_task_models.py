@@ -210,3 +210,34 @@ def test_a_student_refuses_a_loss_of_its_own():
     with pytest.raises(ValueError, match="A student's loss is its own.*'mse'"):
         model.compile(optimizer="adam", loss="mse")
     model.compile(optimizer="adam")  # The model's own loss.
+
+
+def test_save_to_preset_round_trip_keeps_weights_tasks_and_tokenizer(
+    tokenizer, tmp_path
+):
+    """A student saved as a preset folder (KerasHub's layout) comes back from
+    `from_preset` with its weights, its tasks (a task of your own included)
+    and its tokenizer."""
+    topic = keras_bam.tasks.Task(
+        name="preset_topic", text_fields=("text",), label_names=("a", "b", "c")
+    )
+    model = keras_bam.MultiTaskModel(
+        make_tiny_backbone(), ["rte", topic], tokenizer=tokenizer, max_length=32
+    )
+    model.get_layer("preset_topic_head").set_weights(
+        [w + 0.5 for w in model.get_layer("preset_topic_head").get_weights()]
+    )
+    preset = str(tmp_path / "preset")
+    model.save_to_preset(preset)
+    again = keras_bam.MultiTaskModel.from_preset(preset)
+    assert [t.name for t in again.tasks] == ["rte", "preset_topic"]
+    assert again.tasks[1].label_names == ("a", "b", "c") and again.max_length == 32
+    assert again.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    for saved, loaded in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(loaded, saved)
+    texts = ["A man sleeps.", "It rains."]
+    want = model.predict(texts, verbose=0)
+    got = again.predict(texts, verbose=0)
+    np.testing.assert_allclose(got["preset_topic"], want["preset_topic"], atol=1e-6)
+    with pytest.raises(ValueError, match="holds a saved MultiTaskModel"):
+        keras_bam.SingleTaskModel.from_preset(preset)
