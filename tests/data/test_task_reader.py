@@ -63,12 +63,9 @@ def test_memory_forms_read_alike():
         tf.data.Dataset.from_tensor_slices((texts, [0, 1, 2])),
         tf.data.Dataset.from_tensor_slices({"text": texts, "label": labels}),
     ]
-    try:
-        import pandas as pd
-    except ImportError:
-        pass
-    else:
-        frames.append(pd.DataFrame({"text": texts, "label": labels}))
+    import pandas as pd
+
+    frames.append(pd.DataFrame({"text": texts, "label": labels}))
     for data in frames:
         examples = read(sentiment(data))
         assert examples.texts == (texts,), type(data)
