@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(export)
     export.add_argument("--output-dir", required=True, help="the SavedModel folder")
+    export.add_argument(
+        "--tasks-file",
+        default=None,
+        metavar="FILE",
+        help="a tasks file of the model's own tasks (checked; the model holds "
+        "their definitions)",
+    )
     tasks = commands.add_parser(
         "tasks", help="list the GLUE tasks (and those of a tasks file)"
     )

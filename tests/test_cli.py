@@ -411,3 +411,18 @@ def test_the_whole_run_takes_a_tasks_file(tmp_path):
     assert keras_bam.get_task("intent_cli").splits["train"] == str(
         tmp_path / "train.csv"
     )
+
+
+def test_every_command_of_a_model_takes_a_tasks_file():
+    from keras_bam_cli.main import build_parser
+
+    parser = build_parser()
+    for command in (["evaluate"], ["predict", "--task", "t", "--output", "o.tsv"]):
+        args = parser.parse_args(
+            [command[0], "m.keras", *command[1:], "--tasks-file", "f"]
+        )
+        assert args.tasks_file == "f"
+    args = parser.parse_args(
+        ["export", "m.keras", "--output-dir", "d", "--tasks-file", "f"]
+    )
+    assert args.tasks_file == "f"
