@@ -152,11 +152,37 @@ def positive_float(text: str) -> float:
     return value
 
 
+def weight_float(text: str) -> float:
+    """An option's weight from 0 to 1 (argparse's error otherwise)."""
+    value = float(text)
+    if not 0 <= value <= 1:  # NaN too.
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
+
+
+def decay_float(text: str) -> float:
+    """An option's decay factor above 0 and at most 1 (argparse's error
+    otherwise)."""
+    value = float(text)
+    if not 0 < value <= 1:  # NaN too.
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """An option's whole number of 0 or more (argparse's error otherwise)."""
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """A seed: a whole number from 0 to 2**32 - 1, as NumPy's generators take
+    (argparse's error otherwise)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, not {value}")
     return value
 
 
@@ -219,7 +245,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str, recipe:
     )
     parser.add_argument(
         "--release-large-buffers",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="MIB",
         help="make the C allocator return freed buffers of at least MIB MiB to the "
@@ -256,7 +282,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, output_dir: str, recipe:
     )
     parser.add_argument(
         "--worker-index",
-        type=int,
+        type=non_negative_int,
         help="this process's position in --workers (0 writes the files)",
     )
     parser.add_argument("--output-dir", default=output_dir)
@@ -277,7 +303,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser):
         ("--epochs", positive_int),
         ("--batch-size", positive_int),
         ("--learning-rate", positive_float),
-        ("--layerwise-decay", float),
+        ("--layerwise-decay", decay_float),
     ):
         parser.add_argument(option, type=kind, default=None, help=RECIPE_DEFAULT)
     add_sequence_arguments(parser)
@@ -289,7 +315,7 @@ def add_sequence_arguments(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--max-length", type=positive_int, default=None, help=RECIPE_DEFAULT
     )
-    parser.add_argument("--seed", type=int, default=None, help=RECIPE_DEFAULT)
+    parser.add_argument("--seed", type=seed_int, default=None, help=RECIPE_DEFAULT)
     add_batching_argument(parser, None, None, f"; {RECIPE_DEFAULT}")
 
 
@@ -429,7 +455,7 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--train-sample-seed",
-        type=int,
+        type=seed_int,
         default=None,
         help="with a train limit, a random sample drawn with this seed instead of "
         f"the first N rows (quick setting: {QUICK['train_sample_seed']})",
@@ -497,7 +523,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--teacher-weight",
-        type=float,
+        type=weight_float,
         default=None,
         help=f"the teachers' weight with --distillation fixed; {settings}",
     )
@@ -511,7 +537,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--distillation-temperature",
-        type=float,
+        type=positive_float,
         default=None,
         help=f"softmax temperature on the teachers' logits; {settings}",
     )
@@ -526,14 +552,14 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--weighting-temperature",
-        type=float,
+        type=positive_float,
         default=None,
         help=f"the temperature of --weighting temperature; {settings}",
     )
     add_recipe_arguments(parser)
     add_micro_batches_argument(parser, "the recipe's")
     parser.add_argument("--train-limit", type=positive_int, default=None)
-    parser.add_argument("--train-sample-seed", type=int, default=None)
+    parser.add_argument("--train-sample-seed", type=seed_int, default=None)
     parser.add_argument("--eval-limit", type=positive_int, default=None)
     parser.add_argument(
         "--save-every", type=positive_int, default=None, help="checkpoint every N steps"
@@ -573,7 +599,7 @@ def add_encoding_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--max-length",
-        type=int,
+        type=positive_int,
         default=None,
         help="the encoded length (default: the model's own, 128 by default)",
     )
@@ -582,4 +608,4 @@ def add_encoding_arguments(parser: argparse.ArgumentParser):
         default=default_data_dir(),
         help=f"the GLUE TSV folder (${DATA_DIR_VARIABLE}, else ../shared/glue)",
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=positive_int, default=128)

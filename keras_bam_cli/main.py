@@ -15,6 +15,7 @@ from keras_bam_cli.arguments import add_glue_arguments
 from keras_bam_cli.arguments import add_model_arguments
 from keras_bam_cli.arguments import add_student_arguments
 from keras_bam_cli.arguments import add_teacher_arguments
+from keras_bam_cli.arguments import positive_int
 
 # Loggers of other libraries that speak at INFO about nothing a user asked for
 # (JAX's search for TPUs and GPUs, its compilation cache's resets).
@@ -56,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(evaluate)
     add_encoding_arguments(evaluate)
-    evaluate.add_argument("--limit", type=int, default=None, help="first N examples")
+    evaluate.add_argument(
+        "--limit", type=positive_int, default=None, help="first N examples"
+    )
     evaluate.add_argument("--output", default=None, help="also write them as JSON")
     predict = commands.add_parser(
         "predict",
@@ -75,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a TSV of raw texts laid out as the task's GLUE test file (a header "
         "naming its text columns, e.g. sentence1 and sentence2 for RTE)",
     )
-    predict.add_argument("--limit", type=int, default=None, help="first N examples")
+    predict.add_argument(
+        "--limit", type=positive_int, default=None, help="first N examples"
+    )
     predict.add_argument(
         "--output", required=True, help="the TSV to write (index, prediction)"
     )

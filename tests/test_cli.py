@@ -363,36 +363,59 @@ def test_student_command_trains_with_a_registered_mode(
     assert os.path.exists(output_dir / "student.keras")
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["teacher", "--epochs", "0"],
-        ["teacher", "--batch-size", "-3"],
-        ["teacher", "--learning-rate", "0"],
-        ["glue", "--train-limit", "-5"],
-        ["glue", "--teacher-epochs", "0"],
-        ["glue", "--student-batch-size", "0"],
-        ["student", "--max-length", "0"],
-        ["student", "--micro-batches", "0"],
-    ],
-)
-def test_counts_and_rates_are_checked_when_parsed(argv):
-    """A count below 1 or a rate of 0 is one line, exit 2, before Keras loads."""
+BAD_NUMBERS = [
+    ["teacher", "--epochs", "0"],
+    ["teacher", "--batch-size", "-3"],
+    ["teacher", "--learning-rate", "0"],
+    ["glue", "--train-limit", "-5"],
+    ["glue", "--teacher-epochs", "0"],
+    ["glue", "--student-batch-size", "0"],
+    ["student", "--max-length", "0"],
+    ["student", "--micro-batches", "0"],
+    ["student", "--teacher-weight", "1.5"],
+    ["student", "--distillation-temperature", "0"],
+    ["student", "--weighting-temperature", "-1"],
+    ["teacher", "--layerwise-decay", "0"],
+    ["teacher", "--seed", "-1"],
+    ["glue", "--train-sample-seed", "4294967296"],
+    ["glue", "--worker-index", "-1"],
+    ["glue", "--release-large-buffers", "-2"],
+    ["predict", "--batch-size", "0"],
+    ["predict", "--max-length", "0"],
+    ["evaluate", "--limit", "0"],
+]
+
+
+def test_counts_and_rates_are_checked_when_parsed():
+    """A count below 1, a rate of 0, a weight outside [0, 1] or a seed NumPy
+    cannot take is one line, exit 2, before Keras loads (each command line
+    parsed in one fresh process)."""
     script = (
-        "import sys\n"
+        "import contextlib, io, json, sys\n"
         "from keras_bam_cli import main\n"
-        f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    code = e.code\n"
+        "results = []\n"
+        f"for argv in {BAD_NUMBERS!r}:\n"
+        "    err = io.StringIO()\n"
+        "    try:\n"
+        "        with contextlib.redirect_stderr(err):\n"
+        "            main(argv)\n"
+        "        code = 0\n"
+        "    except SystemExit as e:\n"
+        "        code = e.code\n"
+        "    results.append([code, err.getvalue()])\n"
         "loaded = {'keras', 'tensorflow', 'jax', 'keras_bam'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
-        "sys.exit(code)\n"
+        "print(json.dumps(results))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True
     )
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("keras-bam")
-    assert "must be" in done.stderr
+    assert done.returncode == 0, done.stderr
+    for argv, (code, stderr) in zip(BAD_NUMBERS, json.loads(done.stdout)):
+        assert code == 2, (argv, stderr)
+        assert "Traceback" not in stderr, argv
+        assert stderr.strip().splitlines()[-1].startswith("keras-bam"), argv
+        assert "must be" in stderr, (argv, stderr)
 
 
 def test_the_whole_run_takes_a_tasks_file(tmp_path):

@@ -235,9 +235,26 @@ def test_padding_rows_have_no_loss(reduction):
     assert float(padded) == pytest.approx(float(loss), rel=1e-6)
 
 
+def _tensorboard_scalars(folder) -> dict:
+    """Tag to the values that the TensorBoard event files in `folder` hold."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    events = event_accumulator.EventAccumulator(
+        str(folder), size_guidance={event_accumulator.TENSORS: 0}
+    ).Reload()
+    return {
+        tag: [
+            float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)
+        ]
+        for tag in events.Tags()["tensors"]
+    }
+
+
 def test_lambda_is_logged_right_with_validation_data(rng, tmp_path):
-    """Evaluation resets every metric: λ must survive it in History and CSVLogger,
-    and a validation pass logs no `val_gold_weight`."""
+    """Evaluation resets every metric: λ must survive it in History, CSVLogger and
+    TensorBoard (with each task's loss), and a validation pass logs no
+    `val_gold_weight`."""
     x, y = data(rng, n=16)
     model = student()
     log = tmp_path / "log.csv"
@@ -249,7 +266,11 @@ def test_lambda_is_logged_right_with_validation_data(rng, tmp_path):
         shuffle=False,
         verbose=0,
         validation_data=data(rng, n=8),
-        callbacks=[keras_bam.TeacherAnnealing(), keras.callbacks.CSVLogger(log)],
+        callbacks=[
+            keras_bam.TeacherAnnealing(),
+            keras.callbacks.CSVLogger(log),
+            keras.callbacks.TensorBoard(tmp_path / "tensorboard"),
+        ],
     )
     # λ at each epoch's last step: steps 3, 7 and 11 of 12.
     want = [3 / 12, 7 / 12, 11 / 12]
@@ -260,6 +281,17 @@ def test_lambda_is_logged_right_with_validation_data(rng, tmp_path):
     column = header.split(",").index("gold_weight")
     logged = [float(row.split(",")[column]) for row in rows]
     np.testing.assert_allclose(logged, want, atol=1e-6)
+    train = _tensorboard_scalars(tmp_path / "tensorboard" / "train")
+    np.testing.assert_allclose(train["epoch_gold_weight"], want, atol=1e-6)
+    for task in TASKS:
+        np.testing.assert_allclose(
+            train[f"epoch_{task}_loss"], history.history[f"{task}_loss"], rtol=1e-5
+        )
+    validation = _tensorboard_scalars(tmp_path / "tensorboard" / "validation")
+    assert "epoch_gold_weight" not in validation
+    np.testing.assert_allclose(
+        validation["epoch_rte_loss"], history.history["val_rte_loss"], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("distillation", ["annealed", "fixed", "gold"])
