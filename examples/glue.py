@@ -27,6 +27,22 @@ import sys
 import keras_bam
 
 
+def positive_int(text: str) -> int:
+    """A count of 1 or more (argparse's error otherwise)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed from 0 to 2**32 - 1, as NumPy takes (argparse's error otherwise)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, not {value}")
+    return value
+
+
 def parse_arguments(argv: list | None = None) -> argparse.Namespace:
     """This script's options (`keras-bam glue` has all of the library's).
 
@@ -52,11 +68,15 @@ def parse_arguments(argv: list | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output-dir", default="runs/glue")
     parser.add_argument("--cache-dir", default=".cache/encoded")
-    parser.add_argument("--train-limit", type=int, help="N training examples per task")
-    parser.add_argument("--train-sample-seed", type=int)
-    parser.add_argument("--teacher-epochs", type=int)
-    parser.add_argument("--student-epochs", type=int)
-    parser.add_argument("--save-every", type=int, help="checkpoint every N steps")
+    parser.add_argument(
+        "--train-limit", type=positive_int, help="N training examples per task"
+    )
+    parser.add_argument("--train-sample-seed", type=seed)
+    parser.add_argument("--teacher-epochs", type=positive_int)
+    parser.add_argument("--student-epochs", type=positive_int)
+    parser.add_argument(
+        "--save-every", type=positive_int, help="checkpoint every N steps"
+    )
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data_dir):
         parser.error(f"no GLUE folder at {os.path.abspath(args.data_dir)}")
@@ -98,6 +118,8 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         train_limit=train_limit,
         train_sample_seed=sample_seed if train_limit else None,
         save_every=args.save_every,
+        # A quick run's models are looked at, not trained on: a third of the disk.
+        save_optimizer=args.paper,
         verbose=1 if sys.stdout.isatty() else 2,  # In a log: a line per epoch.
     )
 

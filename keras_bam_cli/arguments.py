@@ -380,6 +380,12 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
         help="train on the first N examples only",
     )
     parser.add_argument(
+        "--no-optimizer-state",
+        action="store_true",
+        help="write the .keras teacher without the optimizer's state (a third "
+        "of the size, loaded uncompiled)",
+    )
+    parser.add_argument(
         "--eval-limit",
         type=positive_int,
         default=None,
@@ -395,6 +401,8 @@ QUICK = {
     "student_epochs": 2,
     # A laptop's memory: the student's batch of 128 in 4 slices of 32.
     "student_micro_batches": 4,
+    # A smoke run's models are looked at, not trained on: a third of the disk.
+    "save_optimizer": False,
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "
@@ -494,6 +502,14 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-submission", action="store_true")
+    parser.add_argument(
+        "--optimizer-state",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the optimizer's state in the .keras files, to train on from "
+        "them (without: a third of the size, loaded uncompiled); default: "
+        "without in the quick setting, with --paper with",
+    )
 
 
 def add_student_arguments(parser: argparse.ArgumentParser):

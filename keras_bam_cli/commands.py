@@ -180,6 +180,7 @@ def run_teachers(args, tasks) -> dict:
             output_dir=os.path.join(args.output_dir, keras_bam.get_task(task).name),
             train_limit=args.train_limit,
             eval_limit=args.eval_limit,
+            save_optimizer=not args.no_optimizer_state,
             verbose=fit_verbosity(args),
         )
         summaries[run.task.name] = run.summary()
@@ -205,6 +206,9 @@ def glue_settings(args) -> dict:
     teacher = {**shared, **given(args, GLUE_TEACHER_OPTIONS)}
     student = {**shared, **given(args, GLUE_STUDENT_OPTIONS)}
     train_limit, sample_seed = args.train_limit, args.train_sample_seed
+    save_optimizer = args.optimizer_state
+    if save_optimizer is None:
+        save_optimizer = args.paper or QUICK["save_optimizer"]
     if not args.paper:
         teacher.setdefault("epochs", QUICK["teacher_epochs"])
         student.setdefault("epochs", QUICK["student_epochs"])
@@ -230,6 +234,7 @@ def glue_settings(args) -> dict:
         train_sample_seed=sample_seed if train_limit else None,
         export=not args.no_export,
         submission=not args.no_submission,
+        save_optimizer=save_optimizer,
         save_every=args.save_every,
         verbose=fit_verbosity(args),
     )

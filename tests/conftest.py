@@ -146,11 +146,14 @@ def rng():
 @pytest.fixture(scope="session")
 def glue_run(glue_dir, tokenizer, tmp_path_factory):
     """The whole pipeline on RTE and STS-B, tiny backbone, 32 examples per task
-    (`tests/glue_runs.py`): teachers, both students, export, submission."""
+    (`tests/glue_runs.py`): teachers, both students, export, submission; models
+    saved without their optimizer's state."""
     from tests.glue_runs import run_tiny_glue
 
     output_dir = tmp_path_factory.mktemp("glue")
-    return run_tiny_glue(glue_dir, output_dir, make_tiny_backbone, tokenizer)
+    return run_tiny_glue(
+        glue_dir, output_dir, make_tiny_backbone, tokenizer, save_optimizer=False
+    )
 
 
 @pytest.fixture(scope="session")

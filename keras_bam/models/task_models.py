@@ -223,6 +223,38 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
             return export_saved_model(self, filepath, verbose=bool(verbose))
         return super().export(filepath, format=format, verbose=verbose, **kwargs)
 
+    def save(
+        self, filepath, overwrite=True, zipped=None, include_optimizer=True, **kwargs
+    ):
+        """`keras.Model.save`. `include_optimizer=False` (which Keras honours for
+        HDF5 files only) writes a `.keras` file without the optimizer's state and
+        compile settings, as Keras's HDF5 files do: a third of the size under
+        Adam, loaded uncompiled.
+
+        Example:
+        ```python
+        model.save("student.keras", include_optimizer=False)
+        ```
+        """
+        keras_file = str(filepath).endswith(".keras")
+        if include_optimizer or not keras_file or not self.compiled:
+            if not keras_file:
+                kwargs["include_optimizer"] = include_optimizer
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        optimizer = self.optimizer
+        self.optimizer = None  # Keras saves the optimizer it finds here.
+        self._saving_uncompiled = True
+        try:
+            return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+        finally:
+            self.optimizer = optimizer
+            self._saving_uncompiled = False
+
+    def get_compile_config(self):
+        if getattr(self, "_saving_uncompiled", False):
+            return None
+        return super().get_compile_config()
+
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, without TensorFlow's leak of each traced train
         step (`keras_bam.backend.released_gradient_registrations`)."""

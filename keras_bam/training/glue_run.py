@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 
 import keras
 
@@ -123,6 +124,7 @@ def run_glue(
     data: DataSettings | None = None,
     export: bool = True,
     submission: bool = True,
+    save_optimizer: bool = True,
     save_every: int | None = None,
     verbose="auto",
     **data_fields,
@@ -135,7 +137,8 @@ def run_glue(
        in `output_dir/students/<name>/checkpoint`: a run started again resumes
        an interrupted student and skips finished ones.
     3. For each student: the `.keras` model, a SavedModel with a serving
-       signature per task (`export`), GLUE's test files (`submission`).
+       signature per task (`export`), GLUE's test files (`submission`); its
+       checkpoints, spent, are deleted.
     4. The dev table of all systems, in `dev_table.md` and `results.json`.
 
     Args:
@@ -153,6 +156,9 @@ def run_glue(
             `output_dir/cache` unless given.
         export: write each student's SavedModel.
         submission: write each student's GLUE test predictions.
+        save_optimizer: keep the optimizer's state in the teachers' and
+            students' `.keras` files, to train on from them; without, each is a
+            third of the size.
         save_every: checkpoint students every N steps too (besides epoch ends).
         verbose: `fit`'s verbosity.
         **data_fields: `DataSettings` fields as keywords (`data_dir`,
@@ -183,11 +189,18 @@ def run_glue(
     student_recipe = student_recipe or FineTuningRecipe.bam_multi_task()
     teachers = {
         t.name: _glue_teacher(
-            t, folder, data, backbone, tokenizer, teacher_recipe, verbose
+            t,
+            folder,
+            data,
+            backbone,
+            tokenizer,
+            teacher_recipe,
+            verbose,
+            save_optimizer,
         )
         for t in tasks
     }
-    outputs = dict(export=export, submission=submission)
+    outputs = dict(export=export, submission=submission, save_optimizer=save_optimizer)
     options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
     student_summaries = {
         name: _glue_student(
@@ -269,7 +282,9 @@ def _finished_teacher(folder: TeacherFolder) -> dict | None:
 
 
 @_releasing_memory
-def _glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> dict:
+def _glue_teacher(
+    task, folder, data, backbone, tokenizer, recipe, verbose, save_optimizer
+) -> dict:
     """`run_glue`'s teacher of `task`: reused from `folder` when finished
     there with the same recipe, else trained into it.
 
@@ -294,6 +309,7 @@ def _glue_teacher(task, folder, data, backbone, tokenizer, recipe, verbose) -> d
         recipe=recipe,
         output_dir=teacher_folder.path,
         data=data,
+        save_optimizer=save_optimizer,
         verbose=verbose,
     )
     return {**run.summary(), "recipe": recipe.to_dict()}
@@ -308,8 +324,8 @@ def _glue_student(
     written there.
 
     Args:
-        outputs: `export` (a SavedModel) and `submission` (GLUE's test files),
-            each `True` or `False`.
+        outputs: `export` (a SavedModel), `submission` (GLUE's test files) and
+            `save_optimizer` (in the `.keras` file), each `True` or `False`.
 
     Returns:
         The student's summary (`StudentRun.summary()`, its recipe, its
@@ -348,7 +364,7 @@ def _glue_student(
             files.dev_outputs, run.dev_outputs
         )
         summary["model_path"] = files.model
-        run.model.save(files.model)
+        run.model.save(files.model, include_optimizer=outputs["save_optimizer"])
         if outputs["export"]:
             summary["saved_model_path"] = export_saved_model(
                 run.model, files.saved_model
@@ -361,4 +377,7 @@ def _glue_student(
             summary["submission_dir"] = files.submission
         with open(files.summary, "w") as f:
             json.dump(summary, f, indent=2)
+        # Finished, the student is reused from its summary: its checkpoints,
+        # kept only to resume it, are spent.
+        shutil.rmtree(student_folder.checkpoint, ignore_errors=True)
     return summary

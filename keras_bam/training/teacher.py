@@ -143,6 +143,7 @@ def train_teacher(
     data: DataSettings | None = None,
     train_indices=None,
     save_model: bool = True,
+    save_optimizer: bool = True,
     callbacks=None,
     verbose: int | str = "auto",
     **data_fields,
@@ -161,6 +162,8 @@ def train_teacher(
             `train_limit`); predictions are still written for all, so the ones
             left out are out-of-sample (see `cross_fit_teacher`).
         save_model: write `<task>_teacher.keras` into `output_dir`.
+        save_optimizer: keep the optimizer's state (and compile settings) in that
+            file, to train on from it; without, the file is a third of the size.
         callbacks: extra Keras callbacks for `fit`, after a `StopOnNonFiniteLoss`
             unless one is given (a NaN loss raises `NonFiniteLossError`).
         verbose: `fit`'s verbosity.
@@ -216,8 +219,9 @@ def train_teacher(
         )
         if output_dir is not None:
             folder = TeacherFolder(output_dir, task.name)
+            save_options = {"include_optimizer": save_optimizer} if save_model else None
             _write_teacher_files(
-                run, recipe, prediction_sets, folder, str(backbone_name), save_model
+                run, recipe, prediction_sets, folder, str(backbone_name), save_options
             )
         return run
 
@@ -305,11 +309,12 @@ def _write_teacher_files(
     prediction_sets: list,
     folder: TeacherFolder,
     backbone: str,
-    save_model: bool,
+    save_options: dict | None,
 ):
     """Writes a trained teacher's dev outputs, training-set predictions, model
-    and summary into its `TeacherFolder`; in a cluster only process 0 writes,
-    while every process takes part in predicting."""
+    (unless `save_options`, `model.save`'s options, is `None`) and summary into its
+    `TeacherFolder`; in a cluster only process 0 writes, while every process
+    takes part in predicting."""
     task = run.task
     for examples, encoded in prediction_sets:
         run.predictions_paths[examples.split] = write_teacher_predictions(
@@ -321,13 +326,13 @@ def _write_teacher_files(
             recipe=recipe.to_dict(),
             backend=keras.backend.backend(),
         )
-    if save_model:
+    if save_options is not None:
         run.model_path = folder.model
     if is_chief():
         os.makedirs(folder.path, exist_ok=True)
         save_dev_outputs(folder.dev_outputs, {task.name: run.dev_outputs})
-        if save_model:
-            run.model.save(run.model_path)
+        if save_options is not None:
+            run.model.save(run.model_path, **save_options)
         with open(folder.summary, "w") as f:
             json.dump({**run.summary(), "recipe": recipe.to_dict()}, f, indent=2)
     cluster_barrier(f"{task.name} teacher written")  # Others may read them next.

@@ -1,3 +1,5 @@
+import os
+
 import keras
 import keras_hub
 import numpy as np
@@ -35,6 +37,31 @@ def test_keras_round_trip(tiny_backbone, rng, tmp_path):
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6
     )
+
+
+def test_save_without_the_optimizer_state(tiny_backbone, rng, tmp_path):
+    """`save(include_optimizer=False)` writes a `.keras` file without the
+    optimizer's state or compile settings (loaded uncompiled, same outputs),
+    and leaves the saved model's own optimizer as it was."""
+    model = keras_bam.SingleTaskModel(tiny_backbone, "rte")
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True)
+    )
+    x, y = batch(rng, n=8), rng.integers(0, 2, 8)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    whole, light = str(tmp_path / "whole.keras"), str(tmp_path / "light.keras")
+    model.save(whole)
+    optimizer, steps = model.optimizer, int(model.optimizer.iterations)
+    model.save(light, include_optimizer=False)
+    assert model.optimizer is optimizer and model.compiled
+    assert os.path.getsize(light) < 0.6 * os.path.getsize(whole)
+    loaded = keras.saving.load_model(light)
+    assert not loaded.compiled and keras.saving.load_model(whole).compiled
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # Trains on as before.
+    assert int(model.optimizer.iterations) == steps + 2
 
 
 def test_exact_gelu_is_kept_on_reload(tiny_backbone, rng, tmp_path):

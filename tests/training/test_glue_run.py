@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,6 +27,15 @@ def test_runs_teachers_students_and_writes_the_table(glue_run):
             out + "/teachers", "stsb", "train_swapped"
         )
     )
+    # Each finished model kept without its optimizer's state (`save_optimizer`),
+    # and no student's spent checkpoints.
+    models = [glue_run.teachers[t]["model_path"] for t in ("rte", "stsb")]
+    models += [glue_run.students[s]["model_path"] for s in ("multitask", "bam")]
+    for path in models:
+        assert not keras.saving.load_model(path).compiled, path
+    for name in ("multitask", "bam"):
+        assert os.listdir(os.path.join(out, "students", name))
+        assert not os.path.exists(os.path.join(out, "students", name, "checkpoint"))
     table = open(os.path.join(out, "dev_table.md")).read()
     assert "| BAM (teacher annealing) |" in table and "GLUE average" in table
     results = json.load(open(os.path.join(out, "results.json")))
