@@ -97,6 +97,10 @@ def tiny_library(monkeypatch, tokenizer):
     monkeypatch.setattr(keras_bam, "train_student", tiny_train_student)
     monkeypatch.setattr(keras_bam.data.SplitLoader, "load", tiny_load)
     monkeypatch.setattr(keras_bam, "load_tokenizer", lambda *a, **k: tokenizer)
+    # `from_preset(None, ...)`: the tiny BERT, with the tokenizer.
+    task_models = keras_bam.models.task_models
+    monkeypatch.setattr(task_models, "load_backbone", lambda *a, **k: tiny_backbone())
+    monkeypatch.setattr(task_models, "load_tokenizer", lambda *a, **k: tokenizer)
 
 
 def test_the_readme_has_its_snippets():

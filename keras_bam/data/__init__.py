@@ -29,6 +29,7 @@ from keras_bam.data.packing import pack_rows
 from keras_bam.data.streams import BatchStream
 from keras_bam.data.task_reader import check_label_sets
 from keras_bam.data.task_reader import check_task_data
+from keras_bam.data.task_reader import read_labels
 from keras_bam.data.task_reader import read_task_split
 from keras_bam.data.teacher_predictions import TeacherPredictions
 from keras_bam.data.teacher_predictions import teacher_predictions_file
@@ -68,6 +69,7 @@ __all__ = [
     "multitask_targets",
     "pack_rows",
     "read_glue_tsv",
+    "read_labels",
     "read_task_split",
     "teacher_predictions_file",
     "teacher_predictions_path",

@@ -348,11 +348,70 @@ def _label(task, row, labeled, split, lookup, where, line, errors):
                 line,
                 field,
                 f"unknown label {value!r}; the task's labels are "
-                f"{list(task.written_labels)}",
+                f"{[k for k in lookup if isinstance(k, str)]}",
             )
         )
         return None
     return lookup[key]
+
+
+def read_labels(
+    task: str | Task, values, where: str = "labels", positions=None
+) -> np.ndarray:
+    """Label values read as a labeled split's (`read_task_split`).
+
+    Class names (`label_names`, or the labels of the task's files: GLUE's "0"
+    and "1" for SST-2) become class indices, and class indices stay (unless
+    the class names read as numbers: then a number is a name); scores are
+    checked against the task's `score_range`. A missing or unknown label, or
+    a score that is not a number or lies outside the range, is an error: all
+    problems found (up to 20) are raised together as one `GlueDataError`
+    naming each position.
+
+    Args:
+        task: a `Task` (or a registered task's name).
+        values: a sequence of labels: class names or indices, or scores.
+        where: what the errors call the labels' source.
+        positions: the position each value is reported at; `0, 1, ...` by
+            default.
+
+    Returns:
+        int64 class indices, or float32 scores: a `TaskExamples`' `labels`.
+
+    Raises:
+        GlueDataError: a label is missing, unknown or out of range.
+
+    Example:
+    ```python
+    keras_bam.data.read_labels("rte", ["entailment", "not_entailment", 0])
+    # array([0, 1, 0])
+    ```
+    """
+    task = get_task(task)
+    values = list(values)
+    positions = range(len(values)) if positions is None else positions
+    lookup = _label_lookup(task)
+    for index, name in enumerate(task.label_names):
+        lookup.setdefault(name, index)
+    labels, errors = [], []
+    for position, value in zip(positions, values):
+        if isinstance(value, np.generic):
+            value = value.item()  # NumPy's ints are not `int`s.
+        row = {task.label_column: value}
+        label = _label(task, row, True, "train", lookup, where, position, errors)
+        labels.append(label)
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+    if errors:
+        raise_collected(errors, where)
+    return np.asarray(labels, np.float32 if task.is_regression else np.int64)
+
+
+def training_targets(task: Task, labels: np.ndarray) -> np.ndarray:
+    """Gold labels as training targets: int32 classes, or `(n, 1)` scaled scores."""
+    if task.is_regression:
+        return task.training_targets(labels)[:, None]
+    return np.asarray(labels, np.int32)
 
 
 def check_label_sets(train: TaskExamples, other: TaskExamples) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
@@ -18,6 +19,8 @@ from keras_bam.backend.fit_input import replica_logs
 from keras_bam.backend.micro_batching import micro_batched_train_step
 from keras_bam.backend.supported import check_backend
 from keras_bam.data.encoding import encode_texts
+from keras_bam.data.task_reader import read_labels
+from keras_bam.data.task_reader import training_targets
 from keras_bam.distillation.annealing import LastValue
 from keras_bam.distillation.annealing import TeacherAnnealingState
 from keras_bam.distillation.losses import blend_classification_targets
@@ -174,6 +177,102 @@ def _raw_texts(x) -> tuple | None:
     return None
 
 
+_NEEDS_TOKENIZER = (
+    "Raw strings need a tokenizer: build the model with `from_preset`, or pass "
+    "`tokenizer=` to it."
+)
+_LABELED_DATASET = (
+    "a tf.data.Dataset for fit and evaluate yields (texts, labels) or "
+    "((firsts, seconds), labels), batched or not, and takes no separate y"
+)
+# A student's raw-text targets: the keys of `y` in `fit` and `evaluate`.
+_RAW_TASK, _RAW_LABEL, _RAW_TEACHER = "task", "label", "teacher"
+
+
+def _is_string_spec(spec) -> bool:
+    return getattr(getattr(spec, "dtype", None), "name", None) == "string"
+
+
+def _is_labeled_text_dataset(x) -> bool:
+    """Whether `x` is a `tf.data.Dataset` of `(texts, labels)` (or `(texts,
+    labels, sample_weights)`), `texts` strings or a pair of strings."""
+    if not type(x).__module__.startswith("tensorflow"):
+        return False
+    spec = getattr(x, "element_spec", None)
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        return False
+    texts = spec[0] if isinstance(spec[0], tuple) else (spec[0],)
+    return (
+        len(texts) in (1, 2)
+        and all(_is_string_spec(s) for s in texts)
+        and hasattr(x, "as_numpy_iterator")
+    )
+
+
+def _joined(parts: list, batched: bool):
+    """The dataset elements `parts` (arrays, or tuples or dicts of them) as one
+    structure of arrays, one row per example."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: _joined([p[k] for p in parts], batched) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_joined([p[i] for p in parts], batched) for i in range(len(first)))
+    return np.concatenate(parts) if batched else np.stack(parts)
+
+
+def _labeled_dataset_columns(dataset) -> tuple:
+    """A dataset of `_is_labeled_text_dataset`, read once in its order, as
+    `(texts, labels, sample_weights, batch_size)`: `batch_size` its first
+    batch's size (0 unbatched), `sample_weights` `None` unless yielded."""
+    elements = list(dataset.as_numpy_iterator())
+    if not elements:
+        raise ValueError(f"The dataset is empty: {_LABELED_DATASET}.")
+    texts = elements[0][0]
+    first_texts = texts[0] if isinstance(texts, tuple) else texts
+    batched = np.ndim(first_texts) > 0
+    columns = _joined(elements, batched)
+    batch_size = len(first_texts) if batched else 0
+    weights = columns[2] if len(columns) == 3 else None
+    return columns[0], columns[1], weights, batch_size
+
+
+def _check_text_form(task: Task, texts: tuple):
+    """Raises unless `texts` are pairs for a pair task, single texts otherwise."""
+    if task.is_pair != (len(texts) == 2):
+        want = "text pairs" if task.is_pair else "single texts"
+        got = "pairs" if len(texts) == 2 else "single texts"
+        raise ValueError(
+            f"Task '{task.name}' has {want}, but the texts are {got}; "
+            f"{_RAW_TEXT_FORMS}."
+        )
+
+
+def _label_values(y, count: int, name: str) -> np.ndarray:
+    """`y` as a 1-D object array of `count` labels (Python values: NumPy's
+    are unboxed, so that class indices read as `int`s)."""
+    values = np.asarray(y, dtype=object)
+    if values.ndim == 0:
+        values = values.reshape(1)
+    elif values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(
+            f"{name} holds one label per text (or pair); got an array of shape "
+            f"{values.shape}."
+        )
+    if len(values) != count:
+        raise ValueError(
+            f"{count} texts (or pairs) but {len(values)} labels in {name}: one "
+            "label per text."
+        )
+    return values
+
+
+def _bind(method, *args, **kwargs) -> inspect.BoundArguments:
+    """`method`'s arguments, by name (a `TypeError` as the call would raise)."""
+    return inspect.signature(method).bind(*args, **kwargs)
+
+
 # A `save_to_preset` folder's task files, named as KerasHub names its tasks'.
 TOKENIZER_CONFIG = "tokenizer.json"
 TASK_CONFIG = "task.json"
@@ -255,11 +354,173 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
             return None
         return super().get_compile_config()
 
-    def fit(self, *args, **kwargs):
-        """`keras.Model.fit`, without TensorFlow's leak of each traced train
-        step (`keras_bam.backend.released_gradient_registrations`)."""
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """Trains the model: `keras.Model.fit`, also on raw text.
+
+        With a tokenizer attached, `x` (and `validation_data`'s) may be raw
+        strings in every form `predict` takes: a list of strings, a list of
+        pairs `[(first, second), ...]`, a tuple of two lists `(firsts,
+        seconds)`, a NumPy array of strings `(n,)` or of pairs `(n, 2)`; the
+        texts are encoded as in training (`keras_bam.data.encode_texts`, to
+        `max_length`) and `y` read as the model's targets:
+
+        - a `SingleTaskModel`'s labels: the task's class names or class
+          indices, or a regression task's scores in its `score_range` (trained
+          on the scaled score, as `train_teacher` does);
+        - a `MultiTaskModel`'s dict (see its docstring): `"task"` (each
+          example's task, by name or index; one name for all), `"label"` (as
+          above, per its task) and, unless the model's `distillation` is
+          `"gold"`, `"teacher"` (the teachers' outputs).
+
+        `x` may instead be a `tf.data.Dataset` of `(texts, labels)` or
+        `((firsts, seconds), labels)`, batched or not (with no `y`): it is
+        read once, in its order (`shuffle=False` and its batch size unless
+        given). Encoded inputs go to Keras as they are, and so does training
+        on them: without TensorFlow's leak of each traced train step
+        (`keras_bam.backend.released_gradient_registrations`).
+
+        Args:
+            x: the inputs: encoded (as `keras.Model.fit` takes them), raw
+                texts, or a dataset of raw texts and labels.
+            y: the targets: encoded, or the raw texts' labels as above.
+            *args: `keras.Model.fit`'s other arguments.
+            **kwargs: `keras.Model.fit`'s other arguments; `validation_data`
+                may be `(raw_texts, labels)` or a dataset as `x`.
+
+        Returns:
+            A `keras.callbacks.History`.
+
+        Raises:
+            ValueError: texts in none of the forms above, or in a form their
+                task does not take (pairs for a single-text task); labels that
+                are not the task's, or not one per text; no tokenizer.
+
+        Example:
+        ```python
+        model = keras_bam.SingleTaskModel.from_preset(None, "rte")
+        model.compile(optimizer="adam",
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit([("A man sleeps.", "Nobody sleeps."), ("It rains.", "It is wet.")],
+                  ["not_entailment", "entailment"], batch_size=2)
+        ```
+        """
+        bound = _bind(super().fit, x, y, *args, **kwargs)
+        self._encode_raw_arguments(bound, training=True)
         with released_gradient_registrations():
-            return super().fit(*args, **kwargs)
+            return super().fit(*bound.args, **bound.kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """Evaluates the model: `keras.Model.evaluate`, also on raw text.
+
+        Takes raw texts and their labels as `fit` does (a `MultiTaskModel`
+        needs no teacher outputs: its evaluation loss is against the gold
+        labels); the loss and metrics are those of the encoded texts and
+        targets.
+
+        Args:
+            x: the inputs: encoded, raw texts, or a dataset of raw texts and
+                labels (see `fit`).
+            y: the targets: encoded, or the raw texts' labels (see `fit`).
+            *args: `keras.Model.evaluate`'s other arguments.
+            **kwargs: `keras.Model.evaluate`'s other arguments.
+
+        Returns:
+            As `keras.Model.evaluate`: the loss, and the metrics.
+
+        Raises:
+            ValueError: as `fit`.
+
+        Example:
+        ```python
+        model.evaluate(["A gripping film.", "Dull."], ["positive", "negative"],
+                       return_dict=True)  # {"loss": ..., ...}
+        ```
+        """
+        bound = _bind(super().evaluate, x, y, *args, **kwargs)
+        self._encode_raw_arguments(bound, training=False)
+        return super().evaluate(*bound.args, **bound.kwargs)
+
+    def _encode_raw_arguments(self, bound: inspect.BoundArguments, training: bool):
+        """Replaces raw texts and labels in `fit`'s or `evaluate`'s arguments
+        by the model's inputs and targets (encoded ones are left as they are)."""
+        arguments = bound.arguments
+        raw = self._raw_text_data(
+            arguments.get("x"),
+            arguments.get("y"),
+            arguments.get("sample_weight"),
+            training=training,
+        )
+        if raw is not None:
+            arguments["x"], arguments["y"], weights, dataset = raw
+            if weights is not None:
+                arguments["sample_weight"] = weights
+            if dataset is not None:  # Read in its order, in its batches.
+                if "shuffle" in bound.signature.parameters:
+                    arguments.setdefault("shuffle", False)
+                if dataset:
+                    arguments.setdefault("batch_size", dataset)
+        validation = arguments.get("validation_data")
+        if validation is None:
+            return
+        if _is_labeled_text_dataset(validation):
+            raw = self._raw_text_data(validation, None, None, training=False)
+        elif isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
+            weights = validation[2] if len(validation) == 3 else None
+            raw = self._raw_text_data(*validation[:2], weights, training=False)
+        else:
+            return
+        if raw is not None:
+            val_x, val_y, weights, dataset = raw
+            arguments["validation_data"] = (val_x, val_y) + (
+                () if weights is None else (weights,)
+            )
+            if dataset:
+                arguments.setdefault("validation_batch_size", dataset)
+
+    def _raw_text_data(self, x, y, sample_weight, training: bool) -> tuple | None:
+        """`(inputs, targets, sample_weight, dataset)` for raw texts `x` and
+        their labels `y`, or `None` when `x` holds no raw texts; `dataset` is
+        `None` unless `x` is a dataset, else its batch size (0 unbatched)."""
+        dataset = None
+        if _is_labeled_text_dataset(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(f"A dataset yields its labels: {_LABELED_DATASET}.")
+            x, y, sample_weight, dataset = _labeled_dataset_columns(x)
+        elif _is_text_dataset(x):
+            raise ValueError(f"A dataset of texts alone: {_LABELED_DATASET}.")
+        texts = _raw_texts(x)
+        if texts is None:
+            return None
+        if self.tokenizer is None:
+            raise ValueError(_NEEDS_TOKENIZER)
+        if y is None:
+            raise ValueError(
+                "Raw texts need their labels: fit(texts, labels) or "
+                "evaluate(texts, labels)."
+            )
+        targets = self.raw_text_targets(texts, y, training=training)
+        return self._encoded_texts(texts), targets, sample_weight, dataset
+
+    def raw_text_targets(self, texts: tuple, y, training: bool):
+        """The model's training targets for raw `texts` (one list, or two for
+        pairs) and their labels `y` (see `fit`).
+
+        Args:
+            texts: the texts, as `encode_texts` takes them.
+            y: their labels, as `fit` takes them.
+            training: for `fit` (else `evaluate`, a validation pass).
+
+        Returns:
+            The targets Keras's `fit` and `evaluate` are given.
+        """
+        raise NotImplementedError
+
+    def _encoded_texts(self, texts: tuple) -> dict:
+        """The model's padded inputs for raw `texts` (`_raw_texts`)."""
+        if self.tokenizer is None:
+            raise ValueError(_NEEDS_TOKENIZER)
+        encoded = encode_texts(texts, self.tokenizer, self.max_length)
+        return encoded.pad_batch(np.arange(len(encoded)))
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return replica_logs(super().compute_metrics(x, y, y_pred, sample_weight))
@@ -410,7 +671,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
 
     def set_tokenizer(self, tokenizer, max_length: int):
         """Attaches the tokenizer (a KerasHub tokenizer, or a preprocessor holding
-        one) with which `predict` encodes raw strings."""
+        one) with which `predict`, `fit` and `evaluate` encode raw strings."""
         # Kept out of Keras's layer tracking: the model's layers (and where its
         # weights are stored) stay those of its graph; `save_assets` stores the
         # vocabulary instead.
@@ -436,13 +697,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         (first and second texts), encoded as in training."""
         texts = _raw_texts(x)
         if texts is not None:
-            if self.tokenizer is None:
-                raise ValueError(
-                    "Raw strings need a tokenizer: build the model with "
-                    "`from_preset`, or pass `tokenizer=` to it."
-                )
-            encoded = encode_texts(texts, self.tokenizer, self.max_length)
-            x = encoded.pad_batch(np.arange(len(encoded)))
+            x = self._encoded_texts(texts)
         return super().predict(
             x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
         )
@@ -463,15 +718,25 @@ class SingleTaskModel(BackboneTaskModel):
         exact_gelu: use exact GELU in the backbone (what BERT checkpoints were
             trained with); stored in the config so `.keras` files keep it.
         tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
-            which `predict` encodes raw strings; saved with the model.
+            which `predict`, `fit` and `evaluate` encode raw strings;
+            saved with the model.
         max_length: the length raw strings are encoded to.
         **kwargs: standard `keras.Model` arguments.
+
+    With a tokenizer attached (`from_preset`, or `tokenizer=`), `fit`,
+    `evaluate` and `predict` take raw texts, and `fit` and `evaluate` the
+    task's labels: class names or indices, or scores in its `score_range`.
 
     Example:
     ```python
     backbone = keras_bam.load_backbone()
     model = keras_bam.SingleTaskModel(backbone, "rte")
     logits = model.predict(encoded.pad_batch([0, 1]))
+
+    sst2 = keras_bam.SingleTaskModel.from_preset(None, "sst2")
+    sst2.compile(optimizer="adam",
+                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    sst2.fit(["a gripping film", "dull"], ["positive", "negative"], batch_size=2)
     ```
     """
 
@@ -499,6 +764,29 @@ class SingleTaskModel(BackboneTaskModel):
 
     def head_outputs(self, pooled, training=None):
         return self.head(pooled, training=training)
+
+    def raw_text_targets(self, texts: tuple, y, training: bool) -> np.ndarray:
+        """The task's training targets for raw `texts` and their labels `y`:
+        int32 class indices from class names or indices, or `(n, 1)` scaled
+        scores from scores in the task's `score_range` (as a teacher trains).
+
+        Args:
+            texts: the texts (one list, or two for pairs).
+            y: one label per text.
+            training: unused: a task's targets are alike in training and
+                evaluation.
+
+        Returns:
+            The targets, as `train_teacher` fits on them.
+        """
+        _check_text_form(self.task, texts)
+        if isinstance(y, dict):
+            raise ValueError(
+                "A SingleTaskModel's labels are one label per text (class names, "
+                "class indices or scores), not a dict."
+            )
+        values = _label_values(y, len(texts[0]), "y")
+        return training_targets(self.task, read_labels(self.task, values, "y"))
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -563,6 +851,19 @@ class MultiTaskModel(BackboneTaskModel):
     `"annealed"` (BAM: from `TeacherAnnealing`), `"fixed"` (λ = 1 -
     `teacher_weight`), or `"gold"` (λ = 1: plain multi-task training).
 
+    With a tokenizer attached, `fit` and `evaluate` take raw texts (as
+    `predict` does; in one call all single texts or all pairs) and, as `y`, a
+    dict of the raw targets, one entry per example:
+
+    - `"task"`: the example's task, by name or index in `tasks` (one name for
+      all examples);
+    - `"label"`: its label, as its task reads labels (class names or indices,
+      or scores in its `score_range`, trained on the scaled score);
+    - `"teacher"` (optional): the teachers' outputs, `(examples, widest
+      head)`, as the `teacher` target above. Without it only `"gold"`
+      distillation trains (zeros stand in for the teacher, weighted 0);
+      `evaluate` never needs it.
+
     Args:
         backbone: a KerasHub BERT-family backbone, shared by all tasks.
         tasks: GLUE task names or `Task`s; their order defines `task_id`.
@@ -577,7 +878,8 @@ class MultiTaskModel(BackboneTaskModel):
             order; 1 for all by default.
         loss_reduction: `"sum"` over the batch (BAM) or `"mean"`.
         tokenizer: a KerasHub tokenizer (or a preprocessor holding one) with
-            which `predict` encodes raw strings; saved with the model.
+            which `predict`, `fit` and `evaluate` encode raw strings;
+            saved with the model.
         max_length: the length raw strings are encoded to.
         **kwargs: standard `keras.Model` arguments.
 
@@ -587,6 +889,13 @@ class MultiTaskModel(BackboneTaskModel):
     student.compile(optimizer="adam")
     student.fit(keras_bam.backend.as_fit_input(batches), epochs=6, shuffle=False,
                 callbacks=[keras_bam.TeacherAnnealing()])
+
+    # On raw texts, labels only (BAM's "gold" multi-task baseline):
+    student = keras_bam.MultiTaskModel.from_preset(
+        None, ["sst2", "cola"], distillation="gold")
+    student.compile(optimizer="adam")
+    student.fit(["a gripping film", "Him went home."],
+                {"task": ["sst2", "cola"], "label": ["positive", "unacceptable"]})
     ```
     """
 
@@ -712,6 +1021,100 @@ class MultiTaskModel(BackboneTaskModel):
         if getattr(self, "micro_batches", 1) > 1:
             return micro_batched_train_step(self, self.micro_batches, *args)
         return super().train_step(*args)
+
+    def raw_text_targets(self, texts: tuple, y, training: bool) -> dict:
+        """The student's targets (`task_id`, `label`, `teacher`) for raw
+        `texts` and `y`, a dict of `"task"`, `"label"` and `"teacher"` (see
+        the class docstring).
+
+        Args:
+            texts: the texts (one list, or two for pairs).
+            y: the dict.
+            training: for `fit`: teacher outputs are needed unless the model's
+                `distillation` is `"gold"` (evaluation compares against the
+                gold labels alone).
+
+        Returns:
+            The targets dict the model's loss reads.
+        """
+        keys = (_RAW_TASK, _RAW_LABEL, _RAW_TEACHER)
+        if not isinstance(y, dict) or not {_RAW_TASK, _RAW_LABEL} <= set(y) <= set(
+            keys
+        ):
+            got = sorted(y) if isinstance(y, dict) else type(y).__name__
+            raise ValueError(
+                "A student's labels on raw texts are a dict: {'task': each "
+                "example's task (a name or index of the model's tasks, or one "
+                "name for all), 'label': its label (a class name or index, or a "
+                "score), and optionally 'teacher': the teachers' outputs, "
+                f"(examples, widest head)}}; got {got}."
+            )
+        count = len(texts[0])
+        task_ids = self._raw_task_ids(y[_RAW_TASK], count)
+        values = _label_values(y[_RAW_LABEL], count, "y['label']")
+        labels = np.zeros(count, np.float32)
+        for index in np.unique(task_ids):
+            task = self.tasks[index]
+            _check_text_form(task, texts)
+            positions = np.flatnonzero(task_ids == index)
+            read = read_labels(task, values[positions], "y['label']", positions)
+            labels[positions] = training_targets(task, read).reshape(-1)
+        teacher = self._raw_teacher_outputs(y.get(_RAW_TEACHER), count, training)
+        return {TASK_ID: task_ids, LABEL: labels, TEACHER: teacher}
+
+    def _raw_task_ids(self, tasks, count: int) -> np.ndarray:
+        """`y["task"]`, task names or indices (or one name for all), as int32
+        indices in `tasks`."""
+        names = [t.name for t in self.tasks]
+        values = np.asarray(tasks, dtype=object)
+        if values.ndim == 0:
+            values = np.full(count, values.item(), dtype=object)
+        if values.ndim != 1 or len(values) != count:
+            raise ValueError(
+                f"{count} texts (or pairs) but y['task'] of shape {values.shape}: "
+                "one task per text, or one task name for all."
+            )
+        ids, unknown = np.zeros(count, np.int32), []
+        for position, value in enumerate(values):
+            value = _text(value) if _is_text(value) else value
+            if isinstance(value, str) and value in names:
+                ids[position] = names.index(value)
+            elif type(value) is int and 0 <= value < len(names):
+                ids[position] = value
+            else:
+                unknown.append(value)
+        if unknown:
+            raise ValueError(
+                f"Unknown tasks in y['task']: {sorted(set(map(repr, unknown)))[:5]}; "
+                f"the model's tasks are {names} (by name, or index)."
+            )
+        return ids
+
+    def _raw_teacher_outputs(self, teacher, count: int, training: bool):
+        """`y["teacher"]` as the `(examples, widest head)` float32 targets;
+        zeros when absent, which only gold-only training and evaluation allow."""
+        width = max(t.num_outputs for t in self.tasks)
+        if teacher is None:
+            if training and self.distillation != "gold":
+                raise ValueError(
+                    f"A student trained with distillation='{self.distillation}' "
+                    "learns from its teachers: pass their outputs as "
+                    f"y['teacher'], ({count}, {width}) (each example's teacher "
+                    "logits, or a regression teacher's scaled score, in its "
+                    "first columns), or build the model with "
+                    "distillation='gold' to train on the labels alone."
+                )
+            return np.zeros((count, width), np.float32)
+        teacher = np.asarray(teacher, np.float32)
+        if teacher.ndim == 1 and width == 1:
+            teacher = teacher[:, None]
+        if teacher.shape != (count, width):
+            raise ValueError(
+                f"y['teacher'] holds one row of {width} teacher outputs per "
+                f"example (the widest head's width), ({count}, {width}); got "
+                f"shape {teacher.shape}."
+            )
+        return teacher
 
     def head_outputs(self, pooled, training=None):
         # Looked up by name: an attribute holding the heads would change where

@@ -20,6 +20,7 @@ from keras_bam.data.batching import RandomBatches
 from keras_bam.data.encoding import concatenate_encoded
 from keras_bam.data.io_utils import save_dev_outputs
 from keras_bam.data.task_reader import check_task_data
+from keras_bam.data.task_reader import training_targets
 from keras_bam.evaluation.prediction import write_teacher_predictions
 from keras_bam.models.packed_encoder import batch_packing
 from keras_bam.models.task_models import SingleTaskModel
@@ -37,13 +38,6 @@ from keras_bam.training.steps import make_optimizer
 from keras_bam.training.steps import prepared_backbone
 
 logger = logging.getLogger(__name__)
-
-
-def training_targets(task: Task, labels: np.ndarray) -> np.ndarray:
-    """Gold labels as training targets: int32 classes, or `(n, 1)` scaled scores."""
-    if task.is_regression:
-        return task.training_targets(labels)[:, None]
-    return np.asarray(labels, np.int32)
 
 
 def task_loss(task: Task, reduction: str = "sum"):
