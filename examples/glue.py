@@ -24,7 +24,12 @@ import logging
 import os
 import sys
 
-import keras_bam
+import keras_bam_cli
+
+# TensorFlow's and JAX's start-up lines (CUDA probing on a machine without a
+# GPU) are held back, and shown only if the import fails.
+with keras_bam_cli.native_stderr_captured():
+    import keras_bam
 
 
 def positive_int(text: str) -> int:
@@ -120,13 +125,18 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         save_every=args.save_every,
         # A quick run's models are looked at, not trained on: a third of the disk.
         save_optimizer=args.paper,
+        # BAM's table of multiples is of GLUE's full sizes; on samples, BAM's
+        # formula over the sizes sampled.
+        weighting="bam" if args.paper else "bam_trained",
         verbose=1 if sys.stdout.isatty() else 2,  # In a log: a line per epoch.
     )
 
 
 def main(argv: list | None = None) -> None:
     args = parse_arguments(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # keras-bam's progress; other libraries' warnings only.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("keras_bam").setLevel(logging.INFO)
     # As `keras-bam glue` does: one C-allocator heap per CPU core (less memory),
     # and JAX's compiled programs kept for the next run.
     keras_bam.backend.limit_malloc_arenas()

@@ -6,3 +6,4 @@ TensorFlow nor JAX: `--help` and argument errors answer at once, and
 """
 
 from keras_bam_cli.main import main
+from keras_bam_cli.main import native_stderr_captured

@@ -134,6 +134,9 @@ def add_verbosity_arguments(parser: argparse.ArgumentParser, verbose_help: str):
 
 
 CPU_ALLOCATORS = ("bfc", "system")
+# `keras_bam.training.task_weighting.WEIGHTINGS`, without importing Keras to parse
+# (a test checks they agree).
+WEIGHTINGS = ("bam", "bam_trained", "proportional", "uniform", "temperature")
 
 
 def positive_int(text: str) -> int:
@@ -401,6 +404,9 @@ QUICK = {
     "student_epochs": 2,
     # A laptop's memory: the student's batch of 128 in 4 slices of 32.
     "student_micro_batches": 4,
+    # BAM's table of multiples is of GLUE's full sizes: on samples, its
+    # formula over the sizes sampled.
+    "weighting": "bam_trained",
     # A smoke run's models are looked at, not trained on: a third of the disk.
     "save_optimizer": False,
 }
@@ -503,6 +509,14 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-submission", action="store_true")
     parser.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default=None,
+        help="how much each task counts in the students' training; default: "
+        f"{QUICK['weighting']} (BAM's formula over the sampled sizes) in the quick "
+        "setting, with --paper bam (BAM's table of GLUE's sizes)",
+    )
+    parser.add_argument(
         "--optimizer-state",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -562,7 +576,7 @@ def add_student_arguments(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--weighting",
-        choices=("bam", "bam_trained", "proportional", "uniform", "temperature"),
+        choices=WEIGHTINGS,
         default=None,
         help=settings,
     )

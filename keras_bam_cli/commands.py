@@ -206,9 +206,11 @@ def glue_settings(args) -> dict:
     teacher = {**shared, **given(args, GLUE_TEACHER_OPTIONS)}
     student = {**shared, **given(args, GLUE_STUDENT_OPTIONS)}
     train_limit, sample_seed = args.train_limit, args.train_sample_seed
-    save_optimizer = args.optimizer_state
+    save_optimizer, weighting = args.optimizer_state, args.weighting
     if save_optimizer is None:
         save_optimizer = args.paper or QUICK["save_optimizer"]
+    if weighting is None:
+        weighting = "bam" if args.paper else QUICK["weighting"]
     if not args.paper:
         teacher.setdefault("epochs", QUICK["teacher_epochs"])
         student.setdefault("epochs", QUICK["student_epochs"])
@@ -235,6 +237,7 @@ def glue_settings(args) -> dict:
         export=not args.no_export,
         submission=not args.no_submission,
         save_optimizer=save_optimizer,
+        weighting=weighting,
         save_every=args.save_every,
         verbose=fit_verbosity(args),
     )

@@ -104,10 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def native_stderr_captured(enabled: bool):
+def native_stderr_captured(enabled: bool = True):
     """Holds back what native libraries write to the process's stderr while the
     backend is imported (CUDA probing on a machine without a GPU), and replays it
-    if the import fails: nothing is lost that could explain an error."""
+    if the import fails: nothing is lost that could explain an error.
+
+    Args:
+        enabled: hold it back (else a context that does nothing).
+
+    Example:
+    ```python
+    with keras_bam_cli.native_stderr_captured():
+        import keras_bam
+    ```
+    """
     if not enabled:
         yield
         return

@@ -5,6 +5,7 @@ that its error contains it, and `test_the_readme_table_lists_these_messages` tha
 the README's table shows exactly these messages, so table and tests stay in sync.
 """
 
+import dataclasses
 import os
 import re
 
@@ -88,8 +89,11 @@ MESSAGES = {
     "a task's keys are [",
     "nul_byte": "RTE/train.tsv:2: field 'sentence1': holds a NUL byte (U+0000): the "
     "file is damaged",
-    "own_control_character": "intents/train.csv:2: field 'text': holds a NUL byte "
+    "own_nul_byte": "intents/train.csv:2: field 'text': holds a NUL byte "
     "(U+0000): the file is damaged",
+    "own_control_character": "intents/train.csv:4: field 'text': holds the control "
+    "character U+0007 at character 6: a damaged file? (a task whose texts hold them "
+    "on purpose takes control_characters='keep')",
 }
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
@@ -563,8 +567,29 @@ def test_nul_byte_in_a_glue_file(tmp_path):
     )
 
 
-def test_own_task_control_character(tmp_path):
+def test_own_task_nul_byte(tmp_path):
     task = intent_task(tmp_path, "text,label\nhello\x00 there,greet\n")
+    assert MESSAGES["own_nul_byte"] in raised(
+        GlueDataError, keras_bam.data.read_task_split, task, "train"
+    )
+    # Refused even from a task that keeps other control characters.
+    keeping = dataclasses.replace(task, control_characters="keep")
+    assert MESSAGES["own_nul_byte"] in raised(
+        GlueDataError, keras_bam.data.read_task_split, keeping, "train"
+    )
+
+
+def test_own_task_control_character(tmp_path):
+    """A control character (a bell, here) marks a damaged file, unless the task
+    keeps them; tabs and line ends inside a quoted field are text (lines 2 and 3
+    of the file: the bell is on its line 4)."""
+    train = 'text,label\n"two\tcoffees,\r\nplease",order\nhello\x07 there,greet\n'
+    task = intent_task(tmp_path, train)
     assert MESSAGES["own_control_character"] in raised(
         GlueDataError, keras_bam.data.read_task_split, task, "train"
     )
+    keeping = dataclasses.replace(task, control_characters="keep")
+    examples = keras_bam.data.read_task_split(keeping, "train")
+    assert examples.texts[0] == ["two\tcoffees,\r\nplease", "hello\x07 there"]
+    with pytest.raises(ValueError, match="control_characters must be one of"):
+        dataclasses.replace(task, control_characters="drop")

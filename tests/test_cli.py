@@ -60,6 +60,7 @@ def test_registered_names_are_read_from_the_library():
         "students": tuple(keras_bam.training.glue_run.STUDENTS),
     }
     assert registered_names()["distillation"][:3] == ("annealed", "fixed", "gold")
+    assert arguments.WEIGHTINGS == keras_bam.training.task_weighting.WEIGHTINGS
 
 
 @pytest.mark.parametrize(
@@ -166,6 +167,8 @@ def test_quick_and_paper_settings():
     # The demo's student computes its steps in 4 slices (a laptop's memory).
     assert quick["student_recipe"].micro_batches == 4
     assert quick["teacher_recipe"].micro_batches == 1
+    # On samples, BAM's formula over their sizes; its models without optimizer state.
+    assert (quick["weighting"], quick["save_optimizer"]) == ("bam_trained", False)
     sliced = glue_settings(parser.parse_args(["--paper", "--micro-batches", "2"]))
     assert sliced["student_recipe"].micro_batches == 2
     grouped = glue_settings(parser.parse_args(["--batching", "length_grouped"]))
@@ -179,11 +182,16 @@ def test_quick_and_paper_settings():
     assert paper["train_sample_seed"] is None
     assert paper["teacher_recipe"] == keras_bam.FineTuningRecipe.bam_single_task()
     assert paper["student_recipe"] == keras_bam.FineTuningRecipe.bam_multi_task()
+    assert (paper["weighting"], paper["save_optimizer"]) == ("bam", True)
+    kept = glue_settings(parser.parse_args(["--optimizer-state", "--weighting", "bam"]))
+    assert (kept["weighting"], kept["save_optimizer"]) == ("bam", True)
     mixed = glue_settings(parser.parse_args(["--precision", "mixed_bfloat16"]))
     assert mixed["teacher_recipe"].precision == "mixed_bfloat16"
     assert mixed["student_recipe"].precision == "mixed_bfloat16"
     with pytest.raises(ValueError, match="Unknown students"):
         keras_bam.run_glue(["rte"], students=["teachers"])
+    with pytest.raises(ValueError, match="Unknown weighting"):
+        keras_bam.run_glue(["rte"], weighting="even")
 
 
 def test_command_line_refuses_unknown_tasks(capsys):

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import re
 
 import numpy as np
 
@@ -258,7 +259,7 @@ def _examples(task: Task, split: str, records: _Records) -> TaskExamples:
         ok = True
         for column, kept in zip(task.text_columns, texts):
             text = row.get(column)
-            problem = _text_problem(text)
+            problem = _text_problem(text, task)
             if problem:
                 errors.append((where, line, column, problem))
                 ok = False
@@ -288,15 +289,28 @@ def _examples(task: Task, split: str, records: _Records) -> TaskExamples:
     return examples
 
 
-def _text_problem(text) -> str | None:
+# Unicode's control characters (category Cc) but tab and line ends.
+_CONTROL_CHARACTER = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _text_problem(text, task: Task) -> str | None:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return "is missing"
     if not isinstance(text, str):
         return f"is a {type(text).__name__}, not a text: {text!r}"
     if not text.strip():
         return "is empty"
-    if "\x00" in text:  # As in GLUE's files: other control characters are kept.
+    if "\x00" in text:
         return NUL_PROBLEM
+    control = (
+        _CONTROL_CHARACTER.search(text) if task.control_characters == "refuse" else None
+    )
+    if control:
+        return (
+            f"holds the control character U+{ord(control.group()):04X} at "
+            f"character {control.start() + 1}: a damaged file? (a task whose "
+            "texts hold them on purpose takes control_characters='keep')"
+        )
     return None
 
 

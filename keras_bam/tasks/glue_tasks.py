@@ -50,13 +50,16 @@ class GlueTask(Task):
             `metrics` are the official GLUE dev metrics, in reporting order;
             STS-B's `score_range` is (0, 5), so it trains on score / 5 as BAM
             does; `double_unordered` is set for MRPC and STS-B, whose label
-            does not depend on the order of the two sentences.
+            does not depend on the order of the two sentences;
+            `control_characters` is `"keep"`: GLUE's own files hold a few
+            (CoLA's U+0008, STS-B's U+0012), read as GLUE has them.
     """
 
     tsv_labels: tuple
     tfds_name: str
     tsv_folder: str
     tfds_splits: dict
+    control_characters: str = "keep"
 
     @property
     def written_labels(self) -> tuple:

@@ -15,6 +15,8 @@ REGRESSION_METRICS = ("pearson", "spearman")
 # A task's name becomes a head's layer name, metric names (`<task>_<metric>`),
 # file names and a SavedModel endpoint (`serve_<task>`): a Python identifier.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# What a task does with a text holding a control character (`Task`).
+CONTROL_CHARACTERS = ("refuse", "keep")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,11 @@ class Task:
         submission_file: test split to the file its predictions are written
             to; `<name>_<split>.tsv` for each split whose name starts with
             `"test"` by default.
+        control_characters: `"refuse"` a text holding a control character
+            (other than tab and line ends), the mark of a damaged file, naming
+            its file, line and field; or `"keep"` it, for texts that hold them
+            on purpose (GLUE's do: CoLA's U+0008, STS-B's U+0012; BERT's
+            tokenizer drops them). A NUL byte is refused either way.
 
     Example:
     ```python
@@ -84,6 +91,7 @@ class Task:
     double_unordered: bool = False
     eval_split: tuple = ("dev",)
     submission_file: dict | None = None
+    control_characters: str = "refuse"
 
     def __post_init__(self):
         def put(field, value):
@@ -114,6 +122,11 @@ class Task:
             raise ValueError(
                 f"Task '{self.name}': text_columns {list(self.text_columns)} "
                 f"must name one column per text field {list(self.text_fields)}."
+            )
+        if self.control_characters not in CONTROL_CHARACTERS:
+            raise ValueError(
+                f"Task '{self.name}': control_characters must be one of "
+                f"{CONTROL_CHARACTERS}, not {self.control_characters!r}."
             )
         put("display_name", self.display_name or self.name)
         put("splits", dict(self.splits or {}))
@@ -245,6 +258,7 @@ class Task:
             "eval_split": list(self.eval_split),
             "text_columns": list(self.text_columns),
             "label_column": self.label_column,
+            "control_characters": self.control_characters,
         }
         if self.is_regression:
             config["score_range"] = list(self.score_range)

@@ -32,6 +32,7 @@ from keras_bam.training.settings import DataSettings
 from keras_bam.training.settings import check_all_used
 from keras_bam.training.settings import with_keywords
 from keras_bam.training.student import train_student
+from keras_bam.training.task_weighting import WEIGHTINGS
 from keras_bam.training.teacher import train_teacher
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def run_glue(
     teacher_recipe: FineTuningRecipe | None = None,
     student_recipe: FineTuningRecipe | None = None,
     data: DataSettings | None = None,
+    weighting: str = "bam",
     export: bool = True,
     submission: bool = True,
     save_optimizer: bool = True,
@@ -154,6 +156,10 @@ def run_glue(
         student_recipe: BAM's multi-task recipe by default.
         data: where and how GLUE is read (`DataSettings`); its `cache_dir` is
             `output_dir/cache` unless given.
+        weighting: how much each task counts in the students' training
+            (`keras_bam.training.task_multiples_and_weights`): BAM's by default;
+            `"bam_trained"` applies BAM's formula to the sizes trained on, as a
+            run on samples of GLUE should (BAM's table is of GLUE's full sizes).
         export: write each student's SavedModel.
         submission: write each student's GLUE test predictions.
         save_optimizer: keep the optimizer's state in the teachers' and
@@ -177,6 +183,8 @@ def run_glue(
     tasks = resolve_tasks(tasks)
     for task in tasks:  # Every task's data is checked before any training.
         check_task_data(task)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
     unknown = [s for s in students if s not in STUDENTS]
     if unknown:
         raise ValueError(f"Unknown students {unknown}; use some of {list(STUDENTS)}.")
@@ -201,7 +209,9 @@ def run_glue(
         for t in tasks
     }
     outputs = dict(export=export, submission=submission, save_optimizer=save_optimizer)
-    options = dict(outputs=outputs, save_every=save_every, verbose=verbose)
+    options = dict(
+        outputs=outputs, weighting=weighting, save_every=save_every, verbose=verbose
+    )
     student_summaries = {
         name: _glue_student(
             name, tasks, folder, data, backbone, tokenizer, student_recipe, **options
@@ -317,11 +327,21 @@ def _glue_teacher(
 
 @_releasing_memory
 def _glue_student(
-    name, tasks, folder, data, backbone, tokenizer, recipe, outputs, save_every, verbose
+    name,
+    tasks,
+    folder,
+    data,
+    backbone,
+    tokenizer,
+    recipe,
+    outputs,
+    weighting,
+    save_every,
+    verbose,
 ) -> dict:
     """`run_glue`'s student `name`: its summary when finished in `folder` with
-    the same recipe and tasks, else trained (resuming from its checkpoint) and
-    written there.
+    the same recipe, tasks and `weighting`, else trained (resuming from its
+    checkpoint) and written there.
 
     Args:
         outputs: `export` (a SavedModel), `submission` (GLUE's test files) and
@@ -329,18 +349,21 @@ def _glue_student(
 
     Returns:
         The student's summary (`StudentRun.summary()`, its recipe, its
-        `STUDENTS` settings and the paths of the files written).
+        `STUDENTS` settings, its weighting and the paths of the files written).
     """
     student_folder = folder.student(name)
     if os.path.exists(student_folder.summary):
         with open(student_folder.summary) as f:
             done = json.load(f)
-        if done.get("recipe") != recipe.to_dict() or sorted(
-            done.get("dev_metrics", {})
-        ) != sorted(t.name for t in tasks):
+        if (
+            done.get("recipe") != recipe.to_dict()
+            or sorted(done.get("dev_metrics", {})) != sorted(t.name for t in tasks)
+            or done.get("weighting", "bam") != weighting
+        ):
             raise ValueError(
                 f"The {name} student in {student_folder.path} was trained with "
-                "another recipe or other tasks; use another output_dir or delete it."
+                "another recipe, other tasks or another weighting; use another "
+                "output_dir or delete it."
             )
         logger.info("Student %s: reusing %s.", name, student_folder.path)
         return done
@@ -355,9 +378,15 @@ def _glue_student(
         save_every=save_every,
         data=data,
         verbose=verbose,
+        weighting=weighting,
         **STUDENTS[name],
     )
-    summary = {**run.summary(), "recipe": recipe.to_dict(), **STUDENTS[name]}
+    summary = {
+        **run.summary(),
+        "recipe": recipe.to_dict(),
+        **STUDENTS[name],
+        "weighting": weighting,
+    }
     with written_by_chief(student_folder.path) as path:
         files = StudentFolder(path, name)
         summary["dev_outputs_path"] = save_dev_outputs(

@@ -47,6 +47,7 @@ def glue_copies(glue_dir, folder):
         text_fields=("premise", "hypothesis"),
         label_names=("entailment", "not_entailment"),
         splits=splits["my_rte"],
+        control_characters="keep",  # Read as GLUE's own files are.
     )
     my_stsb = Task(
         name="my_stsb",
@@ -55,6 +56,7 @@ def glue_copies(glue_dir, folder):
         label_column="score",
         double_unordered=True,
         splits=splits["my_stsb"],
+        control_characters="keep",  # STS-B's files hold a U+0012.
     )
     return my_rte, my_stsb
 
