@@ -11,6 +11,7 @@ from keras_bam.models.backbone_families import RobertaFamily
 from keras_bam.models.backbone_families import XLMRobertaFamily
 from keras_bam.models.backbone_families import get_backbone_family
 from keras_bam.models.backbone_families import register_backbone_family
+from keras_bam.models.backbones import as_task_backbone
 from keras_bam.models.backbones import load_backbone
 from keras_bam.models.backbones import load_tokenizer
 from keras_bam.models.backbones import new_backbone_and_tokenizer
@@ -43,6 +44,7 @@ __all__ = [
     "SingleTaskModel",
     "TaskHead",
     "XLMRobertaFamily",
+    "as_task_backbone",
     "batch_packing",
     "check_backbone",
     "export_saved_model",

@@ -16,6 +16,7 @@ import keras
 import keras_hub
 
 from keras_bam.data.encoding import register_pair_separators
+from keras_bam.models.bam_bert_backbone import has_bert_gelu
 from keras_bam.models.bam_bert_backbone import set_bert_gelu
 from keras_bam.models.layers import ClassTokenEncoder
 from keras_bam.models.layers import FirstToken
@@ -139,6 +140,10 @@ class BackboneFamily:
         by default it runs the GELU KerasHub gives it, unchanged."""
         return backbone
 
+    def has_gelu(self, backbone, exact: bool) -> bool:
+        """Whether `set_gelu(backbone, exact)` would leave `backbone` as it is."""
+        return True
+
     def pooled_output(self, backbone):
         """The backbone's symbolic pooled output over `backbone.input`: its
         `pooled_output`, or, for a family without a pooler, the first token's
@@ -166,6 +171,9 @@ class BertFamily(BackboneFamily):
 
     def set_gelu(self, backbone, exact):
         return set_bert_gelu(backbone, exact)
+
+    def has_gelu(self, backbone, exact):
+        return has_bert_gelu(backbone, exact)
 
     def pooled_output(self, backbone):
         # The backbone's own graph up to the last layer's input, then that

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import keras
 import keras_hub
 
 from keras_bam.models.backbone_families import find_backbone_family
 from keras_bam.models.backbone_families import get_backbone_family
+from keras_bam.models.layers import use_bit_generator_dropout
+from keras_bam.models.layers import uses_bit_generator_dropout
 
 DEFAULT_BACKBONE = "minilm"
 
@@ -73,6 +76,66 @@ def set_exact_gelu(backbone: keras.Model, exact: bool = True) -> keras.Model:
     return backbone if family is None else family.set_gelu(backbone, exact)
 
 
+def as_task_backbone(
+    backbone: keras.Model, exact_gelu: bool = True, in_place: bool = False
+) -> keras.Model:
+    """The backbone as keras-bam's task models run it: its feed-forward GELU
+    set (`set_exact_gelu`) and its dropout masks drawn by `BitGeneratorDropout`.
+
+    A backbone already in that form (`load_backbone`'s, a `BamBertBackbone`, a
+    task model's `backbone`) is returned as it is. Any other, such as a
+    KerasHub backbone from `from_preset`, is copied: a backbone of its class
+    and config, converted, holding its weights and its dropout layers' seed
+    states, so it computes what the backbone converted in place would. The
+    backbone passed in is left as it was (class, GELU, dropout, weights), and
+    the copy draws nothing from Python's global random state, from which Keras
+    seeds every new initializer and seed generator: layers created after it
+    start from the weights they would have had without the copy.
+
+    Args:
+        backbone: a KerasHub backbone of a registered family.
+        exact_gelu: exact GELU if True, KerasHub's tanh approximation if False.
+        in_place: convert `backbone` itself instead of a copy (for a backbone
+            nobody else holds).
+
+    Returns:
+        `backbone`, or its converted copy.
+
+    Example:
+    ```python
+    backbone = keras_hub.models.BertBackbone.from_preset("bert_tiny_en_uncased")
+    converted = keras_bam.models.as_task_backbone(backbone)
+    type(backbone).__name__, type(converted).__name__
+    # ("BertBackbone", "BamBertBackbone")
+    ```
+    """
+    family = get_backbone_family(backbone)
+    if family.has_gelu(backbone, exact_gelu) and uses_bit_generator_dropout(backbone):
+        return backbone
+    if not in_place:
+        backbone = _copied_backbone(backbone)
+    family.set_gelu(backbone, exact_gelu)
+    return use_bit_generator_dropout(backbone)
+
+
+def _copied_backbone(backbone: keras.Model) -> keras.Model:
+    """A backbone of `backbone`'s class and config holding its variables (its
+    weights and its seed generators' states), built with Python's global
+    random state put back as it was: Keras seeds each new initializer and seed
+    generator from it, so a copy made in a fixed-seed run would otherwise
+    shift every random draw after it."""
+    state = random.getstate()
+    try:
+        copy = type(backbone).from_config(backbone.get_config())
+    finally:
+        random.setstate(state)
+    for target, source in zip(copy.variables, backbone.variables, strict=True):
+        # A new buffer: on JAX an assigned array is shared, and a train step
+        # donating one model's buffers would delete the other's.
+        target.assign(keras.ops.copy(source.value))
+    return copy
+
+
 def pooled_output(backbone: keras.Model):
     """The backbone's symbolic pooled output, with its last transformer layer
     computed for the `[CLS]` position only (`ClassTokenEncoder`).
@@ -109,7 +172,9 @@ def with_precision(
 
     A backbone already in that policy is returned as is (unless `copy`);
     otherwise a copy is built from its config with the policy and given its
-    weights (mixed policies keep float32 weights, so nothing is lost).
+    weights (mixed policies keep float32 weights, so nothing is lost). A copy
+    of a backbone that samples dropout with `BitGeneratorDropout` samples it so
+    too.
 
     Args:
         backbone: a KerasHub backbone.
@@ -131,6 +196,8 @@ def with_precision(
         return backbone
     copy = type(backbone).from_config({**backbone.get_config(), "dtype": precision})
     copy.set_weights(backbone.get_weights())
+    if uses_bit_generator_dropout(backbone):
+        use_bit_generator_dropout(copy)
     return copy
 
 
@@ -145,7 +212,8 @@ def load_backbone(
         load_weights: load pretrained weights (else random initialization).
 
     Returns:
-        A `keras_hub.models.Backbone`.
+        A `keras_hub.models.Backbone` in the form task models run it
+        (`as_task_backbone`), so a task model built on it holds it, uncopied.
 
     Example:
     ```python
@@ -155,8 +223,7 @@ def load_backbone(
     backbone = keras_hub.models.Backbone.from_preset(
         resolve_preset(spec), load_weights=load_weights
     )
-    check_supported(backbone)
-    return set_exact_gelu(backbone, exact_gelu)
+    return as_task_backbone(backbone, exact_gelu, in_place=True)
 
 
 def load_tokenizer(spec: str | None = None):
@@ -227,7 +294,9 @@ def new_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
 
     Args:
         backbone: a spec for `load_backbone` (loaded anew), or a function that
-            returns a new backbone model (then pass `tokenizer`).
+            returns a new backbone model (then pass `tokenizer`); the model it
+            returns is the run's own, converted in place to the form task
+            models run it (`as_task_backbone`).
         tokenizer: the tokenizer, with a backbone function.
 
     Example:
@@ -240,6 +309,6 @@ def new_backbone_and_tokenizer(backbone=None, tokenizer=None) -> tuple:
     if callable(backbone) and not isinstance(backbone, keras.Model):
         if tokenizer is None:
             raise ValueError("With a backbone function, pass `tokenizer` too.")
-        return backbone(), as_tokenizer(tokenizer)
+        return as_task_backbone(backbone(), in_place=True), as_tokenizer(tokenizer)
     model, loaded_tokenizer, _ = resolve_backbone_and_tokenizer(backbone, tokenizer)
     return model, loaded_tokenizer

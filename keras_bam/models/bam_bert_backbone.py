@@ -45,6 +45,22 @@ def set_bert_gelu(backbone: keras.Model, exact: bool) -> keras.Model:
     return backbone
 
 
+def has_bert_gelu(backbone: keras.Model, exact: bool) -> bool:
+    """Whether `set_bert_gelu(backbone, exact)` would leave `backbone` as it is:
+    not a plain KerasHub `BertBackbone` (which becomes a `BamBertBackbone`),
+    and every feed-forward layer already on that GELU form."""
+    if type(backbone) is keras_hub.models.BertBackbone:
+        return False
+    if isinstance(backbone, BamBertBackbone) and backbone.exact_gelu != exact:
+        return False
+    activation = exact_gelu if exact else approximate_gelu
+    return all(
+        layer.activation is activation
+        and encoder_sublayers(layer).intermediate.activation is activation
+        for layer in backbone.transformer_layers
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_bam")
 class BamBertBackbone(keras_hub.models.BertBackbone):
     """A KerasHub `BertBackbone` as keras-bam's task models run it.

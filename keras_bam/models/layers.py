@@ -73,6 +73,20 @@ def use_bit_generator_dropout(model: keras.layers.Layer) -> keras.layers.Layer:
     return model
 
 
+def uses_bit_generator_dropout(model: keras.layers.Layer) -> bool:
+    """Whether no plain `keras.layers.Dropout` is left inside `model`: whether
+    `use_bit_generator_dropout` would leave it as it is.
+
+    Example:
+    ```python
+    from keras_bam.models.layers import uses_bit_generator_dropout
+
+    uses_bit_generator_dropout(keras_bam.load_backbone())  # True
+    ```
+    """
+    return not any(type(layer) is keras.layers.Dropout for layer in all_layers(model))
+
+
 def reseed_dropout(model: keras.layers.Layer, seed: int) -> keras.layers.Layer:
     """Sets the state of every dropout seed generator in `model` from `seed`.
 

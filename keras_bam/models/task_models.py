@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import tempfile
 
 import keras
 import numpy as np
@@ -30,21 +31,20 @@ from keras_bam.distillation.losses import squared_error
 from keras_bam.distillation.modes import get_distillation_mode
 from keras_bam.metrics.task_metrics import MetricGroup
 from keras_bam.metrics.task_metrics import TaskMetrics
+from keras_bam.models.backbones import as_task_backbone
 from keras_bam.models.backbones import as_tokenizer
-from keras_bam.models.backbones import check_supported
 from keras_bam.models.backbones import load_backbone
 from keras_bam.models.backbones import load_tokenizer
 from keras_bam.models.backbones import pooled_output
-from keras_bam.models.backbones import set_exact_gelu
 from keras_bam.models.export import export_saved_model
 from keras_bam.models.layers import TaskHead
-from keras_bam.models.layers import use_bit_generator_dropout
 from keras_bam.models.packed_encoder import is_packed
 from keras_bam.models.packed_encoder import packed_pooled_output
 from keras_bam.tasks.glue_tasks import GlueTask
 from keras_bam.tasks.registry import resolve_tasks
 from keras_bam.tasks.task import Task
 from keras_bam.utils.keras_private import TrainerSeams
+from keras_bam.utils.keras_private import clones_as_its_class
 from keras_bam.utils.keras_private import save_compile_arguments
 from keras_bam.utils.keras_private import set_metric_direction
 from keras_bam.utils.targets import LABEL
@@ -292,6 +292,29 @@ def _saved_tokenizer(preset: str):
     return tokenizer
 
 
+def _vocabulary_size(tokenizer) -> int | None:
+    """The tokenizer's vocabulary size; `None` without a tokenizer, or before
+    its vocabulary is set (a deserialized one, until `load_assets`)."""
+    if tokenizer is None:
+        return None
+    try:
+        return int(tokenizer.vocabulary_size())
+    except ValueError:  # KerasHub's tokenizers: "No vocabulary has been set".
+        return None
+
+
+def _copied_tokenizer(tokenizer):
+    """A new tokenizer of `tokenizer`'s config and vocabulary (its assets, as a
+    `.keras` file stores them), or `None`."""
+    if tokenizer is None:
+        return None
+    copy = keras.layers.deserialize(keras.layers.serialize(tokenizer))
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_assets(folder)
+        copy.load_assets(folder)
+    return copy
+
+
 class BackboneTaskModel(TrainerSeams, keras.Model):
     """Base of keras-bam's task models: a functional model over a KerasHub
     backbone's pooled output, whose config holds the serialized backbone.
@@ -377,7 +400,9 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         read once, in its order (`shuffle=False` and its batch size unless
         given). Encoded inputs go to Keras as they are, and so does training
         on them: without TensorFlow's leak of each traced train step
-        (`keras_bam.backend.released_gradient_registrations`).
+        (`keras_bam.backend.released_gradient_registrations`). NumPy
+        `token_ids` (in `x` or `validation_data`) outside the backbone's
+        vocabulary are refused; tensors and `tf.data` datasets are not scanned.
 
         Args:
             x: the inputs: encoded (as `keras.Model.fit` takes them), raw
@@ -406,6 +431,8 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         """
         bound = _bind(super().fit, x, y, *args, **kwargs)
         self._encode_raw_arguments(bound, training=True)
+        self._check_token_ids(bound.arguments.get("x"))
+        self._check_token_ids(bound.arguments.get("validation_data"))
         with released_gradient_registrations():
             return super().fit(*bound.args, **bound.kwargs)
 
@@ -415,7 +442,8 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         Takes raw texts and their labels as `fit` does (a `MultiTaskModel`
         needs no teacher outputs: its evaluation loss is against the gold
         labels); the loss and metrics are those of the encoded texts and
-        targets.
+        targets. NumPy `token_ids` outside the backbone's vocabulary are
+        refused (tensors and `tf.data` datasets are not scanned).
 
         Args:
             x: the inputs: encoded, raw texts, or a dataset of raw texts and
@@ -438,6 +466,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         """
         bound = _bind(super().evaluate, x, y, *args, **kwargs)
         self._encode_raw_arguments(bound, training=False)
+        self._check_token_ids(bound.arguments.get("x"))
         return super().evaluate(*bound.args, **bound.kwargs)
 
     def _encode_raw_arguments(self, bound: inspect.BoundArguments, training: bool):
@@ -545,13 +574,13 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
 
     @staticmethod
     def pooled_encoder(backbone, exact_gelu: bool):
-        """`(inputs, pooled_output)` of `backbone` (see `pooled_output`: the
-        last layer runs for `[CLS]` only), after setting its GELU and its
-        dropout sampling (`use_bit_generator_dropout`)."""
+        """`(backbone, inputs, pooled_output)`: the backbone as the model runs
+        it, with its GELU and dropout sampling set (`as_task_backbone`: one not
+        in that form, e.g. a KerasHub `BertBackbone.from_preset`, is copied and
+        the one passed in left as it was), and its inputs and pooled output
+        (see `pooled_output`: the last layer runs for `[CLS]` only)."""
         check_backend()
-        check_supported(backbone)
-        set_exact_gelu(backbone, exact_gelu)
-        use_bit_generator_dropout(backbone)
+        backbone = as_task_backbone(backbone, exact_gelu)
         inputs = dict(backbone.input)
         pooled = pooled_output(backbone)
         # Every task model takes the same three inputs, whatever its encoder:
@@ -560,7 +589,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         inputs.setdefault(
             "segment_ids", keras.Input((None,), dtype="int32", name="segment_ids")
         )
-        return inputs, pooled
+        return backbone, inputs, pooled
 
     def backbone_config(self) -> dict:
         """The config entries every task model shares."""
@@ -580,11 +609,40 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        # The model's own backbone, converted in place (never copied).
+        config["backbone"] = as_task_backbone(
+            keras.layers.deserialize(config["backbone"]),
+            config.get("exact_gelu", True),
+            in_place=True,
+        )
         if config.get("tokenizer") is not None:
             # Its vocabulary comes back with the model's assets (`load_assets`).
             config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)
+
+    def clone_arguments(self) -> dict:
+        """The constructor arguments of a new model like this one, which
+        `keras.models.clone_model` builds: its config, a backbone built anew
+        from the backbone's config (new weights, as Keras's clones have) and a
+        copy of its tokenizer, vocabulary included.
+
+        Returns:
+            Keyword arguments for the model's class.
+
+        Example:
+        ```python
+        clone = keras.models.clone_model(student)  # A MultiTaskModel.
+        clone.predict(["A new sentence."])
+        ```
+        """
+        config = self.get_config()
+        config["backbone"] = as_task_backbone(
+            keras.layers.deserialize(config["backbone"]),
+            self.exact_gelu,
+            in_place=True,
+        )
+        config["tokenizer"] = _copied_tokenizer(self.tokenizer)
+        return config
 
     @classmethod
     def from_preset(cls, preset=None, *args, load_weights: bool = True, **kwargs):
@@ -613,7 +671,9 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         task_file = None if preset is None else os.path.join(preset, TASK_CONFIG)
         if task_file is not None and os.path.isfile(task_file):
             return cls._from_task_preset(preset, task_file, load_weights, args, kwargs)
-        backbone = load_backbone(preset, load_weights=load_weights)
+        backbone = load_backbone(
+            preset, kwargs.get("exact_gelu", True), load_weights=load_weights
+        )
         return cls(backbone, *args, tokenizer=load_tokenizer(preset), **kwargs)
 
     @classmethod
@@ -629,7 +689,9 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
                 "without tasks."
             )
         config = {**saved["config"], **kwargs}
-        config["backbone"] = load_backbone(preset, load_weights=False)
+        config["backbone"] = load_backbone(
+            preset, config.get("exact_gelu", True), load_weights=False
+        )
         config["tokenizer"] = _saved_tokenizer(preset)
         model = cls(**config)
         if load_weights:
@@ -677,6 +739,42 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         # vocabulary instead.
         self.__dict__["_tokenizer"] = as_tokenizer(tokenizer)
         self.max_length = int(max_length)
+        self._check_tokenizer()
+
+    def _check_tokenizer(self):
+        """Refuses a tokenizer whose vocabulary holds ids the backbone has no
+        embedding for (one of another model)."""
+        tokens = _vocabulary_size(self.tokenizer)
+        size = getattr(self.backbone, "vocabulary_size", None)
+        if tokens is not None and size is not None and tokens > size:
+            raise ValueError(
+                f"The tokenizer's vocabulary has {tokens} tokens, but the "
+                f"backbone's embedding has {size} (ids 0 to {size - 1}): its ids "
+                f"from {size} on have no embedding. Pass the tokenizer of the "
+                "backbone's preset (`keras_bam.load_tokenizer`)."
+            )
+
+    def _check_token_ids(self, x):
+        """Refuses NumPy `token_ids` (in `x`, a dict of arrays, or in a tuple
+        holding one, as `validation_data`) outside the backbone's vocabulary: on
+        TensorFlow they fail deep inside the graph, on JAX they silently give
+        NaN. Tensors and `tf.data` datasets are not scanned."""
+        size = getattr(self.backbone, "vocabulary_size", None)
+        inputs = [x] if isinstance(x, dict) else []
+        if isinstance(x, (tuple, list)):
+            inputs = [item for item in x if isinstance(item, dict)]
+        for item in inputs:
+            ids = item.get("token_ids")
+            if size is None or not isinstance(ids, np.ndarray) or not ids.size:
+                continue
+            largest, smallest = int(ids.max()), int(ids.min())
+            if largest >= size or smallest < 0:
+                raise ValueError(
+                    f"token_ids hold ids from {smallest} to {largest}, but the "
+                    f"backbone's vocabulary has {size} tokens (ids 0 to "
+                    f"{size - 1}): were they encoded by another model's "
+                    "tokenizer? Encode them with the backbone's own."
+                )
 
     @property
     def tokenizer(self):
@@ -690,14 +788,18 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
     def load_assets(self, dir_path):
         if self.tokenizer is not None:
             self.tokenizer.load_assets(dir_path)
+            self._check_tokenizer()
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """`keras.Model.predict`; also takes raw strings when a tokenizer is
         attached: a string, a sequence of strings, or a pair of sequences
-        (first and second texts), encoded as in training."""
+        (first and second texts), encoded as in training. NumPy `token_ids`
+        outside the backbone's vocabulary are refused (tensors and `tf.data`
+        datasets are not scanned)."""
         texts = _raw_texts(x)
         if texts is not None:
             x = self._encoded_texts(texts)
+        self._check_token_ids(x)
         return super().predict(
             x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
         )
@@ -740,6 +842,7 @@ class SingleTaskModel(BackboneTaskModel):
     ```
     """
 
+    @clones_as_its_class
     def __init__(
         self,
         backbone,
@@ -751,7 +854,7 @@ class SingleTaskModel(BackboneTaskModel):
         **kwargs,
     ):
         (task,) = resolve_tasks([task])
-        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
+        backbone, inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
         head = TaskHead(task.num_outputs, dropout=dropout, name=f"{task.name}_head")
         outputs = head(pooled)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -899,6 +1002,7 @@ class MultiTaskModel(BackboneTaskModel):
     ```
     """
 
+    @clones_as_its_class
     def __init__(
         self,
         backbone,
@@ -918,7 +1022,7 @@ class MultiTaskModel(BackboneTaskModel):
         get_distillation_mode(distillation)  # Known, or a clear error.
         if loss_reduction not in ("sum", "mean"):
             raise ValueError("loss_reduction must be 'sum' or 'mean'.")
-        inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
+        backbone, inputs, pooled = self.pooled_encoder(backbone, exact_gelu)
         heads = [
             TaskHead(t.num_outputs, dropout=dropout, name=f"{t.name}_head")
             for t in tasks

@@ -12,6 +12,7 @@ from keras_bam.data.batching import RemainingBatches
 from keras_bam.evaluation.prediction import predict_outputs
 from keras_bam.evaluation.scoring import glue_metrics
 from keras_bam.evaluation.scoring import predictions_from_outputs
+from keras_bam.models.backbones import as_task_backbone
 from keras_bam.models.backbones import resolve_backbone_and_tokenizer
 from keras_bam.models.backbones import with_precision
 from keras_bam.models.layers import reseed_dropout
@@ -31,7 +32,9 @@ def prepared_backbone(backbone, tokenizer, recipe: FineTuningRecipe) -> tuple:
 
     Seeds the run, resolves `backbone` (see `train_teacher`), puts it in the
     recipe's precision (a copy made in the current `distribution_scope` when
-    the recipe distributes), sets its dropout generators from the seed
+    the recipe distributes) and in the form task models run it
+    (`as_task_backbone`: a backbone model passed in that is not is copied, and
+    left as it was), sets its dropout generators from the seed
     (`reseed_dropout`: a backbone built before the run is seeded gets the
     same masks as one built after), seeds again so that the heads' initialization
     depends on the seed only (a copy draws random numbers), and checks the
@@ -58,9 +61,10 @@ def prepared_backbone(backbone, tokenizer, recipe: FineTuningRecipe) -> tuple:
     backbone_model, tokenizer, name = resolve_backbone_and_tokenizer(
         backbone, tokenizer
     )
-    backbone_model = with_precision(
+    copy = with_precision(
         backbone_model, recipe.precision, copy=recipe.distribution != "none"
     )
+    backbone_model = as_task_backbone(copy, in_place=copy is not backbone_model)
     # Wherever the backbone was built, its dropout masks follow this run's seed.
     reseed_dropout(backbone_model, recipe.seed)
     set_seed(recipe.seed)

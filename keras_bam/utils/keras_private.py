@@ -9,6 +9,7 @@ Public Keras API is used everywhere else.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import types
@@ -39,6 +40,10 @@ except ImportError as e:
 # `fit`, and its `_symbolic_build`, which fetches that batch.
 _MAYBE_SYMBOLIC_BUILD = "_maybe_symbolic_build"
 _SYMBOLIC_BUILD = "_symbolic_build"
+
+# `keras.models.clone_model`'s clone of a functional model: the function that
+# calls the model's class with the cloned graph, `cls(inputs, outputs, name=)`.
+_CLONE_FUNCTIONAL_MODEL = "_clone_functional_model"
 
 # KerasHub `TransformerEncoder`'s sublayers, run one by one for the `[CLS]`-only
 # last layer: KerasHub exposes them only as private attributes.
@@ -93,6 +98,56 @@ class TrainerSeams:
     @_loss_tracker.setter
     def _loss_tracker(self, tracker):
         self.__dict__["_wrapped_loss_tracker"] = self.loss_mean(tracker)
+
+
+def clones_as_its_class(init):
+    """Decorates the `__init__` of a functional `keras.Model` subclass built from
+    its own arguments, so that `keras.models.clone_model` returns that class.
+
+    Keras clones any functional model through its graph, and keeps a
+    subclass's class only when `inspect.getfullargspec(cls.__init__)` shows
+    `(*args, **kwargs)`, calling `cls(inputs, outputs, name=...)` with the
+    cloned graph; otherwise the clone is a plain `Functional`, without the
+    subclass's attributes, loss or `compile`. The decorated `__init__` has that
+    form for Keras's check (`inspect.signature`, `help` and docs read
+    `init`'s own, through `__wrapped__`), and when `clone_model` calls it so, it
+    builds the model from the cloned model's `clone_arguments()` (its
+    constructor's keyword arguments) instead of from Keras's graph.
+
+    `init` must take a required argument: Keras's `Operation.__new__` binds a
+    model's constructor arguments (none, for a `keras.Model`) through
+    `inspect.signature` but reads its `*args` through `getfullargspec`, and
+    the two agree only when that binding fails.
+
+    Args:
+        init: the class's `__init__`.
+
+    Returns:
+        The decorated `__init__`.
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        source = _model_being_cloned(self, args, sys._getframe(1))
+        if source is not None:
+            return init(self, **source.clone_arguments())
+        return init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _model_being_cloned(instance, args, caller):
+    """The model `clone_model` is cloning when `caller` is Keras's clone of a
+    functional model constructing `instance`'s class from the cloned graph (its
+    inputs as the first argument), else `None`."""
+    code = caller.f_code
+    if code.co_name != _CLONE_FUNCTIONAL_MODEL or "keras" not in code.co_filename:
+        return None
+    model = caller.f_locals.get("model")
+    inputs = caller.f_locals.get("input_tensors")
+    if type(model) is type(instance) and args and args[0] is inputs:
+        return model
+    return None
 
 
 def loss_tracker(model):
@@ -163,6 +218,19 @@ def export_archive_trackable(archive):
     return archive._tf_trackable
 
 
+class _CloneProbe(keras.Model):
+    """A functional model of `clones_as_its_class`, for `missing_seams`."""
+
+    @clones_as_its_class
+    def __init__(self, units: int, **kwargs):
+        inputs = keras.Input((2,))
+        super().__init__(inputs, keras.layers.Dense(units)(inputs), **kwargs)
+        self.units = units
+
+    def clone_arguments(self):
+        return {"units": self.units}
+
+
 def missing_seams() -> list:
     """The seams above that this Keras and KerasHub no longer offer.
 
@@ -204,6 +272,11 @@ def missing_seams() -> list:
     jax_trainer = keras.backend.backend() == "jax"
     if jax_trainer and not hasattr(model, "_update_metrics_variables"):
         missing.append("keras.Model._update_metrics_variables (JAX trainer)")
+    if type(keras.models.clone_model(_CloneProbe(1))) is not _CloneProbe:
+        missing.append(
+            f"keras.src.models.cloning.{_CLONE_FUNCTIONAL_MODEL} building a "
+            "functional subclass of (*args, **kwargs) as its class"
+        )
     if not hasattr(model, "_flatten_layers"):
         missing.append("keras.layers.Layer._flatten_layers")
     if not hasattr(keras.layers.Dense(1), "_inbound_nodes"):

@@ -112,8 +112,9 @@ def test_a_task_models_backbone_saved_alone_keeps_its_gelu_and_dropout(
 ):
     """KerasHub's BertBackbone config has no activation: a backbone a task model
     switched to exact GELU would reload (or clone) with tanh GELU."""
-    backbone = make_tiny_backbone()
-    keras_bam.SingleTaskModel(backbone, "rte", exact_gelu=exact)
+    backbone = keras_bam.SingleTaskModel(
+        make_tiny_backbone(), "rte", exact_gelu=exact
+    ).backbone
     assert isinstance(backbone, keras_bam.models.BamBertBackbone)
     gelu = keras_bam.models.bam_bert_backbone.exact_gelu if exact else None
     gelu = gelu or keras_bam.models.bam_bert_backbone.approximate_gelu

@@ -88,9 +88,8 @@ def test_task_head_config():
 
 
 def test_clone_model_copies_a_student_with_exact_gelu(rng):
-    """`keras.models.clone_model` works on a student (Keras clones a Functional
-    subclass as a Functional model of the same layers, as for KerasHub's tasks),
-    and the exact GELU, a registered function, survives the layers' configs."""
+    """`keras.models.clone_model` gives a student of the same layers, and the
+    exact GELU, a registered function, survives the layers' configs."""
     model = keras_bam.MultiTaskModel(make_tiny_backbone(), ["rte", "stsb"])
     clone = keras.models.clone_model(model)
     # The student's own state (λ's step counter) is not a layer of the graph.
@@ -114,6 +113,192 @@ def test_clone_model_copies_a_student_with_exact_gelu(rng):
         layer.activation is keras_bam.models.bam_bert_backbone.exact_gelu
         for layer in encoders
     )
+
+
+def _fit_data(rng, kind, n=8, length=10):
+    """`(x, y)` for a short `fit` of a `kind` ("single" or "multi") model."""
+    x = batch(rng, n, length)
+    labels = rng.integers(0, 2, n)
+    if kind == "single":
+        return x, labels
+    return x, {
+        "task_id": rng.integers(0, 2, n).astype("int32"),
+        "label": labels.astype("float32"),
+        "teacher": rng.normal(size=(n, 2)).astype("float32"),
+    }
+
+
+def _compile(model, kind, **kwargs):
+    if kind == "single":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer="adam", loss=loss)
+    else:
+        model.compile(optimizer="adam", **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+@pytest.mark.parametrize("state", ["uncompiled", "compiled", "trained"])
+def test_clone_model_gives_the_same_class_config_and_tokenizer(
+    tokenizer, rng, kind, state
+):
+    """A clone of a task model, compiled or trained or not, is a model of its
+    class with its config and a copy of its tokenizer, new weights (as Keras's
+    clones have), and trains; a compiled student's clone keeps its compile
+    arguments (`micro_batches`, `metrics`)."""
+    backbone = make_tiny_backbone()
+    if kind == "single":
+        model = keras_bam.SingleTaskModel(backbone, "rte", tokenizer=tokenizer)
+    else:
+        model = keras_bam.MultiTaskModel(
+            backbone,
+            ["rte", "stsb"],
+            distillation="fixed",
+            task_weights=[1.0, 2.0],
+            tokenizer=tokenizer,
+            max_length=24,
+        )
+    x, y = _fit_data(rng, kind)
+    if state != "uncompiled":
+        _compile(model, kind, micro_batches=2, metrics="glue")
+    if state == "trained":
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    clone = keras.models.clone_model(model)
+    assert type(clone) is type(model)
+    assert clone.get_config() == model.get_config()
+    assert clone.tokenizer is not model.tokenizer
+    assert clone.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    assert not np.array_equal(clone.get_weights()[0], model.get_weights()[0])
+    if kind == "multi":
+        assert [t.name for t in clone.tasks] == ["rte", "stsb"]
+        assert clone.annealing is not model.annealing
+        assert clone.compiled == (state != "uncompiled")
+        if state != "uncompiled":
+            assert clone.micro_batches == 2
+            assert clone.get_compile_config()["metrics"] == "glue"
+    outputs = clone.predict(["A raw text.", "Another one."], verbose=0)
+    assert (outputs["rte"] if kind == "multi" else outputs).shape == (2, 2)
+    _compile(clone, kind, micro_batches=2, metrics="glue")
+    history = clone.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+
+
+def _dropout_types(backbone):
+    return [
+        type(layer)
+        for layer in backbone._flatten_layers()
+        if isinstance(layer, keras.layers.Dropout)
+    ]
+
+
+def _gelus(backbone):
+    return [layer.activation for layer in backbone.transformer_layers]
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+def test_a_keras_hub_backbone_passed_in_is_left_as_it_was(rng, kind):
+    """A task model runs a copy of a KerasHub backbone (exact GELU,
+    `BitGeneratorDropout`, the same weights and seed states), and the caller's
+    backbone keeps its class, GELU, dropout layers and weights, also after the
+    model trains."""
+    backbone = make_tiny_backbone()
+    gelus, dropouts = _gelus(backbone), _dropout_types(backbone)
+    variables = [np.array(v) for v in backbone.variables]
+    if kind == "single":
+        model = keras_bam.SingleTaskModel(backbone, "rte")
+    else:
+        model = keras_bam.MultiTaskModel(backbone, ["rte", "stsb"], distillation="gold")
+    assert type(backbone) is keras_hub.models.BertBackbone
+    assert _gelus(backbone) == gelus and _dropout_types(backbone) == dropouts
+    assert type(model.backbone) is keras_bam.models.BamBertBackbone
+    assert set(_dropout_types(model.backbone)) == {keras_bam.models.BitGeneratorDropout}
+    assert set(_gelus(model.backbone)) == {
+        keras_bam.models.bam_bert_backbone.exact_gelu
+    }
+    for copied, kept in zip(model.backbone.variables, variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(copied), kept)
+    _compile(model, kind)
+    model.fit(*_fit_data(rng, kind), batch_size=4, epochs=1, verbose=0)
+    for current, kept in zip(backbone.variables, variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(current), kept)
+
+
+def test_the_copy_of_a_backbone_draws_nothing_from_the_global_seed():
+    """Built at a fixed seed on a KerasHub backbone (copied) or on the same
+    backbone converted in place, a model starts from the same weights and seed
+    states: the copy leaves every later random draw (the heads') as it was."""
+    keras.utils.set_random_seed(1)
+    copied = keras_bam.MultiTaskModel(make_tiny_backbone(seed=1), ["rte", "stsb"])
+    keras.utils.set_random_seed(1)
+    backbone = keras_bam.models.as_task_backbone(
+        make_tiny_backbone(seed=1), in_place=True
+    )
+    converted = keras_bam.MultiTaskModel(backbone, ["rte", "stsb"])
+    assert converted.backbone is backbone
+    for a, b in zip(copied.variables, converted.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_librarys_own_backbones_are_not_copied(tokenizer):
+    """`new_backbone_and_tokenizer` and `prepared_backbone` give a backbone in
+    the task models' form, which a model holds uncopied; `prepared_backbone`
+    copies a KerasHub backbone passed in, and leaves it as it was."""
+    backbone, _ = keras_bam.models.new_backbone_and_tokenizer(
+        make_tiny_backbone, tokenizer
+    )
+    assert type(backbone) is keras_bam.models.BamBertBackbone
+    assert keras_bam.SingleTaskModel(backbone, "rte").backbone is backbone
+    recipe = keras_bam.FineTuningRecipe(seed=3)
+    prepared, _, _ = keras_bam.training.prepared_backbone(backbone, tokenizer, recipe)
+    assert prepared is backbone
+    mine = make_tiny_backbone()
+    states = [np.array(v) for v in mine.non_trainable_variables]
+    prepared, _, _ = keras_bam.training.prepared_backbone(mine, tokenizer, recipe)
+    assert type(mine) is keras_hub.models.BertBackbone
+    assert type(prepared) is keras_bam.models.BamBertBackbone
+    for current, kept in zip(mine.non_trainable_variables, states, strict=True):
+        np.testing.assert_array_equal(np.asarray(current), kept)
+    assert keras_bam.MultiTaskModel(prepared, ["rte"]).backbone is prepared
+
+
+def test_a_tokenizer_larger_than_the_backbones_vocabulary_is_refused(tokenizer):
+    """MiniLM's tokenizer (30522 tokens) on a backbone of 1000 embeddings would
+    give ids without an embedding."""
+    small = keras_hub.models.BertBackbone(
+        vocabulary_size=1000,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    with pytest.raises(ValueError, match="vocabulary has 30522 tokens.*has 1000"):
+        keras_bam.SingleTaskModel(small, "rte", tokenizer=tokenizer)
+    keras_bam.SingleTaskModel(small, "rte")  # Without a tokenizer: ids unchecked.
+
+
+@pytest.mark.parametrize("bad_id", [30522, 50000, -1])
+def test_token_ids_outside_the_vocabulary_are_refused(rng, bad_id):
+    """On TensorFlow such ids failed deep in the graph, on JAX they gave NaN:
+    `fit`, `evaluate` and `predict` refuse NumPy inputs holding them, naming
+    the largest id and the vocabulary size."""
+    model = keras_bam.SingleTaskModel(make_tiny_backbone(), "rte")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x, y = _fit_data(rng, "single", n=4)
+    x["token_ids"][1, 3] = bad_id
+    largest = max(bad_id, int(x["token_ids"].max()))
+    message = f"ids from -?\\d+ to {largest}.*vocabulary has 30522 tokens"
+    with pytest.raises(ValueError, match=message):
+        model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(x, y, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.fit(x=x, y=y, verbose=0)
+    good, _ = _fit_data(rng, "single", n=4)
+    with pytest.raises(ValueError, match=message):
+        model.fit(good, y, validation_data=(x, y), verbose=0)
 
 
 def test_raw_strings_in_predict_and_a_saved_tokenizer(tokenizer, tmp_path):
