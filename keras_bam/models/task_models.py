@@ -46,6 +46,7 @@ from keras_bam.tasks.task import Task
 from keras_bam.utils.keras_private import TrainerSeams
 from keras_bam.utils.keras_private import clones_as_its_class
 from keras_bam.utils.keras_private import save_compile_arguments
+from keras_bam.utils.keras_private import saved_uncompiled
 from keras_bam.utils.keras_private import set_metric_direction
 from keras_bam.utils.targets import LABEL
 from keras_bam.utils.targets import TASK_ID
@@ -363,19 +364,8 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
             if not keras_file:
                 kwargs["include_optimizer"] = include_optimizer
             return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
-        optimizer = self.optimizer
-        self.optimizer = None  # Keras saves the optimizer it finds here.
-        self._saving_uncompiled = True
-        try:
+        with saved_uncompiled(self):
             return super().save(filepath, overwrite=overwrite, zipped=zipped, **kwargs)
-        finally:
-            self.optimizer = optimizer
-            self._saving_uncompiled = False
-
-    def get_compile_config(self):
-        if getattr(self, "_saving_uncompiled", False):
-            return None
-        return super().get_compile_config()
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """Trains the model: `keras.Model.fit`, also on raw text.

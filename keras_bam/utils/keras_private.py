@@ -9,10 +9,14 @@ Public Keras API is used everywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import os
 import sys
+import tempfile
 import types
+import zipfile
 
 import keras
 import keras_hub
@@ -88,7 +92,9 @@ class TrainerSeams:
     def get_compile_config(self):
         # Keras reloads a compiled model whose class overrides `compile` only
         # if it overrides this too; the config is Keras's own, with what
-        # `save_compile_arguments` added.
+        # `save_compile_arguments` added (none within `saved_uncompiled`).
+        if self.__dict__.get("_saving_uncompiled"):
+            return None
         return super().get_compile_config()
 
     @property
@@ -148,6 +154,22 @@ def _model_being_cloned(instance, args, caller):
     if type(model) is type(instance) and args and args[0] is inputs:
         return model
     return None
+
+
+@contextlib.contextmanager
+def saved_uncompiled(model):
+    """Within it, `model.save` writes a `.keras` file without the optimizer's
+    state and compile settings (loaded uncompiled), as Keras's HDF5 files do with
+    `include_optimizer=False`: Keras's saving stores the optimizer it finds as
+    `model.optimizer`, and the compile settings `get_compile_config` returns."""
+    optimizer = model.optimizer
+    model.optimizer = None
+    model.__dict__["_saving_uncompiled"] = True
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
+        model.__dict__["_saving_uncompiled"] = False
 
 
 def loss_tracker(model):
@@ -231,6 +253,24 @@ class _CloneProbe(keras.Model):
         return {"units": self.units}
 
 
+def _saves_its_optimizer_uncompiled() -> bool:
+    """Whether `saved_uncompiled` fails to keep a trained model's optimizer
+    state out of its `.keras` file."""
+    import h5py  # Keras's own dependency, for its weights files.
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "probe.keras")
+        with saved_uncompiled(model):
+            model.save(path)
+        with zipfile.ZipFile(path) as saved:
+            saved.extract("model.weights.h5", folder)
+        with h5py.File(os.path.join(folder, "model.weights.h5"), "r") as weights:
+            return "optimizer" in weights
+
+
 def missing_seams() -> list:
     """The seams above that this Keras and KerasHub no longer offer.
 
@@ -277,6 +317,8 @@ def missing_seams() -> list:
             f"keras.src.models.cloning.{_CLONE_FUNCTIONAL_MODEL} building a "
             "functional subclass of (*args, **kwargs) as its class"
         )
+    if _saves_its_optimizer_uncompiled():
+        missing.append("keras.Model.save storing the optimizer of `model.optimizer`")
     if not hasattr(model, "_flatten_layers"):
         missing.append("keras.layers.Layer._flatten_layers")
     if not hasattr(keras.layers.Dense(1), "_inbound_nodes"):
