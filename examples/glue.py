@@ -10,10 +10,13 @@ teachers and students is printed and written to `<output-dir>/dev_table.md`.
     KERAS_BACKEND=jax python examples/glue.py
     KERAS_BACKEND=tensorflow python examples/glue.py --tasks rte mrpc stsb cola --paper
 
-By default the quick setting runs (400 training examples of each task, a random
-sample drawn with seed 0, 2 teacher and 2 student epochs: minutes on a 2-core CPU,
-scores far below the paper's and too few steps to show BAM's effect); `--paper`
-runs BAM's recipes on the full training sets. An interrupted
+By default the quick setting runs: 128 training examples of each task (a random
+sample drawn with seed 0), 2 teacher and 2 student epochs, BAM's weighting formula
+over the sampled sizes, the dev table and submission files on the first 200 dev
+and test examples, models kept without optimizer state. Every phase runs, in
+minutes on a 2-core CPU; its scores are far below the paper's and it has too few
+steps to show BAM's effect. `--paper` runs BAM's recipes on the full training
+sets. An interrupted
 run started again with the same command reuses finished teachers and students and
 resumes a student from its last checkpoint. `keras-bam glue` runs the same job
 with every option of the library (`keras-bam glue --help`).
@@ -77,6 +80,11 @@ def parse_arguments(argv: list | None = None) -> argparse.Namespace:
         "--train-limit", type=positive_int, help="N training examples per task"
     )
     parser.add_argument("--train-sample-seed", type=seed)
+    parser.add_argument(
+        "--eval-limit",
+        type=positive_int,
+        help="N dev and test examples per task (the submission files' too)",
+    )
     parser.add_argument("--teacher-epochs", type=positive_int)
     parser.add_argument("--student-epochs", type=positive_int)
     parser.add_argument(
@@ -99,6 +107,7 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         The keyword arguments of `keras_bam.run_glue`.
     """
     train_limit, sample_seed = args.train_limit, args.train_sample_seed
+    eval_limit = args.eval_limit
     if args.paper:
         teacher = keras_bam.FineTuningRecipe.bam_single_task()
         student = keras_bam.FineTuningRecipe.bam_multi_task()
@@ -106,8 +115,10 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         teacher = keras_bam.FineTuningRecipe.bam_single_task(epochs=2)
         # The student's batch of 128 in 4 slices of 32: a laptop's memory.
         student = keras_bam.FineTuningRecipe.bam_multi_task(epochs=2, micro_batches=4)
-        train_limit = 400 if train_limit is None else train_limit
+        train_limit = 128 if train_limit is None else train_limit
         sample_seed = 0 if sample_seed is None else sample_seed
+        # The dev table and the submission files on the first 200 examples.
+        eval_limit = 200 if eval_limit is None else eval_limit
     if args.teacher_epochs is not None:
         teacher.epochs = args.teacher_epochs
     if args.student_epochs is not None:
@@ -121,6 +132,7 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         output_dir=args.output_dir,
         cache_dir=args.cache_dir,
         train_limit=train_limit,
+        eval_limit=eval_limit,
         train_sample_seed=sample_seed if train_limit else None,
         save_every=args.save_every,
         # A quick run's models are looked at, not trained on: a third of the disk.

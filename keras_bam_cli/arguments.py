@@ -398,8 +398,10 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
 
 # The quick setting finishes on a 2-core CPU in minutes; --paper is BAM's recipe.
 QUICK = {
-    "train_limit": 400,
+    "train_limit": 128,
     "train_sample_seed": 0,
+    # The dev table and submission files on the first 200 examples of each split.
+    "eval_limit": 200,
     "teacher_epochs": 2,
     "student_epochs": 2,
     # A laptop's memory: the student's batch of 128 in 4 slices of 32.
@@ -412,7 +414,8 @@ QUICK = {
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "
-    "{teacher_epochs} teacher and {student_epochs} student epochs): a smoke run, "
+    "{teacher_epochs} teacher and {student_epochs} student epochs, the first "
+    "{eval_limit} dev and test examples): a smoke run, "
     "too small to show BAM's effect (its students need the full training sets). "
     "The measured comparison at BAM's recipe is in the README's results."
 )
@@ -457,7 +460,8 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         f"Without it, the quick setting: {QUICK['train_limit']} training "
         "examples per task (a random sample drawn with --train-sample-seed), "
         f"{QUICK['teacher_epochs']} teacher and "
-        f"{QUICK['student_epochs']} student epochs (minutes on a CPU).",
+        f"{QUICK['student_epochs']} student epochs, the first "
+        f"{QUICK['eval_limit']} dev and test examples (minutes on a CPU).",
     )
     add_data_arguments(parser, os.path.join("runs", "glue"), GLUE_RECIPES)
     add_sequence_arguments(parser)
@@ -475,7 +479,11 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         f"the first N rows (quick setting: {QUICK['train_sample_seed']})",
     )
     parser.add_argument(
-        "--eval-limit", type=positive_int, default=None, help="first N dev examples"
+        "--eval-limit",
+        type=positive_int,
+        default=None,
+        help="first N dev examples (and test examples, in the submission files); "
+        f"quick setting: {QUICK['eval_limit']}",
     )
     quick = "{} in the quick setting, else the recipe's"
     parser.add_argument(

@@ -206,6 +206,7 @@ def glue_settings(args) -> dict:
     teacher = {**shared, **given(args, GLUE_TEACHER_OPTIONS)}
     student = {**shared, **given(args, GLUE_STUDENT_OPTIONS)}
     train_limit, sample_seed = args.train_limit, args.train_sample_seed
+    eval_limit = args.eval_limit
     save_optimizer, weighting = args.optimizer_state, args.weighting
     if save_optimizer is None:
         save_optimizer = args.paper or QUICK["save_optimizer"]
@@ -219,6 +220,8 @@ def glue_settings(args) -> dict:
             train_limit = QUICK["train_limit"]
         if sample_seed is None:
             sample_seed = QUICK["train_sample_seed"]
+        if eval_limit is None:
+            eval_limit = QUICK["eval_limit"]
     students = {"students": tuple(args.students)} if args.students else {}
     return dict(
         tasks=chosen_tasks(args, DEFAULT_TASKS),
@@ -232,7 +235,7 @@ def glue_settings(args) -> dict:
         tfds_manual_dir=args.tfds_manual_dir,
         cache_dir=args.cache_dir,
         train_limit=train_limit,
-        eval_limit=args.eval_limit,
+        eval_limit=eval_limit,
         train_sample_seed=sample_seed if train_limit else None,
         export=not args.no_export,
         submission=not args.no_submission,
@@ -254,6 +257,7 @@ def run_glue_from_arguments(args):
                 train_limit=settings["train_limit"],
                 teacher_epochs=settings["teacher_recipe"].epochs,
                 student_epochs=settings["student_recipe"].epochs,
+                eval_limit=settings["eval_limit"],
             )
         )
     print(run.table)

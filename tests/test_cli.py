@@ -160,7 +160,9 @@ def test_quick_and_paper_settings():
     parser = glue_parser()
     quick = glue_settings(parser.parse_args([]))
     assert quick["tasks"] == ["rte", "mrpc", "stsb", "cola"]
-    assert quick["train_limit"] == 400 and quick["student_recipe"].epochs == 2
+    assert quick["train_limit"] == 128 and quick["student_recipe"].epochs == 2
+    # The dev table and the submission files on the first 200 examples.
+    assert quick["eval_limit"] == 200
     # A seeded random sample, not the first rows of each file.
     assert quick["train_sample_seed"] == 0
     assert quick["student_recipe"].batching == "random"
@@ -176,6 +178,7 @@ def test_quick_and_paper_settings():
     assert grouped["teacher_recipe"].batching == "length_grouped"
     paper = glue_settings(parser.parse_args(["--paper", "--tasks", "sts-b"]))
     assert paper["tasks"] == ["stsb"] and paper["train_limit"] is None
+    assert paper["eval_limit"] is None
     assert "students" not in paper  # run_glue's own.
     chosen = glue_settings(parser.parse_args(["--students", "bam", "distilled"]))
     assert chosen["students"] == ("bam", "distilled")
@@ -287,6 +290,7 @@ def with_run_glue_defaults(settings: dict) -> dict:
         ["--paper"],
         ["--paper", "--student-epochs", "2", "--save-every", "50"],
         ["--students", "bam", "distilled", "--output-dir", "runs/jax"],
+        ["--eval-limit", "50", "--train-limit", "64"],
         # benchmarks/memory.py's paper configuration.
         ["--paper", "--train-limit", "1024", "--train-sample-seed", "0"]
         + ["--teacher-epochs", "1", "--student-epochs", "1", "--cache-dir", "c"],

@@ -39,7 +39,9 @@ def write_submission_file(path: str | os.PathLike, rows: list) -> str:
     return path
 
 
-def write_glue_submission(model, loader, output_dir, predict) -> dict:
+def write_glue_submission(
+    model, loader, output_dir, predict, limit: int | None = None
+) -> dict:
     """Predicts every test split of `model`'s tasks and writes their files.
 
     Each task's test splits go to their `submission_file` names (GLUE's
@@ -55,6 +57,8 @@ def write_glue_submission(model, loader, output_dir, predict) -> dict:
         output_dir: the folder for the files.
         predict: `predict(model, encoded)` returning the model's outputs in example
             order (`keras_bam.evaluation.predict_outputs`).
+        limit: predict only the first N examples of each test split (a smoke
+            run's files, which GLUE's server does not take).
 
     Returns:
         File name to the number of predictions written.
@@ -77,7 +81,7 @@ def write_glue_submission(model, loader, output_dir, predict) -> dict:
         jobs.append((ax, get_task("mnli"), "test", ax.submission_file["test"]))
     written = {}
     for data_task, head_task, split, filename in jobs:
-        _, encoded = loader.load(data_task, split)
+        _, encoded = loader.load(data_task, split, limit)
         outputs = predict(model, encoded)
         if isinstance(outputs, dict):
             outputs = outputs[head_task.name]

@@ -401,7 +401,7 @@ def _glue_student(
         if outputs["submission"]:
             loader = data.loader(student_tokenizer, recipe.max_length)
             summary["submission_files"] = write_glue_submission(
-                run.model, loader, files.submission, predict_outputs
+                run.model, loader, files.submission, predict_outputs, data.eval_limit
             )
             summary["submission_dir"] = files.submission
         with open(files.summary, "w") as f:

@@ -27,7 +27,9 @@ class DataSettings:
         tfds_manual_dir: TFDS's manual folder (offline GLUE archives).
         cache_dir: where encoded splits are cached; no caching when `None`.
         train_limit: use only the first N training examples of each task.
-        eval_limit: evaluate on only the first N dev examples of each task.
+        eval_limit: evaluate on only the first N dev examples of each task (and
+            in `run_glue`, predict only the first N test examples into the
+            submission files: a smoke run's, which GLUE's server does not take).
         train_sample_seed: with `train_limit`, a random sample of N training
             examples of each task drawn with this seed instead.
 

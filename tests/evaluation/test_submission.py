@@ -74,6 +74,13 @@ def test_writes_official_files_with_ax_through_mnli(tmp_path, glue_dir, tokenize
     ax = (tmp_path / "out" / "AX.tsv").read_text().splitlines()
     assert ax[0] == "index\tprediction" and ax[1] == "0\tcontradiction"
     assert len(ax) == 1105
+    # A smoke run's files: the first `limit` examples of each test split.
+    written = keras_bam.evaluation.write_glue_submission(
+        FakeModel(), loader, tmp_path / "smoke", predict, limit=2
+    )
+    assert written == {"MNLI-m.tsv": 2, "MNLI-mm.tsv": 2, "RTE.tsv": 2, "AX.tsv": 2}
+    rte = (tmp_path / "smoke" / "RTE.tsv").read_text().splitlines()
+    assert rte == ["index\tprediction", "0\tentailment", "1\tentailment"]
 
 
 def test_submission_file_is_replaced_atomically(tmp_path):

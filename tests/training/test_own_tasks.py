@@ -227,10 +227,11 @@ def test_a_run_of_own_tasks_beside_a_glue_task(own_run):
     table = open(os.path.join(own_run.output_dir, "dev_table.md")).read()
     assert "topic (macro_f1/accuracy/matthews_corrcoef)" in table
     assert table.splitlines()[0].endswith("| average |")
+    # The first EVAL_LIMIT (16) examples of each test split: all of yours.
     assert bam["submission_files"] == {
         "topic_test.tsv": 10,
         "closeness_test.tsv": 10,
-        "RTE.tsv": 3000,
+        "RTE.tsv": EVAL_LIMIT,
     }
     rows = open(os.path.join(bam["submission_dir"], "topic_test.tsv")).read()
     assert {line.split("\t")[1] for line in rows.splitlines()[1:]} <= set(TOPICS)
