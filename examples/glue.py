@@ -30,9 +30,14 @@ import sys
 import keras_bam_cli
 
 # TensorFlow's and JAX's start-up lines (CUDA probing on a machine without a
-# GPU) are held back, and shown only if the import fails.
+# GPU, when they load and when they first look for devices) are held back, and
+# shown only if this fails.
 with keras_bam_cli.native_stderr_captured():
+    import keras
+
     import keras_bam
+
+    keras.distribution.list_devices()
 
 
 def positive_int(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 import keras
@@ -109,3 +110,30 @@ def released_gradient_registrations():
         for name in [n for n in registry if n not in before]:
             if name.startswith("CustomGradient-"):
                 del registry[name]
+
+
+class _KerasStepRetracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning for Keras's
+    own train, test and predict steps.
+
+    TensorFlow counts the traces of every `tf.function` made from one Python
+    function together (it keys them by the function's code), and Keras makes
+    each model's steps from the same code: a run of several models (teachers,
+    then students), each traced once per input structure, reads to it as one
+    function retraced again and again. The warning is then a false alarm; a
+    user's own functions still get it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            "triggered tf.function retracing" in message
+            and "TensorFlowTrainer.make_" in message
+        )
+
+
+def quiet_keras_step_retracing() -> None:
+    """Installs `_KerasStepRetracingFilter` on TensorFlow's logger (once)."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _KerasStepRetracingFilter) for f in logger.filters):
+        logger.addFilter(_KerasStepRetracingFilter())

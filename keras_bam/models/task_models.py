@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_bam.backend.compilation import quiet_keras_step_retracing
 from keras_bam.backend.compilation import released_gradient_registrations
 from keras_bam.backend.distribution import global_sum
 from keras_bam.backend.distribution import loss_replicas
@@ -570,6 +571,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         the one passed in left as it was), and its inputs and pooled output
         (see `pooled_output`: the last layer runs for `[CLS]` only)."""
         check_backend()
+        quiet_keras_step_retracing()  # Each model's steps trace anew, by design.
         backbone = as_task_backbone(backbone, exact_gelu)
         inputs = dict(backbone.input)
         pooled = pooled_output(backbone)

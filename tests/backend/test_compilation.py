@@ -34,3 +34,46 @@ def test_compilation_cache_keeps_programs_on_jax_only(tmp_path):
         for name, value in before.items():
             jax.config.update(name, value)
         compilation_cache.reset_cache()
+
+
+def test_keras_steps_of_many_models_log_no_retracing_warning(caplog):
+    """TensorFlow counts the traces of every model's predict step together (one
+    Python function): the sixth model of a run would read as a function retraced
+    five times. keras-bam's models keep that false alarm out of the log; other
+    functions' retracing warnings pass."""
+    import logging
+
+    from keras_bam.backend.compilation import _KerasStepRetracingFilter
+    from tests.conftest import make_tiny_backbone
+
+    rng = np.random.default_rng(0)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for length in range(6, 12):
+            model = keras_bam.SingleTaskModel(make_tiny_backbone(num_layers=1), "rte")
+            model.predict(
+                {
+                    "token_ids": rng.integers(1, 100, (2, length)).astype("int32"),
+                    "segment_ids": np.zeros((2, length), "int32"),
+                    "padding_mask": np.ones((2, length), "int32"),
+                },
+                verbose=0,
+            )
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    keras_step, users = (
+        logging.LogRecord(
+            "tensorflow",
+            logging.WARNING,
+            "",
+            0,
+            f"5 out of the last 8 calls to "
+            f"<function {name} at 0x1> triggered tf.function retracing.",
+            None,
+            None,
+        )
+        for name in (
+            "TensorFlowTrainer.make_predict_function.<locals>.one_step_on_data",
+            "my_step",
+        )
+    )
+    quiet = _KerasStepRetracingFilter()
+    assert not quiet.filter(keras_step) and quiet.filter(users)

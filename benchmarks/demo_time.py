@@ -1,0 +1,124 @@
+"""The main job's quick setting: how long it takes, its memory, what it prints.
+
+Runs `examples/glue.py` (what `make demo` runs) in a fresh process on a cold
+cache (a new output and encoded-example folder) and records its wall time, the
+peak resident memory of its process, when each phase began (from its log: the
+teachers, the students, the table) and every line of its output that is not the
+run's own: other libraries' start-up lines and TensorFlow's retracing warnings,
+which the job should not print.
+
+    python benchmarks/demo_time.py --backend tensorflow \
+        --json benchmarks/results/demo_time_tensorflow.json
+
+Set-up (`make install`) is not counted: `make demo` on a clean clone adds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from provenance import ROOT
+from provenance import code_version
+from provenance import machine
+from provenance import portable
+
+# The first line of each phase in the job's log.
+PHASES = {
+    "teachers": re.compile(r"^\w[\w-]* train: read "),
+    "students": re.compile(r"^Student on "),
+    "table": re.compile(r"^\| system "),
+}
+# What the job itself prints: keras-bam's log lines, Keras's progress, the table.
+OWN = re.compile(
+    r"^(\w[\w-]* (train|dev|test|teacher|train_swapped)\b|Student |Epoch \d|\d+/\d+ |"
+    r"Encoded |Quick setting|\||Everything is in|Resuming|Exported|Wrote|Saved)"
+)
+
+
+def cpu() -> str:
+    """The processor's model name, and whether it has AVX-512."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown"
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.MULTILINE)
+    avx512 = "with AVX-512" if "avx512f" in info else "without AVX-512"
+    return f"{model.group(1) if model else 'unknown'}, {avx512}"
+
+
+def run_demo(backend: str, extra: list) -> dict:
+    """Runs the quick setting once on a cold cache; returns its measurements."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [
+            sys.executable,
+            os.path.join(ROOT, "examples", "glue.py"),
+            "--output-dir",
+            os.path.join(folder, "glue"),
+            "--cache-dir",
+            os.path.join(folder, "encoded"),
+            *extra,
+        ]
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        start = time.monotonic()
+        phases, others, lines = {}, [], 0
+        with subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as job:
+            for line in job.stdout:
+                line = line.rstrip("\n")
+                lines += 1
+                for phase, pattern in PHASES.items():
+                    if phase not in phases and pattern.search(line):
+                        phases[phase] = round(time.monotonic() - start, 1)
+                if line.strip() and not OWN.search(line):
+                    others.append(line[:200])
+        wall = time.monotonic() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "command": portable(" ".join(command[1:3] + command[7:])),
+        "backend": backend,
+        "exit_status": job.returncode,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mib": round(peak),
+        "phase_start_seconds": phases,
+        "output_lines": lines,
+        "lines_not_the_jobs": others,
+        "retracing_warnings": sum("retracing" in line for line in others),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="tensorflow")
+    parser.add_argument("--json", help="where to write the result")
+    parser.add_argument("extra", nargs="*", help="more options for examples/glue.py")
+    args = parser.parse_args(argv)
+    result = {
+        "code_version": code_version(),
+        "machine": machine(),
+        "cpu": cpu(),
+        **run_demo(args.backend, args.extra),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
