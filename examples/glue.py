@@ -10,7 +10,7 @@ teachers and students is printed and written to `<output-dir>/dev_table.md`.
     KERAS_BACKEND=jax python examples/glue.py
     KERAS_BACKEND=tensorflow python examples/glue.py --tasks rte mrpc stsb cola --paper
 
-By default the quick setting runs: 128 training examples of each task (a random
+By default the quick setting runs: 96 training examples of each task (a random
 sample drawn with seed 0), 2 teacher and 2 student epochs, BAM's weighting formula
 over the sampled sizes, the dev table and submission files on the first 200 dev
 and test examples, models kept without optimizer state. Every phase runs, in
@@ -120,7 +120,7 @@ def run_glue_arguments(args: argparse.Namespace) -> dict:
         teacher = keras_bam.FineTuningRecipe.bam_single_task(epochs=2)
         # The student's batch of 128 in 4 slices of 32: a laptop's memory.
         student = keras_bam.FineTuningRecipe.bam_multi_task(epochs=2, micro_batches=4)
-        train_limit = 128 if train_limit is None else train_limit
+        train_limit = 96 if train_limit is None else train_limit
         sample_seed = 0 if sample_seed is None else sample_seed
         # The dev table and the submission files on the first 200 examples.
         eval_limit = 200 if eval_limit is None else eval_limit

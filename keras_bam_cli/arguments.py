@@ -398,7 +398,7 @@ def add_teacher_arguments(parser: argparse.ArgumentParser):
 
 # The quick setting finishes on a 2-core CPU in minutes; --paper is BAM's recipe.
 QUICK = {
-    "train_limit": 128,
+    "train_limit": 96,
     "train_sample_seed": 0,
     # The dev table and submission files on the first 200 examples of each split.
     "eval_limit": 200,

@@ -16,6 +16,7 @@ it).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_bam.tasks.registry import get_task
@@ -303,6 +304,7 @@ def resolve_metric(task: Task, identifier):
     """A Keras metric for one task from a name of `glue_task_metrics`'s, `"glue"`
     (all of them, as a list), or a `keras.metrics.Metric` (used as given)."""
     if isinstance(identifier, keras.metrics.Metric):
+        _check_reads_task_targets(task, identifier)
         return [identifier]
     if identifier == "glue":
         return glue_task_metrics(task)
@@ -316,6 +318,29 @@ def resolve_metric(task: Task, identifier):
         f"Unknown metric {identifier!r} for {task.display_name}; use a "
         f"keras.metrics.Metric, 'glue', or one of {names}."
     )
+
+
+def _check_reads_task_targets(task: Task, metric) -> None:
+    """Raises a clear error, when `compile` is called, for a Keras metric that
+    cannot read a task's targets (inside the step it would fail deep in the
+    graph): a fresh copy of it is updated once on two examples."""
+    labels = np.zeros((2,), "float32")
+    outputs = np.zeros((2, task.num_outputs), "float32")
+    try:
+        renamed(metric, "probe").update_state(labels, outputs)
+    except Exception as e:  # Any failure: the metric's own message follows.
+        reads = (
+            "the scaled score (examples,) and the head's output (examples, 1)"
+            if task.is_regression
+            else f"the class index (examples,) and the head's logits (examples, "
+            f"{task.num_outputs})"
+        )
+        raise ValueError(
+            f"{type(metric).__name__} cannot read {task.display_name}'s targets: a "
+            f"task's metric is given {reads}, as SparseCategoricalAccuracy takes "
+            f"them. Use a metric that reads them, or a subclass that converts "
+            f"them. ({type(e).__name__}: {e})"
+        ) from e
 
 
 def renamed(metric, name: str):

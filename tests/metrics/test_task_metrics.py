@@ -175,3 +175,16 @@ def test_bad_metrics_name_what_is_wrong():
         model.compile(optimizer="adam", metrics={"rte": "accuracy"})
     with pytest.raises(ValueError, match="Unknown metric 'accuracy' for STS-B"):
         model.compile(optimizer="adam", metrics={"stsb": "accuracy"})
+    # A Keras metric that cannot read a task's targets is refused when compiled,
+    # saying what it is given; one that can is logged as the task's.
+    with pytest.raises(
+        ValueError, match="AUC cannot read MRPC's targets: .*class index"
+    ):
+        model.compile(
+            optimizer="adam", metrics={"mrpc": ["accuracy", keras.metrics.AUC()]}
+        )
+    model.compile(
+        optimizer="adam",
+        metrics={"mrpc": keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="top1")},
+    )
+    assert [m.name for m in model.metrics[-1].metrics] == ["mrpc_top1"]
