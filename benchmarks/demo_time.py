@@ -1,7 +1,9 @@
 """The main job's quick setting: how long it takes, its memory, what it prints.
 
-Runs `examples/glue.py` (what `make demo` runs) in a fresh process on a cold
-cache (a new output and encoded-example folder) and records its wall time, the
+Runs `examples/glue.py` (what `make demo` runs) in a fresh process, in a new
+folder (so its output, encoded examples and JAX's compiled programs start
+empty), on GLUE's folder (`KERAS_BAM_DATA_DIR`, else `../shared/glue`), and
+records its wall time, the
 peak resident memory of its process, when each phase began (from its log: the
 teachers, the students, the table) and every line of its output that is not the
 run's own: other libraries' start-up lines and TensorFlow's retracing warnings,
@@ -57,13 +59,14 @@ def cpu() -> str:
 def run_demo(backend: str, extra: list) -> dict:
     """Runs the quick setting once on a cold cache; returns its measurements."""
     with tempfile.TemporaryDirectory() as folder:
+        data_dir = os.environ.get("KERAS_BAM_DATA_DIR") or os.path.join(
+            os.path.dirname(ROOT), "shared", "glue"
+        )
         command = [
             sys.executable,
             os.path.join(ROOT, "examples", "glue.py"),
-            "--output-dir",
-            os.path.join(folder, "glue"),
-            "--cache-dir",
-            os.path.join(folder, "encoded"),
+            "--data-dir",
+            os.path.abspath(data_dir),
             *extra,
         ]
         env = {**os.environ, "KERAS_BACKEND": backend}
@@ -71,7 +74,7 @@ def run_demo(backend: str, extra: list) -> dict:
         phases, others, lines = {}, [], 0
         with subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=folder,  # Its runs/, .cache/encoded and .cache/xla.
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -34,10 +34,12 @@ import keras_bam_cli
 # shown only if this fails.
 with keras_bam_cli.native_stderr_captured():
     import keras
+    import tensorflow as tf  # Reads the data and serves the export, on any backend.
 
     import keras_bam
 
     keras.distribution.list_devices()
+    tf.config.list_physical_devices()
 
 
 def positive_int(text: str) -> int:
