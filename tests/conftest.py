@@ -107,19 +107,23 @@ def encoded_cache(glue_dir, tokenizer, tmp_path_factory):
     return fill
 
 
-def make_tiny_backbone(seed=0, num_layers=2):
-    """A randomly initialized 2-layer BERT with MiniLM's vocabulary size."""
+def make_tiny_backbone(seed=0, num_layers=2, **config):
+    """A randomly initialized 2-layer BERT with MiniLM's vocabulary size;
+    `config` replaces any of its `BertBackbone` arguments."""
     import keras
     import keras_hub
 
     keras.utils.set_random_seed(seed)
     return keras_hub.models.BertBackbone(
-        vocabulary_size=30522,
-        num_layers=num_layers,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=128,
+        **{
+            "vocabulary_size": 30522,
+            "num_layers": num_layers,
+            "num_heads": 2,
+            "hidden_dim": 16,
+            "intermediate_dim": 32,
+            "max_sequence_length": 128,
+            **config,
+        }
     )
 
 

@@ -2,7 +2,6 @@
 texts encoded by hand, in every form `predict` takes."""
 
 import keras
-import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,6 +11,7 @@ from keras_bam.training.teacher import task_loss
 from keras_bam.utils.targets import LABEL
 from keras_bam.utils.targets import TASK_ID
 from keras_bam.utils.targets import TEACHER
+from tests.conftest import make_tiny_backbone
 
 PREMISES = ["A man sleeps.", "It rains.", "Dogs bark.", "The sun is out."]
 HYPOTHESES = ["Nobody sleeps.", "The street is wet.", "A dog barks.", "It is dark."]
@@ -21,16 +21,7 @@ MAX_LENGTH = 32
 
 def backbone():
     """A tiny BERT without dropout: two fits from the same weights agree."""
-    keras.utils.set_random_seed(0)
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=30522,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=128,
-        dropout=0.0,
-    )
+    return make_tiny_backbone(num_layers=1, dropout=0.0)
 
 
 def teacher_model(task, tokenizer):

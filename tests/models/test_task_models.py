@@ -263,14 +263,7 @@ def test_the_librarys_own_backbones_are_not_copied(tokenizer):
 def test_a_tokenizer_larger_than_the_backbones_vocabulary_is_refused(tokenizer):
     """MiniLM's tokenizer (30522 tokens) on a backbone of 1000 embeddings would
     give ids without an embedding."""
-    small = keras_hub.models.BertBackbone(
-        vocabulary_size=1000,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-    )
+    small = make_tiny_backbone(num_layers=1, vocabulary_size=1000)
     with pytest.raises(ValueError, match="vocabulary has 30522 tokens.*has 1000"):
         keras_bam.SingleTaskModel(small, "rte", tokenizer=tokenizer)
     keras_bam.SingleTaskModel(small, "rte")  # Without a tokenizer: ids unchecked.
