@@ -126,6 +126,13 @@ def main(argv=None):
         help="the <!-- MARKER --> ... <!-- /MARKER --> block of --readme to replace",
     )
     report_parser.add_argument("--command", default=None)
+    report_parser.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        metavar=("SYSTEM", "OTHER"),
+        help="also compare SYSTEM with OTHER (SYSTEM minus OTHER); repeatable",
+    )
     for sub in (run_parser, report_parser):
         sub.add_argument("--setting", default="minilm-500")
         sub.add_argument(

@@ -402,8 +402,9 @@ QUICK = {
     "train_sample_seed": 0,
     # The dev table and submission files on the first 200 examples of each split.
     "eval_limit": 200,
-    "teacher_epochs": 2,
-    "student_epochs": 2,
+    # One epoch of each model: every phase runs, within minutes on a CPU.
+    "teacher_epochs": 1,
+    "student_epochs": 1,
     # A laptop's memory: the student's batch of 128 in 4 slices of 32.
     "student_micro_batches": 4,
     # BAM's table of multiples is of GLUE's full sizes: on samples, its
@@ -414,7 +415,7 @@ QUICK = {
 }
 QUICK_NOTE = (
     "Quick setting ({train_limit} random training examples per task, "
-    "{teacher_epochs} teacher and {student_epochs} student epochs, the first "
+    "epochs: {teacher_epochs} per teacher, {student_epochs} per student; the first "
     "{eval_limit} dev and test examples): a smoke run, "
     "too small to show BAM's effect (its students need the full training sets). "
     "The measured comparison at BAM's recipe is in the README's results."
@@ -459,8 +460,8 @@ def add_glue_arguments(parser: argparse.ArgumentParser):
         "CPU). "
         f"Without it, the quick setting: {QUICK['train_limit']} training "
         "examples per task (a random sample drawn with --train-sample-seed), "
-        f"{QUICK['teacher_epochs']} teacher and "
-        f"{QUICK['student_epochs']} student epochs, the first "
+        f"epochs: {QUICK['teacher_epochs']} per teacher, "
+        f"{QUICK['student_epochs']} per student; the first "
         f"{QUICK['eval_limit']} dev and test examples (minutes on a CPU).",
     )
     add_data_arguments(parser, os.path.join("runs", "glue"), GLUE_RECIPES)

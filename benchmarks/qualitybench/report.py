@@ -1,6 +1,6 @@
 """The quality protocol's report: per-system means over seeds, paired tests of BAM
-against every other system, the teachers' predictions on their training examples,
-and the table written into a README."""
+against every other system (and of any other pair asked for), the teachers'
+predictions on their training examples, and the table written into a README."""
 
 from __future__ import annotations
 
@@ -55,7 +55,48 @@ def task_score(name: str):
     return lambda y, p: keras_bam.evaluation.glue_metrics(name, y, p)["score"]
 
 
-def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
+def compare(system: dict, other: dict, tasks, labels, num_resamples=1000) -> dict:
+    """`system` minus `other` (each seed to result) over their common seeds: a
+    paired t-test of the GLUE averages, per-task mean differences, and a paired
+    bootstrap over dev examples; `{}` without a common seed."""
+    common = sorted(set(system) & set(other))
+    if not common:
+        return {}
+    keys = [(t, split) for (t, split) in labels if t in tasks]
+
+    def predictions(results):
+        return {
+            k: [results[s]["dev_predictions"][k[0]][k[1]] for s in common] for k in keys
+        }
+
+    return {
+        "seeds": common,
+        "over_seeds": keras_bam.evaluation.paired_seed_test(
+            [system[s]["scores"]["average"] for s in common],
+            [other[s]["scores"]["average"] for s in common],
+        ),
+        "per_task_mean_difference": {
+            t: float(
+                np.mean(
+                    [system[s]["scores"][t] - other[s]["scores"][t] for s in common]
+                )
+            )
+            for t in tasks
+        },
+        "bootstrap": keras_bam.evaluation.paired_bootstrap_over_tasks(
+            {k: labels[k] for k in keys},
+            predictions(system),
+            predictions(other),
+            {k: task_score(k[0]) for k in keys},
+            num_resamples=num_resamples,
+        ),
+    }
+
+
+def aggregate(results: dict, data_dir: str, num_resamples: int, extra_pairs=()) -> dict:
+    """Each system's mean ± sd over seeds; BAM against every other system and
+    each of `extra_pairs` (`(system, other)`: system minus other); the
+    teachers' predictions on their training examples."""
     any_result = next(iter(next(iter(results.values())).values()))
     tasks = any_result["setting"]["tasks"]
     summary = {"setting": any_result["setting"], "systems": {}, "comparisons": {}}
@@ -76,43 +117,21 @@ def aggregate(results: dict, data_dir: str, num_resamples: int) -> dict:
             }
         summary["systems"][system] = row
 
-    if "bam" in results:
-        labels = dev_labels(tasks, data_dir)
-        bam = results["bam"]
-        for other, seeds in results.items():
-            if other == "bam":
-                continue
-            common = sorted(set(bam) & set(seeds))
-            if not common:
-                continue
-            comparison = {"seeds": common}
-            comparison["over_seeds"] = keras_bam.evaluation.paired_seed_test(
-                [bam[s]["scores"]["average"] for s in common],
-                [seeds[s]["scores"]["average"] for s in common],
+    labels = dev_labels(tasks, data_dir) if len(results) > 1 else {}
+    pairs = [("bam", other) for other in results if other != "bam"]
+    pairs += [tuple(pair) for pair in extra_pairs]
+    for system, other in pairs:
+        if system in results and other in results:
+            comparison = compare(
+                results[system], results[other], tasks, labels, num_resamples
             )
-            comparison["per_task_mean_difference"] = {
-                t: float(
-                    np.mean(
-                        [bam[s]["scores"][t] - seeds[s]["scores"][t] for s in common]
-                    )
-                )
-                for t in tasks
-            }
-            keys = [(t, split) for (t, split) in labels if t in tasks]
-            comparison["bootstrap"] = keras_bam.evaluation.paired_bootstrap_over_tasks(
-                {k: labels[k] for k in keys},
-                {
-                    k: [bam[s]["dev_predictions"][k[0]][k[1]] for s in common]
-                    for k in keys
-                },
-                {
-                    k: [seeds[s]["dev_predictions"][k[0]][k[1]] for s in common]
-                    for k in keys
-                },
-                {k: task_score(k[0]) for k in keys},
-                num_resamples=num_resamples,
-            )
-            summary["comparisons"][other] = comparison
+            if comparison:
+                key = other if system == "bam" else f"{system}-{other}"
+                summary["comparisons"][key] = {
+                    **comparison,
+                    "system": system,
+                    "other": other,
+                }
 
     confidence = {}
     for result in results.get("teachers", {}).values():
@@ -192,14 +211,15 @@ def format_report(summary: dict, command: str) -> str:
     if summary["comparisons"]:
         lines += [
             "",
-            "BAM minus each system (GLUE average, ×100): paired t-test over seeds; "
-            "paired bootstrap over dev examples (all seeds pooled, 95% interval).",
+            "BAM minus each system, and each other pair asked for (the first minus "
+            "the second; GLUE average, ×100): paired t-test over seeds; paired "
+            "bootstrap over dev examples (all seeds pooled, 95% interval).",
             "",
-            "| BAM vs | seeds | Δ avg ± sd | t-test p | bootstrap 95% CI | "
+            "| comparison | seeds | Δ avg ± sd | t-test p | bootstrap 95% CI | "
             "bootstrap p | Δ per task |",
             "|---|---|---|---|---|---|---|",
         ]
-        for other, c in summary["comparisons"].items():
+        for c in summary["comparisons"].values():
             seed_test, boot = c["over_seeds"], c["bootstrap"]
             per_task = ", ".join(
                 f"{keras_bam.get_task(t).display_name} "
@@ -210,7 +230,7 @@ def format_report(summary: dict, command: str) -> str:
             sd_text = "" if np.isnan(sd) else f" ± {100 * sd:.1f}"
             p_text = "—" if np.isnan(p) else f"{p:.3f}"
             lines.append(
-                f"| {LABELS[other]} | {seed_test['n']} | "
+                f"| {LABELS[c['system']]} − {LABELS[c['other']]} | {seed_test['n']} | "
                 f"{100 * seed_test['mean_difference']:+.1f}{sd_text} | {p_text} | "
                 f"[{100 * boot['ci_low']:+.1f}, {100 * boot['ci_high']:+.1f}] | "
                 f"{boot['p_value']:.3f} | {per_task} |"
@@ -259,7 +279,7 @@ def replace_between(text: str, marker: str, body: str) -> str:
 
 def report(args):
     results = gather(args.setting)
-    summary = aggregate(results, args.data_dir, args.resamples)
+    summary = aggregate(results, args.data_dir, args.resamples, args.pair or ())
     any_result = next(iter(next(iter(results.values())).values()))
     command = args.command or (
         f"KERAS_BACKEND={any_result['setting']['backend']} python "
