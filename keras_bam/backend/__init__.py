@@ -8,6 +8,7 @@ from keras_bam.backend.allocator import limit_malloc_arenas
 from keras_bam.backend.allocator import release_freed_memory
 from keras_bam.backend.allocator import release_large_buffers
 from keras_bam.backend.compilation import bucket_step
+from keras_bam.backend.compilation import build_optimizer_before_tracing
 from keras_bam.backend.compilation import compiles_each_shape
 from keras_bam.backend.compilation import enable_compilation_cache
 from keras_bam.backend.compilation import released_gradient_registrations
@@ -53,6 +54,7 @@ __all__ = [
     "batch_replicas",
     "bucket_step",
     "build_batch",
+    "build_optimizer_before_tracing",
     "check_backend",
     "check_packed_replicas",
     "cluster_barrier",

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_bam.backend.compilation import build_optimizer_before_tracing
 from keras_bam.backend.compilation import quiet_keras_step_retracing
 from keras_bam.backend.compilation import released_gradient_registrations
 from keras_bam.backend.distribution import global_sum
@@ -424,6 +425,7 @@ class BackboneTaskModel(TrainerSeams, keras.Model):
         self._encode_raw_arguments(bound, training=True)
         self._check_token_ids(bound.arguments.get("x"))
         self._check_token_ids(bound.arguments.get("validation_data"))
+        build_optimizer_before_tracing(self)  # One trace of the train step.
         with released_gradient_registrations():
             return super().fit(*bound.args, **bound.kwargs)
 

@@ -1,4 +1,4 @@
-"""JAX's compilation cache."""
+"""Compilation: JAX's program cache, TensorFlow's traces of Keras's steps."""
 
 import keras
 import numpy as np
@@ -77,3 +77,36 @@ def test_keras_steps_of_many_models_log_no_retracing_warning(caplog):
     )
     quiet = _KerasStepRetracingFilter()
     assert not quiet.filter(keras_step) and quiet.filter(users)
+
+
+def test_fit_traces_the_train_step_once():
+    """Keras on TensorFlow builds the optimizer inside the first trace of the
+    train step, and `tf.function`, seeing variables created, traces it again:
+    keras-bam's models build it first, so each `fit` traces its step once (on
+    JAX too), with the optimizer's variables as Keras would make them."""
+    from tests.conftest import make_tiny_backbone
+
+    model = keras_bam.SingleTaskModel(make_tiny_backbone(num_layers=1), "rte")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    traces = []
+    step = model.train_step
+
+    def counted_step(*args):  # JAX's takes the state too.
+        traces.append(1)  # Runs only while the step is traced.
+        return step(*args)
+
+    model.train_step = counted_step
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(1, 100, (8, 10)).astype("int32"),
+        "segment_ids": np.zeros((8, 10), "int32"),
+        "padding_mask": np.ones((8, 10), "int32"),
+    }
+    model.fit(x, rng.integers(0, 2, 8), batch_size=4, epochs=2, verbose=0)
+    assert len(traces) == 1
+    names = [v.path for v in model.optimizer.variables]
+    assert len(names) == 2 + 2 * len(model.trainable_variables)  # Adam's.
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
