@@ -279,6 +279,12 @@ def replace_between(text: str, marker: str, body: str) -> str:
 
 def report(args):
     results = gather(args.setting)
+    unknown = {name for pair in args.pair or () for name in pair} - set(results)
+    if unknown:
+        raise SystemExit(
+            f"--pair: no results of {sorted(unknown)} in {args.setting}; "
+            f"it has {sorted(results)}."
+        )
     summary = aggregate(results, args.data_dir, args.resamples, args.pair or ())
     any_result = next(iter(next(iter(results.values())).values()))
     command = args.command or (
